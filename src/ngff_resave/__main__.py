@@ -1,0 +1,5 @@
+import sys
+
+from ngff_resave.cli import main
+
+sys.exit(main())

@@ -1,0 +1,155 @@
+"""Zarr v2 compressors and their Zarr v3 codec forms; named output codecs; array metadata.
+
+The output array's ``zarr.json`` is built here, once, from the plan, so every convert job of a
+level writes the same bytes and readers never depend on which job ran first.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import numpy as np
+
+BLOSC_SHUFFLE = {0: "noshuffle", 1: "shuffle", 2: "bitshuffle"}
+NAMED_CODEC = re.compile(r"^(?:blosc-(?P<cname>lz4|lz4hc|zstd|zlib|blosclz)-(?P<blevel>[0-9])"
+                         r"|(?P<plain>zstd|gzip)-(?P<level>[0-9]{1,2})|(?P<none>none))$")
+DEFAULT_REENCODE = "blosc-zstd-5"
+
+
+class CodecError(ValueError):
+    pass
+
+
+def v3_data_type(dtype: str) -> tuple[str, str | None]:
+    """The v3 ``data_type`` name and the byte order (None for one-byte types) of a v2 dtype."""
+    np_dtype = np.dtype(dtype)
+    if np_dtype.itemsize == 1 or np_dtype.byteorder == "|":
+        return np_dtype.name, None
+    endian = "big" if np_dtype.byteorder == ">" else "little"
+    return np_dtype.newbyteorder("=").name, endian
+
+
+def v3_fill_value(fill_value: Any, dtype: str) -> Any:
+    """v2 allows ``null`` (no fill value); v3 needs a concrete one, so null becomes zero."""
+    kind = np.dtype(dtype).kind
+    if fill_value is None:
+        return False if kind == "b" else (0.0 if kind == "f" else 0)
+    if kind == "f" and isinstance(fill_value, str):
+        return fill_value  # "NaN", "Infinity", "-Infinity" are spelled the same in v3
+    if kind == "f":
+        value = float(fill_value)
+        return value if math.isfinite(value) else ("NaN" if math.isnan(value) else
+                                                   ("Infinity" if value > 0 else "-Infinity"))
+    if kind == "b":
+        return bool(fill_value)
+    return int(fill_value)
+
+
+def compressor_to_v3(compressor: dict[str, Any] | None, itemsize: int) -> list[dict[str, Any]]:
+    """The v3 codecs after ``bytes`` that read a v2 chunk written by this compressor byte for
+    byte; raises CodecError when there is no such core v3 codec (zlib, lz4, lzma, ...)."""
+    if compressor is None:
+        return []
+    codec_id = compressor.get("id")
+    if codec_id == "blosc":
+        shuffle = int(compressor.get("shuffle", 1))
+        if shuffle == -1:  # numcodecs AUTOSHUFFLE: bit shuffle for 1-byte types, else byte shuffle
+            shuffle = 2 if itemsize == 1 else 1
+        return [{
+            "name": "blosc",
+            "configuration": {
+                "cname": compressor.get("cname", "lz4"),
+                "clevel": int(compressor.get("clevel", 5)),
+                "shuffle": BLOSC_SHUFFLE[shuffle],
+                "typesize": itemsize,
+                "blocksize": int(compressor.get("blocksize", 0)),
+            },
+        }]
+    if codec_id == "zstd":
+        return [{"name": "zstd", "configuration": {
+            "level": int(compressor.get("level", 0)),
+            "checksum": bool(compressor.get("checksum", False)),
+        }}]
+    if codec_id == "gzip":
+        return [{"name": "gzip", "configuration": {"level": int(compressor.get("level", 1))}}]
+    raise CodecError(f"compressor {codec_id!r} has no core Zarr v3 form")
+
+
+def named_codec(name: str, itemsize: int) -> list[dict[str, Any]]:
+    """The v3 codecs (after ``bytes``) for a sheet/config name such as ``blosc-zstd-5``."""
+    match = NAMED_CODEC.match(name)
+    if not match:
+        raise CodecError(
+            f"unknown codec {name!r}: use keep, none, blosc-<lz4|lz4hc|zstd|zlib|blosclz>-<0-9>, "
+            "zstd-<level> or gzip-<0-9>"
+        )
+    if match["none"]:
+        return []
+    if match["cname"]:
+        return compressor_to_v3(
+            {"id": "blosc", "cname": match["cname"], "clevel": int(match["blevel"]), "shuffle": -1},
+            itemsize,
+        )
+    return compressor_to_v3({"id": match["plain"], "level": int(match["level"])}, itemsize)
+
+
+def output_codecs(
+    compressor: dict[str, Any] | None, filters: Any, itemsize: int, codec: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The compressor codecs of the output and, when they differ from the input's, why."""
+    if codec != "keep":
+        return named_codec(codec, itemsize), f"codec {codec} asked for"
+    note = "v2 filters have no v3 form" if filters else None
+    try:
+        return compressor_to_v3(compressor, itemsize), note
+    except CodecError as err:
+        return named_codec(DEFAULT_REENCODE, itemsize), f"{err}; written as {DEFAULT_REENCODE}"
+
+
+def array_metadata(
+    *,
+    shape: list[int],
+    dtype: str,
+    chunks: list[int],
+    shards: list[int],
+    compressor_codecs: list[dict[str, Any]],
+    fill_value: Any,
+    dimension_names: list[str],
+    order: str = "C",
+) -> dict[str, Any]:
+    """The Zarr v3 ``zarr.json`` of a sharded output array."""
+    data_type, endian = v3_data_type(dtype)
+    bytes_codec: dict[str, Any] = {"name": "bytes"}
+    if endian:
+        bytes_codec["configuration"] = {"endian": endian}
+    inner: list[dict[str, Any]] = []
+    if order == "F":
+        # Chunks stored Fortran-ordered read back right through a reversing transpose.
+        inner.append({"name": "transpose",
+                      "configuration": {"order": list(reversed(range(len(shape))))}})
+    inner += [bytes_codec, *compressor_codecs]
+    return {
+        "zarr_format": 3,
+        "node_type": "array",
+        "shape": list(shape),
+        "data_type": data_type,
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(shards)}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "fill_value": v3_fill_value(fill_value, dtype),
+        "codecs": [{
+            "name": "sharding_indexed",
+            "configuration": {
+                "chunk_shape": list(chunks),
+                "codecs": inner,
+                "index_codecs": [
+                    {"name": "bytes", "configuration": {"endian": "little"}},
+                    {"name": "crc32c"},
+                ],
+                "index_location": "end",
+            },
+        }],
+        "dimension_names": list(dimension_names),
+        "attributes": {},
+    }

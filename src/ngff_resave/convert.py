@@ -1,0 +1,187 @@
+"""Convert jobs: write the shards of one resolution level (or one part of it).
+
+Streaming with bounded concurrency: at most ``threads`` shards are in flight, each read from
+the input region it covers and written whole, so memory grows with threads x shard size and
+never with the array.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import zarr
+from zarr.abc.store import ByteRequest, Store
+from zarr.core.buffer import Buffer, BufferPrototype
+from zarr.storage import WrapperStore
+
+from ngff_resave.codecs import array_metadata
+from ngff_resave.planning import job_by_id, shard_slices
+from ngff_resave.storage import Location, write_local_json
+
+LOG = logging.getLogger(__name__)
+
+
+class CountingStore(WrapperStore[Store]):
+    """Counts the bytes that really cross the store boundary (compressed, as stored)."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.bytes_read = 0
+        self.bytes_written = 0
+
+    async def get(
+        self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
+    ) -> Buffer | None:
+        buffer = await super().get(key, prototype, byte_range)
+        if buffer is not None:
+            self.bytes_read += len(buffer)
+        return buffer
+
+    async def set(self, key: str, value: Buffer) -> None:
+        self.bytes_written += len(value)
+        await super().set(key, value)
+
+
+class Progress:
+    """Logs done/total, throughput and ETA at most every ``interval`` seconds."""
+
+    def __init__(self, label: str, total_shards: int, total_bytes: int, interval: float) -> None:
+        self.label = label
+        self.total_shards = total_shards
+        self.total_bytes = total_bytes
+        self.interval = interval
+        self.start = time.monotonic()
+        self.last = self.start
+        self.shards = 0
+        self.bytes = 0
+
+    def advance(self, nbytes: int) -> None:
+        self.shards += 1
+        self.bytes += nbytes
+        now = time.monotonic()
+        if now - self.last >= self.interval or self.shards == self.total_shards:
+            self.last = now
+            LOG.info("%s", self.line(now))
+
+    def line(self, now: float) -> str:
+        elapsed = max(now - self.start, 1e-9)
+        rate = self.bytes / elapsed
+        left = (self.total_bytes - self.bytes) / rate if rate else float("nan")
+        return (
+            f"{self.label}: {self.shards}/{self.total_shards} shards "
+            f"({100 * self.shards / max(self.total_shards, 1):.0f}%), "
+            f"{rate / 1e6:.1f} MB/s, ETA {left:.0f} s"
+        )
+
+
+@dataclass
+class ShardTask:
+    source: zarr.Array
+    target: zarr.Array
+    region: tuple[slice, ...]
+    nbytes: int
+
+
+def output_array_metadata(array: dict[str, Any]) -> dict[str, Any]:
+    return array_metadata(
+        shape=array["shape"],
+        dtype=array["dtype"],
+        chunks=array["output"]["chunks"],
+        shards=array["output"]["shards"],
+        compressor_codecs=array["output"]["codecs"],
+        fill_value=array["input"]["fill_value"],
+        dimension_names=array["dimension_names"],
+    )
+
+
+def _reencode(task: ShardTask) -> int:
+    task.target[task.region] = task.source[task.region]
+    return task.nbytes
+
+
+def run_convert_job(
+    plan: dict[str, Any],
+    job_id: str,
+    record_path: str | Path,
+    threads: int = 1,
+    progress_interval: float = 2.0,
+) -> dict[str, Any]:
+    """Write every shard of one convert job, then its record (last, so a crash leaves none)."""
+    job = job_by_id(plan, job_id)
+    started = time.monotonic()
+    arrays = {a["path"]: a for a in plan["arrays"]}
+    source_loc = Location.from_text(plan["input"], plan.get("input_storage"))
+    target_loc = Location.from_text(plan["output"], plan.get("output_storage"))
+    # Whatever an earlier run left, a dataset being written must not look complete.
+    target_loc.delete("zarr.json")
+    source_store = CountingStore(source_loc.zarr_store(read_only=True))
+    target_store = CountingStore(target_loc.zarr_store(read_only=False))
+
+    def tasks() -> Iterator[ShardTask]:
+        for part in job["arrays"]:
+            array = arrays[part["path"]]
+            # Every part of a level writes the same metadata bytes, so order does not matter.
+            target_loc.write_json(f"{array['path']}/zarr.json", output_array_metadata(array))
+            source = zarr.open_array(source_store, path=array["path"], mode="r", zarr_format=2)
+            target = zarr.open_array(target_store, path=array["path"], mode="r+", zarr_format=3)
+            itemsize = source.dtype.itemsize
+            for index in range(*part["shards"]):
+                region = shard_slices(array["shape"], array["output"]["shards"], index)
+                nbytes = itemsize
+                for s in region:
+                    nbytes *= s.stop - s.start
+                yield ShardTask(source, target, region, nbytes)
+
+    total_shards = sum(p["shards"][1] - p["shards"][0] for p in job["arrays"])
+    progress = Progress(
+        f"{plan['dataset']} level {job['level']} part {job['part']}",
+        total_shards,
+        job["bytes"],
+        progress_interval,
+    )
+    LOG.info(
+        "%s: %d arrays, %d shards, %.1f MB of pixels, %d threads",
+        progress.label, len(job["arrays"]), total_shards, job["bytes"] / 1e6, threads,
+    )
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending: set[Future[int]] = set()
+        for task in tasks():
+            if len(pending) >= threads:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    progress.advance(future.result())
+            pending.add(pool.submit(_reencode, task))
+        for future in pending:
+            progress.advance(future.result())
+
+    record = {
+        "dataset": plan["dataset"],
+        "job": job_id,
+        "level": job["level"],
+        "part": job["part"],
+        "arrays": [
+            {"path": p["path"], "shards": p["shards"], "mode": arrays[p["path"]]["mode"]}
+            for p in job["arrays"]
+        ],
+        "shards_written": total_shards,
+        "pixel_bytes": progress.bytes,
+        "bytes_read": source_store.bytes_read,
+        "bytes_written": target_store.bytes_written,
+        "seconds": round(time.monotonic() - started, 3),
+        "peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "threads": threads,
+    }
+    write_local_json(record_path, record)
+    LOG.info(
+        "%s: done in %.1f s, read %d bytes, wrote %d bytes, peak memory %.0f MB",
+        progress.label, record["seconds"], record["bytes_read"], record["bytes_written"],
+        record["peak_memory_bytes"] / 1e6,
+    )
+    return record

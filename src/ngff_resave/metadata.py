@@ -1,0 +1,105 @@
+"""Group metadata: OME-Zarr 0.4 ``.zattrs`` to OME-Zarr 0.5 ``zarr.json`` ``attributes.ome``.
+
+Groups are written deepest first and the root last, after the RO-Crate, so a dataset whose
+root ``zarr.json`` exists is complete.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import posixpath
+from typing import Any
+
+from ngff_resave import __version__
+from ngff_resave.crate import CRATE_FILE, build_crate
+from ngff_resave.storage import Location
+
+LOG = logging.getLogger(__name__)
+
+NGFF_VERSION = "0.5"
+OME_KEYS = ("multiscales", "omero", "labels", "image-label", "plate", "well",
+            "bioformats2raw.layout", "series")
+
+
+def ome_attributes(attrs: dict[str, Any], notes: str | None = None) -> dict[str, Any]:
+    """The v3 group ``attributes`` for a v2 group's ``.zattrs``.
+
+    In 0.5 the version is stated once per group, in ``ome.version``: the per-object ``version``
+    keys of multiscales, image-label and well go; the plate keeps its own, as the 0.5 plate
+    schema (and ome-zarr-models) expect it. Keys that are not OME metadata stay outside ``ome``.
+    """
+    ome: dict[str, Any] = {"version": NGFF_VERSION}
+    other: dict[str, Any] = {}
+    for key, value in attrs.items():
+        if key in OME_KEYS:
+            ome[key] = copy.deepcopy(value)
+        elif key != "_creator":
+            other[key] = copy.deepcopy(value)
+    if len(ome) == 1:
+        return other
+    for multiscale in ome.get("multiscales", []):
+        multiscale.pop("version", None)
+    for key in ("image-label", "well"):
+        if isinstance(ome.get(key), dict):
+            ome[key].pop("version", None)
+    if isinstance(ome.get("plate"), dict):
+        ome["plate"]["version"] = NGFF_VERSION
+    ome["_creator"] = {"name": "ngff-resave", "version": __version__}
+    if notes:
+        ome["_creator"]["notes"] = notes
+    return {"ome": ome, **other}
+
+
+def group_metadata(attrs: dict[str, Any], notes: str | None = None) -> dict[str, Any]:
+    return {
+        "zarr_format": 3,
+        "node_type": "group",
+        "attributes": ome_attributes(attrs, notes),
+    }
+
+
+def crate_for_plan(plan: dict[str, Any]) -> dict[str, Any] | None:
+    settings = plan.get("crate")
+    if not settings:
+        return None
+    return build_crate(
+        name=settings.get("name") or plan.get("name") or plan["dataset"],
+        description=settings.get("description")
+        or f"OME-Zarr {NGFF_VERSION} conversion of {plan['input']} ({plan['kind']})",
+        license=settings["license"],
+        organism=settings.get("organism"),
+        modality=settings.get("modality"),
+    )
+
+
+def write_metadata(plan: dict[str, Any]) -> dict[str, Any]:
+    """Write every group's ``zarr.json``, the copied files and the crate; the root last."""
+    source = Location.from_text(plan["input"], plan.get("input_storage"))
+    target = Location.from_text(plan["output"], plan.get("output_storage"))
+    written: list[str] = []
+    nbytes = 0
+
+    def put(path: str, data: bytes) -> None:
+        nonlocal nbytes
+        target.write_bytes(path, data)
+        written.append(path)
+        nbytes += len(data)
+
+    def put_json(path: str, value: Any) -> None:
+        put(path, json.dumps(value, indent=2).encode() + b"\n")
+
+    for path in plan["files"]:
+        data = source.read_bytes(path)
+        if data is None:
+            raise FileNotFoundError(f"dataset '{plan['dataset']}': {source.child(path)} vanished")
+        put(path, data)
+    for path in sorted((p for p in plan["groups"] if p), key=lambda p: -p.count("/")):
+        put_json(posixpath.join(path, "zarr.json"), group_metadata(plan["groups"][path]))
+    crate = crate_for_plan(plan)
+    if crate is not None:
+        put_json(CRATE_FILE, crate)
+    put_json("zarr.json", group_metadata(plan["groups"][""], plan.get("notes")))
+    LOG.info("%s: wrote %d metadata files, root last", plan["dataset"], len(written))
+    return {"dataset": plan["dataset"], "files": written, "bytes_written": nbytes}

@@ -1,0 +1,217 @@
+"""The sample sheet and the config: load, check against the JSON schemas, and turn a row into
+the settings its plan needs. All problems are found before any job runs, each naming the row
+(sheet line and dataset) and the column."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pandas as pd
+import yaml
+
+from ngff_resave.planning import PlanSettings
+from ngff_resave.storage import is_url
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
+SAMPLES_SCHEMA = SCHEMAS / "samples.schema.yaml"
+CONFIG_SCHEMA = SCHEMAS / "config.schema.yaml"
+
+
+class SheetError(ValueError):
+    """The sheet or config cannot be used; the message lists every problem found."""
+
+
+def _load_schema(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+def fill_config_defaults(config: dict[str, Any], schema_path: Path = CONFIG_SCHEMA) -> dict[
+    str, Any
+]:
+    """Validate the config and fill in the schema's defaults (what Snakemake's validate does)."""
+    validator_class = jsonschema.validators.extend(
+        jsonschema.Draft202012Validator,
+        {"properties": _properties_with_defaults},
+    )
+    config = json.loads(json.dumps(config))
+    errors = sorted(validator_class(_load_schema(schema_path)).iter_errors(config), key=str)
+    if errors:
+        raise SheetError("config: " + "; ".join(
+            f"{'/'.join(map(str, e.absolute_path)) or 'top level'}: {e.message}" for e in errors))
+    return config
+
+
+def _properties_with_defaults(validator: Any, properties: Any, instance: Any, schema: Any) -> Any:
+    if isinstance(instance, dict):
+        for name, sub in properties.items():
+            if "default" in sub:
+                instance.setdefault(name, json.loads(json.dumps(sub["default"])))
+    yield from jsonschema.Draft202012Validator.VALIDATORS["properties"](
+        validator, properties, instance, schema)
+
+
+def read_sheet(path: str | Path) -> pd.DataFrame:
+    """Read a .tsv or .csv sheet as text; empty cells become absent values."""
+    path = Path(path)
+    if not path.exists():
+        raise SheetError(f"sample sheet {path} does not exist")
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    if path.suffix.lower() not in (".tsv", ".csv"):
+        raise SheetError(f"sample sheet {path}: use a .tsv or .csv file")
+    frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, comment="#")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame.apply(lambda col: col.str.strip())
+
+
+def _int_list(text: str | None) -> list[int] | None:
+    return [int(v) for v in text.split(",")] if text else None
+
+
+def check_sheet(frame: pd.DataFrame, config: dict[str, Any], sheet_name: str,
+                workdir: Path) -> list[dict[str, str]]:
+    """Every row as a dict of its non-empty cells; raises SheetError naming row and column."""
+    schema = _load_schema(SAMPLES_SCHEMA)
+    validator = jsonschema.Draft202012Validator(schema)
+    problems: list[str] = []
+    rows: list[dict[str, str]] = []
+    missing = [c for c in schema["required"] if c not in frame.columns]
+    if missing:
+        raise SheetError(f"{sheet_name}: missing column(s) {', '.join(missing)}")
+    unknown = [c for c in frame.columns if c not in schema["properties"]]
+    if unknown:
+        raise SheetError(f"{sheet_name}: unknown column(s) {', '.join(unknown)}; allowed: "
+                         f"{', '.join(schema['properties'])}")
+    seen_ids: dict[str, int] = {}
+    seen_outputs: dict[str, int] = {}
+    for index, record in enumerate(frame.to_dict(orient="records")):
+        line = index + 2  # the header is line 1
+        row = {k: v for k, v in record.items() if v != ""}
+        where = f"{sheet_name} line {line} (dataset '{row.get('dataset', '')}')"
+        for error in validator.iter_errors(row):
+            column = error.path[0] if error.path else ", ".join(
+                c for c in schema["required"] if c not in row)
+            problems.append(f"{where}, column '{column}': {error.message}")
+        dataset = row.get("dataset", "")
+        if dataset in seen_ids:
+            problems.append(f"{where}, column 'dataset': duplicate id, first on line "
+                            f"{seen_ids[dataset]}")
+        seen_ids.setdefault(dataset, line)
+        output = resolve_output(row, config, workdir)
+        if output in seen_outputs:
+            problems.append(f"{where}, column 'output': {output} is also the output of line "
+                            f"{seen_outputs[output]}")
+        seen_outputs.setdefault(output, line)
+        problems += _check_row_values(row, config, where, workdir)
+        rows.append(row)
+    if problems:
+        raise SheetError("invalid sample sheet:\n  " + "\n  ".join(problems))
+    return rows
+
+
+def _check_row_values(row: dict[str, str], config: dict[str, Any], where: str,
+                      workdir: Path) -> list[str]:
+    problems = []
+    chunks, shards = _int_list(row.get("chunks")), _int_list(row.get("shards"))
+    if chunks and shards:
+        if len(chunks) != len(shards):
+            problems.append(f"{where}, column 'shards': {len(shards)} values but chunks has "
+                            f"{len(chunks)}")
+        elif any(s % c for s, c in zip(shards, chunks, strict=True)):
+            problems.append(f"{where}, column 'shards': {shards} is not a whole multiple of "
+                            f"chunks {chunks}")
+    for column in ("input_storage", "output_storage"):
+        if row.get(column) and row[column] not in config.get("storage", {}):
+            problems.append(f"{where}, column '{column}': no storage preset "
+                            f"'{row[column]}' in config storage")
+    if row.get("details"):
+        path = workdir / row["details"]
+        try:
+            json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            problems.append(f"{where}, column 'details': cannot read {path}: {err}")
+    if crate_enabled(row, config) and not (row.get("license") or config["rocrate"]["license"]):
+        problems.append(f"{where}, column 'license': no license (and no rocrate.license in "
+                        "config); set one, or turn the crate off with rocrate=false")
+    if not is_url(row.get("input", "")) and row.get("input"):
+        if not (workdir / row["input"]).exists():
+            problems.append(f"{where}, column 'input': {workdir / row['input']} does not exist")
+    return problems
+
+
+def crate_enabled(row: dict[str, str], config: dict[str, Any]) -> bool:
+    if "rocrate" in row:
+        return row["rocrate"] == "true"
+    return bool(config["rocrate"]["enabled"])
+
+
+def resolve_output(row: dict[str, str], config: dict[str, Any], workdir: Path) -> str:
+    output = row.get("output") or f"{config['output_root']}/{row.get('dataset', '')}.ome.zarr"
+    return _absolute(output, workdir)
+
+
+def _absolute(path: str, workdir: Path) -> str:
+    return path.rstrip("/") if is_url(path) else os.path.normpath(workdir / path)
+
+
+def storage_options(config: dict[str, Any], preset: str | None) -> dict[str, Any]:
+    """fsspec options for a storage preset of the config (empty for none)."""
+    if not preset:
+        return {}
+    entry = config["storage"][preset]
+    options: dict[str, Any] = {}
+    if "endpoint" in entry:
+        options["endpoint_url"] = entry["endpoint"]
+    if "region" in entry:
+        options.setdefault("client_kwargs", {})["region_name"] = entry["region"]
+    if "anon" in entry:
+        options["anon"] = entry["anon"]
+    return options
+
+
+def plan_settings(row: dict[str, str], config: dict[str, Any], workdir: Path) -> PlanSettings:
+    """What the plan job of a row needs, with sheet values winning over config defaults."""
+    crate = None
+    if crate_enabled(row, config):
+        crate = {
+            "license": row.get("license") or config["rocrate"]["license"],
+            "organism": row.get("organism") or config["rocrate"]["organism"],
+            "modality": row.get("modality") or config["rocrate"]["modality"],
+            "name": row.get("name"),
+            "description": row.get("description"),
+        }
+    details = None
+    if row.get("details"):
+        details = json.loads((workdir / row["details"]).read_text())
+    return PlanSettings(
+        dataset=row["dataset"],
+        input=_absolute(row["input"], workdir),
+        output=resolve_output(row, config, workdir),
+        codec=row.get("codec") or config["codec"],
+        chunks=_int_list(row.get("chunks")),
+        shards=_int_list(row.get("shards")),
+        details=details,
+        shard_target_bytes=config["shards"]["target_bytes"],
+        part_target_bytes=config["parts"]["target_bytes"],
+        input_storage=storage_options(config, row.get("input_storage")),
+        output_storage=storage_options(config, row.get("output_storage")),
+        crate=crate,
+        notes=row.get("notes"),
+        origin=row.get("origin"),
+    )
+
+
+def settings_json(settings: PlanSettings, overwrite: bool) -> str:
+    return json.dumps({**asdict(settings), "overwrite": overwrite}, sort_keys=True)
+
+
+def load_samples(config: dict[str, Any], workdir: Path | None = None) -> dict[str, dict[str, str]]:
+    """The checked sheet of a config, by dataset id."""
+    workdir = workdir or Path.cwd()
+    sheet = workdir / config["samples"]
+    rows = check_sheet(read_sheet(sheet), config, str(config["samples"]), workdir)
+    return {row["dataset"]: row for row in rows}

@@ -1,0 +1,247 @@
+"""Reading an OME-Zarr 0.4 (Zarr v2) dataset's layout: which groups, images and arrays it has.
+
+Only metadata is read here (``.zgroup``, ``.zattrs``, ``.zarray``); the walk is driven by the OME
+metadata (multiscales, labels, plate, well, bioformats2raw series), never by listing, so it works
+on stores that cannot list (HTTP).
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ngff_resave.storage import Location, StorageError
+
+LOG = logging.getLogger(__name__)
+
+OME_XML = "OME/METADATA.ome.xml"
+SUPPORTED_VERSIONS = {"0.4"}
+
+
+class SourceError(ValueError):
+    """The input is not an OME-Zarr 0.4 dataset this tool can convert."""
+
+    def __init__(self, dataset: str, where: str, problem: str) -> None:
+        super().__init__(f"dataset '{dataset}': {where}: {problem}")
+        self.dataset = dataset
+        self.where = where
+
+
+@dataclass
+class SourceArray:
+    path: str
+    image: str
+    level: int
+    shape: list[int]
+    dtype: str
+    chunks: list[int]
+    compressor: dict[str, Any] | None
+    filters: list[dict[str, Any]] | None
+    order: str
+    fill_value: Any
+    dimension_separator: str
+    dimension_names: list[str]
+
+    @property
+    def itemsize(self) -> int:
+        return int(np.dtype(self.dtype).itemsize)
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.itemsize
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SourceImage:
+    path: str
+    name: str | None
+    axes: list[str]
+    is_label: bool
+
+
+@dataclass
+class SourceLayout:
+    kind: str
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    images: list[SourceImage] = field(default_factory=list)
+    arrays: list[SourceArray] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    wells: int | None = None
+
+    @property
+    def name(self) -> str | None:
+        """The first image's multiscales name, or the plate's name."""
+        plate = self.groups.get("", {}).get("plate")
+        if plate and plate.get("name"):
+            return str(plate["name"])
+        return next((image.name for image in self.images if image.name), None)
+
+
+class _Reader:
+    def __init__(self, location: Location, dataset: str) -> None:
+        self.location = location
+        self.dataset = dataset
+        self.layout = SourceLayout(kind="")
+
+    def fail(self, path: str, problem: str) -> SourceError:
+        return SourceError(self.dataset, self.location.child(path), problem)
+
+    def json(self, path: str) -> dict[str, Any] | None:
+        try:
+            return self.location.read_json(path)
+        except StorageError as err:
+            raise SourceError(self.dataset, self.location.child(path), str(err)) from err
+
+    def group_attrs(self, path: str, required: bool = True) -> dict[str, Any] | None:
+        if self.json(posixpath.join(path, ".zgroup")) is None:
+            if not required:
+                return None
+            if self.json(posixpath.join(path, "zarr.json")) is not None:
+                raise self.fail(path, "is Zarr v3 already (zarr.json); expected OME-Zarr 0.4")
+            raise self.fail(path, "no Zarr v2 group here (.zgroup missing)")
+        attrs = self.json(posixpath.join(path, ".zattrs")) or {}
+        self.layout.groups[path] = attrs
+        return attrs
+
+    def read(self) -> SourceLayout:
+        root = self.group_attrs("")
+        assert root is not None
+        if "plate" in root:
+            self.layout.kind = "plate"
+            self.read_plate(root["plate"])
+        elif "multiscales" in root:
+            self.layout.kind = "image"
+            self.read_image("", root, is_label=False)
+        elif "bioformats2raw.layout" in root:
+            self.layout.kind = "bioformats2raw"
+            self.read_series()
+        else:
+            raise self.fail(
+                "", "not OME-Zarr: .zattrs has none of multiscales, plate, bioformats2raw.layout"
+            )
+        if "bioformats2raw.layout" in root:
+            if root["bioformats2raw.layout"] != 3:
+                raise self.fail("", f"bioformats2raw.layout {root['bioformats2raw.layout']}")
+            if self.layout.kind == "plate":
+                self.layout.kind = "bioformats2raw-plate"
+            self.read_ome_folder()
+        self.add_parent_groups()
+        if not self.layout.arrays:
+            raise self.fail("", "no arrays found")
+        return self.layout
+
+    def check_version(self, path: str, version: Any) -> None:
+        if version is not None and str(version) not in SUPPORTED_VERSIONS:
+            raise self.fail(path, f"OME-Zarr version {version}; only 0.4 can be converted")
+
+    def read_image(self, path: str, attrs: dict[str, Any], is_label: bool) -> None:
+        multiscales = attrs.get("multiscales")
+        if not isinstance(multiscales, list) or not multiscales:
+            raise self.fail(path, "no multiscales in .zattrs")
+        for multiscale in multiscales:
+            self.check_version(path, multiscale.get("version"))
+            axes = [a["name"] if isinstance(a, dict) else str(a) for a in multiscale["axes"]]
+            image = SourceImage(path, multiscale.get("name"), axes, is_label)
+            self.layout.images.append(image)
+            for level, dataset in enumerate(multiscale["datasets"]):
+                self.read_array(image, posixpath.join(path, dataset["path"]), level)
+        labels = self.group_attrs(posixpath.join(path, "labels"), required=False)
+        if labels is not None:
+            for label in labels.get("labels", []):
+                label_path = posixpath.join(path, "labels", label)
+                label_attrs = self.group_attrs(label_path)
+                assert label_attrs is not None
+                self.check_version(label_path, label_attrs.get("image-label", {}).get("version"))
+                self.read_image(label_path, label_attrs, is_label=True)
+
+    def read_array(self, image: SourceImage, path: str, level: int) -> None:
+        meta = self.json(posixpath.join(path, ".zarray"))
+        if meta is None:
+            raise self.fail(path, "listed in multiscales but has no .zarray")
+        if meta.get("zarr_format") != 2:
+            raise self.fail(path, f"zarr_format {meta.get('zarr_format')}, expected 2")
+        dtype = meta["dtype"]
+        if not isinstance(dtype, str) or np.dtype(dtype).kind not in "biuf":
+            raise self.fail(path, f"dtype {dtype!r} is not a plain numeric type")
+        if len(meta["shape"]) != len(image.axes):
+            raise self.fail(
+                path, f"{len(meta['shape'])} dimensions but {len(image.axes)} axes in multiscales"
+            )
+        self.layout.arrays.append(
+            SourceArray(
+                path=path,
+                image=image.path,
+                level=level,
+                shape=list(meta["shape"]),
+                dtype=dtype,
+                chunks=list(meta["chunks"]),
+                compressor=meta.get("compressor"),
+                filters=meta.get("filters") or None,
+                order=meta.get("order", "C"),
+                fill_value=meta.get("fill_value"),
+                dimension_separator=meta.get("dimension_separator", "."),
+                dimension_names=image.axes,
+            )
+        )
+
+    def read_plate(self, plate: dict[str, Any]) -> None:
+        self.check_version("", plate.get("version"))
+        wells = plate.get("wells") or []
+        if not wells:
+            raise self.fail("", "plate lists no wells")
+        self.layout.wells = len(wells)
+        for well in wells:
+            well_attrs = self.group_attrs(well["path"])
+            assert well_attrs is not None
+            if "well" not in well_attrs:
+                raise self.fail(well["path"], "well group without well metadata")
+            self.check_version(well["path"], well_attrs["well"].get("version"))
+            for field_image in well_attrs["well"].get("images", []):
+                image_path = posixpath.join(well["path"], field_image["path"])
+                image_attrs = self.group_attrs(image_path)
+                assert image_attrs is not None
+                self.read_image(image_path, image_attrs, is_label=False)
+
+    def read_series(self) -> None:
+        ome = self.json("OME/.zattrs") or {}
+        series = ome.get("series")
+        if series is None:
+            # Without OME/.zattrs the layout numbers its series 0, 1, 2, ...
+            series = []
+            while self.json(f"{len(series)}/.zgroup") is not None:
+                series.append(str(len(series)))
+        if not series:
+            raise self.fail("", "bioformats2raw.layout without any series")
+        for path in series:
+            attrs = self.group_attrs(path)
+            assert attrs is not None
+            self.read_image(path, attrs, is_label=False)
+
+    def read_ome_folder(self) -> None:
+        self.group_attrs("OME", required=False)
+        if self.location.exists(OME_XML):
+            self.layout.files.append(OME_XML)
+
+    def add_parent_groups(self) -> None:
+        """Zarr v3 has no implicit groups: every folder above a node needs its zarr.json."""
+        for node in [*self.layout.groups, *(a.path for a in self.layout.arrays)]:
+            parent = posixpath.dirname(node)
+            while parent and parent not in self.layout.groups:
+                self.layout.groups[parent] = self.json(posixpath.join(parent, ".zattrs")) or {}
+                parent = posixpath.dirname(parent)
+
+
+def read_source(location: Location, dataset: str) -> SourceLayout:
+    """Walk an OME-Zarr 0.4 dataset's metadata; raise :class:`SourceError` naming the path."""
+    LOG.info("reading the layout of %s", location.url)
+    try:
+        return _Reader(location, dataset).read()
+    except (KeyError, TypeError, IndexError, AttributeError) as err:
+        raise SourceError(dataset, location.url, f"malformed OME-Zarr metadata ({err!r})") from err

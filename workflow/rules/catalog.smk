@@ -1,0 +1,17 @@
+rule catalog:
+    input:
+        reports=expand("results/{dataset}/validation.json", dataset=DATASETS),
+    output:
+        catalog="results/catalog.csv",
+    log:
+        "logs/catalog.log",
+    conda:
+        "../../envs/catalog.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    params:
+        url_prefix=url_prefix_option(),
+    shell:
+        "python -m ngff_resave catalog --results results --output {output.catalog} {params.url_prefix}"
+        " {input.reports} 2> {log}"

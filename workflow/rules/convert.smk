@@ -1,0 +1,18 @@
+rule convert:
+    input:
+        plan="results/{dataset}/plan.json",
+    output:
+        record="results/{dataset}/convert/{level}-{part}.json",
+    log:
+        "logs/{dataset}/convert-{level}-{part}.log",
+    benchmark:
+        "benchmarks/{dataset}/convert-{level}-{part}.tsv"
+    conda:
+        "../../envs/convert.yaml"
+    threads: 2
+    resources:
+        mem_mb=convert_mem_mb,
+        runtime=convert_runtime,
+    shell:
+        "python -m ngff_resave convert --plan {input.plan} --job {wildcards.level}-{wildcards.part}"
+        " --record {output.record} --threads {threads} 2> {log}"

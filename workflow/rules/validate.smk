@@ -1,0 +1,21 @@
+rule validate:
+    input:
+        plan="results/{dataset}/plan.json",
+        metadata="results/{dataset}/metadata.json",
+    output:
+        report="results/{dataset}/validation.json",
+    log:
+        "logs/{dataset}/validate.log",
+    benchmark:
+        "benchmarks/{dataset}/validate.tsv"
+    conda:
+        "../../envs/validate.yaml"
+    resources:
+        mem_mb=validate_mem_mb,
+        runtime=validate_runtime,
+    params:
+        mode=config["validate"]["mode"],
+        sample_chunks=config["validate"]["sample_chunks"],
+    shell:
+        "python -m ngff_resave validate --plan {input.plan} --report {output.report}"
+        " --mode {params.mode} --sample-chunks {params.sample_chunks} 2> {log}"
