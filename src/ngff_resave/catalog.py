@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from ngff_resave.codecs import v3_data_type
 from ngff_resave.crate import CRATE_FILE
 from ngff_resave.storage import Location
 
@@ -80,7 +81,7 @@ def catalog_row(plan: dict[str, Any], records: list[dict[str, Any]],
         "input": plan["input"],
         "kind": plan["kind"],
         "ngff_version": "0.5",
-        "dtype": level0["dtype"],
+        "dtype": v3_data_type(level0["dtype"])[0],
         "levels": 1 + max(a["level"] for a in plan["arrays"]),
         "arrays": len(plan["arrays"]),
         "read": sum(r["bytes_read"] for r in records),

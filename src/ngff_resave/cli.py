@@ -152,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.func(args))
-    except (ValueError, OSError) as err:
-        # Expected failures (bad input, unreadable store) end in one line naming the dataset
-        # and path; anything else keeps its traceback.
+    except (ValueError, OSError, RuntimeError) as err:
+        # The traceback for whoever debugs it, then one last line naming dataset and path,
+        # which results/failed.tsv quotes.
+        LOG.warning("traceback of the failure below", exc_info=err)
         LOG.error("%s: %s", type(err).__name__, err)
         return 2

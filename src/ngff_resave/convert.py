@@ -81,12 +81,22 @@ class Progress:
         )
 
 
+class ConvertError(RuntimeError):
+    """A shard could not be written; the message names the dataset, the array and the region."""
+
+
 @dataclass
 class ShardTask:
+    dataset: str
+    source_url: str
     source: zarr.Array
     target: zarr.Array
     region: tuple[slice, ...]
     nbytes: int
+
+    def describe(self) -> str:
+        region = ",".join(f"{s.start}:{s.stop}" for s in self.region)
+        return f"dataset '{self.dataset}': {self.source_url} [{region}]"
 
 
 def output_array_metadata(array: dict[str, Any]) -> dict[str, Any]:
@@ -102,7 +112,10 @@ def output_array_metadata(array: dict[str, Any]) -> dict[str, Any]:
 
 
 def _reencode(task: ShardTask) -> int:
-    task.target[task.region] = task.source[task.region]
+    try:
+        task.target[task.region] = task.source[task.region]
+    except Exception as err:
+        raise ConvertError(f"{task.describe()}: {type(err).__name__}: {err}") from err
     return task.nbytes
 
 
@@ -137,7 +150,8 @@ def run_convert_job(
                 nbytes = itemsize
                 for s in region:
                     nbytes *= s.stop - s.start
-                yield ShardTask(source, target, region, nbytes)
+                yield ShardTask(plan["dataset"], source_loc.child(array["path"]), source, target,
+                                region, nbytes)
 
     total_shards = sum(p["shards"][1] - p["shards"][0] for p in job["arrays"])
     progress = Progress(

@@ -92,10 +92,6 @@ def check_sheet(frame: pd.DataFrame, config: dict[str, Any], sheet_name: str,
         line = index + 2  # the header is line 1
         row = {k: v for k, v in record.items() if v != ""}
         where = f"{sheet_name} line {line} (dataset '{row.get('dataset', '')}')"
-        for error in validator.iter_errors(row):
-            column = error.path[0] if error.path else ", ".join(
-                c for c in schema["required"] if c not in row)
-            problems.append(f"{where}, column '{column}': {error.message}")
         dataset = row.get("dataset", "")
         if dataset in seen_ids:
             problems.append(f"{where}, column 'dataset': duplicate id, first on line "
@@ -106,7 +102,13 @@ def check_sheet(frame: pd.DataFrame, config: dict[str, Any], sheet_name: str,
             problems.append(f"{where}, column 'output': {output} is also the output of line "
                             f"{seen_outputs[output]}")
         seen_outputs.setdefault(output, line)
-        problems += _check_row_values(row, config, where, workdir)
+        row_errors = list(validator.iter_errors(row))
+        for error in row_errors:
+            column = error.path[0] if error.path else ", ".join(
+                c for c in schema["required"] if c not in row)
+            problems.append(f"{where}, column '{column}': {error.message}")
+        if not row_errors:
+            problems += _check_row_values(row, config, where, workdir)
         rows.append(row)
     if problems:
         raise SheetError("invalid sample sheet:\n  " + "\n  ".join(problems))

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ngff_resave.examples import write_examples
+from ngff_resave.planning import PlanSettings
+
+REPO = Path(__file__).resolve().parents[1]
+CHALLENGE_FIXTURES = REPO.parent / "shared" / "fixtures" / "ome2024-ngff-challenge"
+FIXTURE_KINDS = {"2d": "image", "bf2raw": "bioformats2raw", "hcs": "bioformats2raw-plate"}
+LICENSE = "https://creativecommons.org/licenses/by/4.0/"
+
+
+@pytest.fixture(scope="session")
+def examples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The project's own example datasets, made once per session (never modified by tests)."""
+    return write_examples(tmp_path_factory.mktemp("examples"))
+
+
+@pytest.fixture(scope="session")
+def challenge_fixtures() -> Path:
+    if not CHALLENGE_FIXTURES.is_dir():
+        pytest.skip(f"{CHALLENGE_FIXTURES} not present (only in the project's CI checkout)")
+    return CHALLENGE_FIXTURES
+
+
+@pytest.fixture
+def example_copy(examples: dict[str, Path], tmp_path: Path):
+    """A private copy of one example, for tests that damage their input."""
+
+    def copy(dataset: str) -> Path:
+        target = tmp_path / "inputs" / examples[dataset].name
+        shutil.copytree(examples[dataset], target)
+        return target
+
+    return copy
+
+
+def settings_for(dataset: str, source: Path, output: Path, **extra: Any) -> PlanSettings:
+    crate = {"license": LICENSE, "organism": "NCBI:txid9606", "modality": "obo:FBbi_00000369"}
+    return PlanSettings(dataset=dataset, input=str(source), output=str(output),
+                        crate=extra.pop("crate", crate), **extra)
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the workflow like a user: the Snakefile of this checkout, another working directory."""
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
+               "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
+               "--cores", "2", *args]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}"
+                             f"\n{result.stderr[-6000:]}")
+    return result
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def run_pipeline(settings: PlanSettings, results: Path, threads: int = 2,
+                 mode: str = "full") -> dict[str, Any]:
+    """plan -> every convert job -> metadata -> validate, through the package alone."""
+    from ngff_resave.convert import run_convert_job
+    from ngff_resave.metadata import write_metadata
+    from ngff_resave.planning import make_plan, prepare_output
+    from ngff_resave.source import read_source
+    from ngff_resave.storage import Location
+    from ngff_resave.validation import validate_dataset
+
+    layout = read_source(Location.from_text(settings.input), settings.dataset)
+    plan = make_plan(layout, settings)
+    prepare_output(settings, overwrite=False)
+    records = [run_convert_job(plan, job["id"], results / f"{job['id']}.json", threads=threads,
+                               progress_interval=0.0)
+               for job in plan["jobs"]]
+    metadata = write_metadata(plan)
+    report = validate_dataset(plan, mode=mode, seed=1)
+    return {"plan": plan, "records": records, "metadata": metadata, "report": report.to_json()}

@@ -1,0 +1,91 @@
+from pathlib import Path
+
+import pytest
+
+from ngff_resave.sheet import SheetError, fill_config_defaults, load_samples, plan_settings
+
+
+def write_sheet(workdir: Path, text: str, name: str = "samples.tsv") -> dict:
+    (workdir / "in.zarr").mkdir(exist_ok=True)
+    (workdir / name).write_text(text)
+    return fill_config_defaults({"samples": name, "rocrate": {"license": "CC-BY-4.0"}})
+
+
+GOOD = "dataset\tinput\nfirst\tin.zarr\nsecond\tin.zarr\n"
+
+
+def test_config_defaults_are_filled():
+    config = fill_config_defaults({"samples": "s.tsv"})
+    assert config["output_root"] == "results/ome-zarr"
+    assert config["validate"] == {"mode": "full", "sample_chunks": 8}
+    assert config["shards"]["target_bytes"] == 64 * 2**20
+    assert config["overwrite"] is False
+    with pytest.raises(SheetError, match="validate/mode"):
+        fill_config_defaults({"samples": "s.tsv", "validate": {"mode": "most"}})
+
+
+def test_good_sheet_and_settings(tmp_path):
+    config = write_sheet(tmp_path, GOOD)
+    samples = load_samples(config, tmp_path)
+    assert list(samples) == ["first", "second"]
+    settings = plan_settings(samples["first"], config, tmp_path)
+    assert settings.output == str(tmp_path / "results/ome-zarr/first.ome.zarr")
+    assert settings.input == str(tmp_path / "in.zarr")
+    assert settings.crate["license"] == "CC-BY-4.0"
+
+
+def test_csv_sheets_are_read_by_extension(tmp_path):
+    config = write_sheet(tmp_path, "dataset,input,chunks\na,in.zarr,\"1,1,64,64\"\n", "s.csv")
+    assert load_samples(config, tmp_path)["a"]["chunks"] == "1,1,64,64"
+
+
+@pytest.mark.parametrize(
+    ("sheet", "expected"),
+    [
+        ("dataset\n a\n", r"missing column\(s\) input"),
+        ("dataset\tinput\tcolour\na\tin.zarr\tred\n", r"unknown column\(s\) colour"),
+        ("dataset\tinput\na\tin.zarr\na\tin.zarr\n",
+         r"line 3 \(dataset 'a'\), column 'dataset': duplicate id, first on line 2"),
+        ("dataset\tinput\nbad id\tin.zarr\n", r"line 2 \(dataset 'bad id'\), column 'dataset'"),
+        ("dataset\tinput\n-a\tin.zarr\n", r"column 'dataset'"),
+        ("dataset\tinput\toutput\na\tin.zarr\tout.zarr\nb\tin.zarr\tout.zarr\n",
+         r"line 3 \(dataset 'b'\), column 'output': .*out.zarr is also the output of line 2"),
+        ("dataset\tinput\tchunks\na\tin.zarr\t1,x,64\n", r"line 2 \(dataset 'a'\), column 'chunks'"),
+        ("dataset\tinput\tshards\na\tin.zarr\t1,,64\n", r"column 'shards'"),
+        ("dataset\tinput\tchunks\tshards\na\tin.zarr\t1,64\t1,96\n",
+         r"column 'shards': \[1, 96\] is not a whole multiple of chunks \[1, 64\]"),
+        ("dataset\tinput\tlicense\na\tin.zarr\tCC-BY-SA\n", r"line 2 \(dataset 'a'\), column 'license'"),
+        ("dataset\tinput\torganism\na\tin.zarr\thuman\n", r"column 'organism'"),
+        ("dataset\tinput\tmodality\na\tin.zarr\tFBbi:123\n", r"column 'modality'"),
+        ("dataset\tinput\tcodec\na\tin.zarr\tbrotli\n", r"column 'codec'"),
+        ("dataset\tinput\na\tmissing.zarr\n", r"column 'input': .*missing.zarr does not exist"),
+        ("dataset\tinput\tinput_storage\na\tin.zarr\tnowhere\n",
+         r"column 'input_storage': no storage preset 'nowhere'"),
+        ("dataset\tinput\tdetails\na\tin.zarr\tnone.json\n", r"column 'details': cannot read"),
+        ("dataset\tinput\n\tin.zarr\n", r"line 2 \(dataset ''\), column 'dataset'"),
+    ],
+)
+def test_bad_sheets_name_row_and_column(tmp_path, sheet, expected):
+    config = write_sheet(tmp_path, sheet)
+    with pytest.raises(SheetError, match=expected):
+        load_samples(config, tmp_path)
+
+
+def test_license_is_needed_unless_the_crate_is_off(tmp_path):
+    (tmp_path / "in.zarr").mkdir()
+    (tmp_path / "s.tsv").write_text("dataset\tinput\trocrate\na\tin.zarr\t\nb\tin.zarr\tfalse\n")
+    config = fill_config_defaults({"samples": "s.tsv"})
+    with pytest.raises(SheetError) as info:
+        load_samples(config, tmp_path)
+    assert "line 2 (dataset 'a'), column 'license': no license" in str(info.value)
+    assert "dataset 'b'" not in str(info.value)
+    config["rocrate"]["enabled"] = False
+    samples = load_samples(config, tmp_path)
+    assert plan_settings(samples["a"], config, tmp_path).crate is None
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    config = write_sheet(tmp_path, "dataset\tinput\torganism\na b\tin.zarr\tx\nc\tin.zarr\ty\n")
+    with pytest.raises(SheetError) as info:
+        load_samples(config, tmp_path)
+    assert str(info.value).count("column") == 3

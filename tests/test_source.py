@@ -1,0 +1,82 @@
+import json
+import shutil
+
+import pytest
+
+from ngff_resave.source import SourceError, read_source
+from ngff_resave.storage import Location
+
+from conftest import FIXTURE_KINDS
+
+
+def layout_of(path, dataset="d"):
+    return read_source(Location.from_text(str(path)), dataset)
+
+
+def test_example_kinds(examples):
+    image = layout_of(examples["image-with-labels"])
+    assert image.kind == "image"
+    assert [i.path for i in image.images] == ["", "labels/cells"]
+    assert image.images[1].is_label
+    assert {"", "labels", "labels/cells"} <= set(image.groups)
+    plate = layout_of(examples["plate"])
+    assert plate.kind == "plate" and plate.wells == 4
+    assert len([i for i in plate.images]) == 8
+    assert {"A", "A/1", "A/1/0"} <= set(plate.groups)
+    assert {a.dimension_separator for a in plate.arrays} == {"."}
+    bf2raw = layout_of(examples["bioformats2raw"])
+    assert bf2raw.kind == "bioformats2raw"
+    assert bf2raw.files == ["OME/METADATA.ome.xml"]
+    assert {a.dtype for a in bf2raw.arrays} == {">u2", "<f4"}
+
+
+def test_challenge_fixture_kinds(challenge_fixtures):
+    for name, kind in FIXTURE_KINDS.items():
+        layout = layout_of(challenge_fixtures / f"{name}.zarr")
+        assert layout.kind == kind, name
+    hcs = layout_of(challenge_fixtures / "hcs.zarr")
+    assert "OME" in hcs.groups and hcs.files == ["OME/METADATA.ome.xml"]
+
+
+def test_series_without_ome_zattrs_are_found_by_number(example_copy):
+    root = example_copy("bioformats2raw")
+    (root / "OME" / ".zattrs").unlink()
+    assert [i.path for i in layout_of(root).images] == ["0", "1"]
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda r: shutil.rmtree(r / "1"), r"/1: listed in multiscales but has no .zarray"),
+        (lambda r: (r / ".zattrs").write_text("{}"), "not OME-Zarr"),
+        (lambda r: (r / ".zattrs").write_text("{oops"), "not valid JSON"),
+        (lambda r: (r / ".zgroup").unlink(), r"no Zarr v2 group here"),
+        (lambda r: _set_version(r, "0.5"), "only 0.4 can be converted"),
+        (lambda r: _set_dtype(r / "0", "|S4"), "not a plain numeric type"),
+    ],
+)
+def test_bad_inputs_name_dataset_and_path(example_copy, damage, message):
+    root = example_copy("image-with-labels")
+    damage(root)
+    with pytest.raises(SourceError, match=message) as info:
+        layout_of(root, "broken")
+    assert "dataset 'broken'" in str(info.value)
+    assert str(root) in str(info.value)
+
+
+def _set_version(root, version):
+    attrs = json.loads((root / ".zattrs").read_text())
+    attrs["multiscales"][0]["version"] = version
+    (root / ".zattrs").write_text(json.dumps(attrs))
+
+
+def _set_dtype(array, dtype):
+    meta = json.loads((array / ".zarray").read_text())
+    meta["dtype"] = dtype
+    (array / ".zarray").write_text(json.dumps(meta))
+
+
+def test_zarr_v3_input_is_refused(tmp_path):
+    (tmp_path / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group"}')
+    with pytest.raises(SourceError, match="Zarr v3 already"):
+        layout_of(tmp_path)
