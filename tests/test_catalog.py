@@ -1,8 +1,8 @@
 import pandas as pd
+from conftest import run_pipeline, settings_for
 
 from ngff_resave.catalog import COLUMNS, build_catalog, human_bytes, write_catalog
 from ngff_resave.storage import write_local_json
-from conftest import run_pipeline, settings_for
 
 
 def test_catalog_columns_and_values(examples, tmp_path):

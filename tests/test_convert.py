@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import tensorstore as ts
 import zarr
-
 from conftest import FIXTURE_KINDS, read_json, run_pipeline, settings_for
 
 

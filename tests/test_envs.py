@@ -5,10 +5,8 @@ import ast
 import re
 import sys
 import tomllib
-from pathlib import Path
 
 import yaml
-
 from conftest import REPO
 
 RULES = {"plan": "cmd_plan", "convert": "cmd_convert", "metadata": "cmd_metadata",

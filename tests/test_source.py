@@ -2,11 +2,10 @@ import json
 import shutil
 
 import pytest
+from conftest import FIXTURE_KINDS
 
 from ngff_resave.source import SourceError, read_source
 from ngff_resave.storage import Location
-
-from conftest import FIXTURE_KINDS
 
 
 def layout_of(path, dataset="d"):

@@ -2,9 +2,9 @@ import json
 
 import numpy as np
 import zarr
+from conftest import run_pipeline, settings_for
 
 from ngff_resave.validation import validate_dataset
-from conftest import run_pipeline, settings_for
 
 
 def converted(examples, tmp_path, dataset="image-with-labels"):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import CHALLENGE_FIXTURES, REPO, read_json, snakemake
 
 from ngff_resave.examples import write_example_workdir
-from conftest import CHALLENGE_FIXTURES, REPO, read_json, snakemake
 
 pytestmark = pytest.mark.workflow
 

@@ -26,12 +26,11 @@ COLUMNS = CHALLENGE_COLUMNS + OUR_COLUMNS
 
 def human_bytes(count: float) -> str:
     """Same spelling as the challenge's catalog (1024-based, two decimals)."""
-    unit = "B"
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if count < 1024.0:
-            break
+    units = ["B", "KB", "MB", "GB", "TB"]
+    while count >= 1024.0 and len(units) > 1:
         count /= 1024.0
-    return f"{count:.2f} {unit}"
+        units.pop(0)
+    return f"{count:.2f} {units[0]}"
 
 
 def _joined(values: list[Any] | None) -> str:

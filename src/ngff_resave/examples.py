@@ -30,7 +30,9 @@ class ArrayStyle:
 
     dtype: str = "<u2"
     chunks: tuple[int, ...] = (1, 1, 1, 64, 64)
-    compressor: Any = field(default_factory=lambda: numcodecs.Blosc("lz4", 5, numcodecs.Blosc.SHUFFLE))
+    compressor: Any = field(
+        default_factory=lambda: numcodecs.Blosc("lz4", 5, numcodecs.Blosc.SHUFFLE)
+    )
     separator: str = "/"
     order: str = "C"
     fill_value: Any = 0

@@ -94,7 +94,9 @@ def match_details(details: dict[str, Any], arrays: list[SourceArray], dataset: s
         norm = key.rstrip("/")
         hit = next((p for p in paths if norm == p or norm.endswith("/" + p)), None)
         if hit is None:
-            raise PlanError(f"dataset '{dataset}': details entry {key!r} names no array of the input")
+            raise PlanError(
+                f"dataset '{dataset}': details entry {key!r} names no array of the input"
+            )
         by_path[hit] = entry
     return by_path
 

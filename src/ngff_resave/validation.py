@@ -56,7 +56,8 @@ class Report:
 def _validate_models(plan: dict[str, Any], root: zarr.Group, report: Report) -> None:
     kind = plan["kind"]
     if kind in ("plate", "bioformats2raw-plate"):
-        report.run("ome-zarr-models v05 HCS (plate, wells, fields)", lambda: v05.HCS.from_zarr(root))
+        report.run("ome-zarr-models v05 HCS (plate, wells, fields)",
+                   lambda: v05.HCS.from_zarr(root))
     if kind == "image":
         report.run("ome-zarr-models v05 Image", lambda: v05.Image.from_zarr(root))
     if kind.startswith("bioformats2raw"):
@@ -110,7 +111,8 @@ def _compare_pixels(plan: dict[str, Any], source: Location, target: Location, mo
         got = zarr.open_array(target_store, path=array["path"], mode="r", zarr_format=3)
         meta = got.metadata
         # Byte order is a storage detail (the bytes codec); the value type must match.
-        same_type = np.dtype(got.dtype).newbyteorder("=") == np.dtype(expected.dtype).newbyteorder("=")
+        same_type = (np.dtype(got.dtype).newbyteorder("=")
+                     == np.dtype(expected.dtype).newbyteorder("="))
         shape_ok = (list(got.shape) == array["shape"] and same_type
                     and list(got.shards or ()) == array["output"]["shards"]
                     and list(got.chunks) == array["output"]["chunks"])

@@ -1,0 +1,35 @@
+# ngff-resave: `make demo` runs the workflow on the built-in example sheet; `make test` runs
+# the tests. Both create .venv and install the pinned requirements first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m ngff_resave example examples
+	$(BIN)/snakemake --cores all
+	@echo
+	@echo "catalog: $(CURDIR)/results/catalog.csv"
+	@echo "datasets: $(CURDIR)/results/ome-zarr/"
+
+# pytest exits 5 when it collects no test; that is reported, not hidden as a pass.
+test: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$status
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check Snakefile workflow
+
+clean:
+	rm -rf results logs benchmarks examples .snakemake
