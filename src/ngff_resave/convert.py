@@ -2,12 +2,14 @@
 
 Streaming with bounded concurrency: at most ``threads`` shards are in flight, each read from
 the input region it covers and written whole, so memory grows with threads x shard size and
-never with the array.
+never with the array. ``copy`` arrays move compressed chunk bytes into shards (see
+:mod:`ngff_resave.shards`); ``reencode`` arrays are decoded and encoded by zarr-python.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import resource
 import time
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import zarr
 from zarr.abc.store import ByteRequest, Store
 from zarr.core.buffer import Buffer, BufferPrototype
@@ -23,6 +26,7 @@ from zarr.storage import WrapperStore
 
 from ngff_resave.codecs import array_metadata
 from ngff_resave.planning import job_by_id, shard_slices
+from ngff_resave.shards import assemble_shard, inner_chunk_coords, v2_chunk_key, v3_shard_key
 from ngff_resave.storage import Location, write_local_json
 
 LOG = logging.getLogger(__name__)
@@ -86,17 +90,62 @@ class ConvertError(RuntimeError):
 
 
 @dataclass
+class ShardResult:
+    pixel_bytes: int
+    bytes_read: int = 0
+    bytes_written: int = 0
+
+
+@dataclass
 class ShardTask:
+    """One output shard: where it comes from and how it is made."""
+
     dataset: str
-    source_url: str
-    source: zarr.Array
-    target: zarr.Array
-    region: tuple[slice, ...]
-    nbytes: int
+    array: dict[str, Any]
+    index: int
+    source_loc: Location
+    target_loc: Location
+    source: zarr.Array | None = None
+    target: zarr.Array | None = None
+
+    @property
+    def region(self) -> tuple[slice, ...]:
+        return shard_slices(self.array["shape"], self.array["output"]["shards"], self.index)
 
     def describe(self) -> str:
         region = ",".join(f"{s.start}:{s.stop}" for s in self.region)
-        return f"dataset '{self.dataset}': {self.source_url} [{region}]"
+        return f"dataset '{self.dataset}': {self.source_loc.child(self.array['path'])} [{region}]"
+
+    def run(self) -> ShardResult:
+        try:
+            return self._copy() if self.array["mode"] == "copy" else self._reencode()
+        except Exception as err:
+            raise ConvertError(f"{self.describe()}: {type(err).__name__}: {err}") from err
+
+    def _pixel_bytes(self) -> int:
+        return np.dtype(self.array["dtype"]).itemsize * math.prod(
+            s.stop - s.start for s in self.region)
+
+    def _reencode(self) -> ShardResult:
+        assert self.source is not None and self.target is not None
+        self.target[self.region] = self.source[self.region]
+        return ShardResult(self._pixel_bytes())
+
+    def _copy(self) -> ShardResult:
+        array = self.array
+        separator = array["input"]["dimension_separator"]
+        chunks: list[bytes | None] = []
+        for coord in inner_chunk_coords(array["shape"], array["output"]["chunks"],
+                                        array["output"]["shards"], self.index):
+            key = None if coord is None else f"{array['path']}/{v2_chunk_key(coord, separator)}"
+            chunks.append(None if key is None else self.source_loc.read_bytes(key))
+        shard = assemble_shard(chunks)
+        read = sum(len(c) for c in chunks if c is not None)
+        if shard is None:
+            return ShardResult(self._pixel_bytes())
+        key = v3_shard_key(array["shape"], array["output"]["shards"], self.index)
+        self.target_loc.write_bytes(f"{array['path']}/{key}", shard)
+        return ShardResult(self._pixel_bytes(), read, len(shard))
 
 
 def output_array_metadata(array: dict[str, Any]) -> dict[str, Any]:
@@ -108,15 +157,8 @@ def output_array_metadata(array: dict[str, Any]) -> dict[str, Any]:
         compressor_codecs=array["output"]["codecs"],
         fill_value=array["input"]["fill_value"],
         dimension_names=array["dimension_names"],
+        order=array["output"].get("order", "C"),
     )
-
-
-def _reencode(task: ShardTask) -> int:
-    try:
-        task.target[task.region] = task.source[task.region]
-    except Exception as err:
-        raise ConvertError(f"{task.describe()}: {type(err).__name__}: {err}") from err
-    return task.nbytes
 
 
 def run_convert_job(
@@ -142,16 +184,15 @@ def run_convert_job(
             array = arrays[part["path"]]
             # Every part of a level writes the same metadata bytes, so order does not matter.
             target_loc.write_json(f"{array['path']}/zarr.json", output_array_metadata(array))
-            source = zarr.open_array(source_store, path=array["path"], mode="r", zarr_format=2)
-            target = zarr.open_array(target_store, path=array["path"], mode="r+", zarr_format=3)
-            itemsize = source.dtype.itemsize
+            source = target = None
+            if array["mode"] == "reencode":
+                source = zarr.open_array(source_store, path=array["path"], mode="r",
+                                         zarr_format=2)
+                target = zarr.open_array(target_store, path=array["path"], mode="r+",
+                                         zarr_format=3)
             for index in range(*part["shards"]):
-                region = shard_slices(array["shape"], array["output"]["shards"], index)
-                nbytes = itemsize
-                for s in region:
-                    nbytes *= s.stop - s.start
-                yield ShardTask(plan["dataset"], source_loc.child(array["path"]), source, target,
-                                region, nbytes)
+                yield ShardTask(plan["dataset"], array, index, source_loc, target_loc, source,
+                                target)
 
     total_shards = sum(p["shards"][1] - p["shards"][0] for p in job["arrays"])
     progress = Progress(
@@ -164,16 +205,24 @@ def run_convert_job(
         "%s: %d arrays, %d shards, %.1f MB of pixels, %d threads",
         progress.label, len(job["arrays"]), total_shards, job["bytes"] / 1e6, threads,
     )
+    copied = ShardResult(0)
+
+    def finish(future: Future[ShardResult]) -> None:
+        result = future.result()
+        copied.bytes_read += result.bytes_read
+        copied.bytes_written += result.bytes_written
+        progress.advance(result.pixel_bytes)
+
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        pending: set[Future[int]] = set()
+        pending: set[Future[ShardResult]] = set()
         for task in tasks():
             if len(pending) >= threads:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    progress.advance(future.result())
-            pending.add(pool.submit(_reencode, task))
+                    finish(future)
+            pending.add(pool.submit(task.run))
         for future in pending:
-            progress.advance(future.result())
+            finish(future)
 
     record = {
         "dataset": plan["dataset"],
@@ -186,8 +235,8 @@ def run_convert_job(
         ],
         "shards_written": total_shards,
         "pixel_bytes": progress.bytes,
-        "bytes_read": source_store.bytes_read,
-        "bytes_written": target_store.bytes_written,
+        "bytes_read": source_store.bytes_read + copied.bytes_read,
+        "bytes_written": target_store.bytes_written + copied.bytes_written,
         "seconds": round(time.monotonic() - started, 3),
         "peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "threads": threads,

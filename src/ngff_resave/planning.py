@@ -144,9 +144,10 @@ def plan_array(array: SourceArray, settings: PlanSettings, entry: dict[str, Any]
     reasons = [r for r in [codec_note] if r]
     if chunks != array.chunks:
         reasons.append(f"chunk shape changes from {array.chunks} to {chunks}")
-    # Compressed-chunk copying is the subject of its own change; until then every array is
-    # decoded and re-encoded, and the plan says so.
-    reasons.append("compressed-chunk copy is not available in this version")
+    mode = "reencode" if reasons else "copy"
+    if mode == "copy":
+        compressor = (array.compressor or {}).get("id", "no compressor")
+        reasons.append(f"{compressor} chunks are byte-identical v3 inner chunks")
     shard_bytes = math.prod(shards) * array.itemsize
     return {
         "path": array.path,
@@ -167,8 +168,10 @@ def plan_array(array: SourceArray, settings: PlanSettings, entry: dict[str, Any]
             "chunks": chunks,
             "shards": shards,
             "codecs": codecs,
+            # Copied chunks keep their memory order; re-encoded ones are written C-ordered.
+            "order": array.order if mode == "copy" else "C",
         },
-        "mode": "reencode",
+        "mode": mode,
         "reason": "; ".join(reasons),
         "bytes": array.nbytes,
         "shards": shard_count(array.shape, shards),

@@ -1,0 +1,63 @@
+"""Writing shards from compressed chunks, without decoding them.
+
+A Zarr v2 chunk compressed with blosc, zstd or gzip (or not at all) is byte for byte an inner
+chunk of a v3 ``sharding_indexed`` array whose codecs are ``[bytes, <same compressor>]``, so a
+shard is the chunks' bytes one after another followed by the index: one ``(offset, nbytes)``
+pair of little-endian uint64 per inner chunk, in C order, then the CRC32C of the index
+(``index_codecs: [bytes little-endian, crc32c]``, ``index_location: end``). A missing chunk is
+the pair (2^64-1, 2^64-1) and reads as the fill value. No library writes shards from raw chunk
+bytes, so this module does; the tests read its shards back with zarr-python and tensorstore.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+from collections.abc import Iterator
+
+import google_crc32c
+import numpy as np
+
+EMPTY = 2**64 - 1
+
+
+def inner_chunk_coords(shape: list[int], chunks: list[int], shards: list[int],
+                       shard_index: int) -> Iterator[tuple[int, ...] | None]:
+    """The global chunk coordinates of every inner chunk of one shard, in C order; None for
+    inner chunks past the array's edge (an edge shard is still a whole shard)."""
+    per_shard = [s // c for s, c in zip(shards, chunks, strict=True)]
+    chunk_grid = [-(-n // c) for n, c in zip(shape, chunks, strict=True)]
+    shard_grid = [-(-n // s) for n, s in zip(shape, shards, strict=True)]
+    shard_coord = np.unravel_index(shard_index, shard_grid)
+    first = [int(i) * p for i, p in zip(shard_coord, per_shard, strict=True)]
+    for local in itertools.product(*(range(p) for p in per_shard)):
+        coord = tuple(f + offset for f, offset in zip(first, local, strict=True))
+        yield coord if all(c < g for c, g in zip(coord, chunk_grid, strict=True)) else None
+
+
+def v2_chunk_key(coord: tuple[int, ...], separator: str) -> str:
+    return separator.join(map(str, coord)) if coord else "0"
+
+
+def v3_shard_key(shape: list[int], shards: list[int], shard_index: int) -> str:
+    """The default v3 chunk key (``c/i/j/...``) of a shard."""
+    grid = [-(-n // s) for n, s in zip(shape, shards, strict=True)]
+    return "/".join(["c", *(str(int(i)) for i in np.unravel_index(shard_index, grid))])
+
+
+def assemble_shard(chunks: list[bytes | None]) -> bytes | None:
+    """A whole shard from inner chunks' encoded bytes (None = missing); None when all are
+    missing, so no shard file is written and the region reads as the fill value."""
+    if all(chunk is None for chunk in chunks):
+        return None
+    index = []
+    offset = 0
+    for chunk in chunks:
+        if chunk is None:
+            index += [EMPTY, EMPTY]
+        else:
+            index += [offset, len(chunk)]
+            offset += len(chunk)
+    index_bytes = struct.pack(f"<{len(index)}Q", *index)
+    checksum = struct.pack("<I", google_crc32c.value(index_bytes))
+    return b"".join(c for c in chunks if c is not None) + index_bytes + checksum

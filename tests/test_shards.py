@@ -1,0 +1,128 @@
+"""Copy mode: shards assembled from compressed v2 chunks read identically through zarr-python,
+tensorstore and the zarrs codec pipeline in strict mode."""
+
+import json
+import struct
+
+import google_crc32c
+import numcodecs
+import numpy as np
+import pytest
+import tensorstore as ts
+import zarr
+
+from ngff_resave.shards import EMPTY, assemble_shard, inner_chunk_coords, v3_shard_key
+from conftest import run_pipeline, settings_for
+
+COMPRESSORS = {
+    "blosc-lz4-shuffle": numcodecs.Blosc("lz4", 5, numcodecs.Blosc.SHUFFLE),
+    "blosc-zstd-bitshuffle": numcodecs.Blosc("zstd", 3, numcodecs.Blosc.BITSHUFFLE),
+    "blosc-lz4-noshuffle": numcodecs.Blosc("lz4", 1, numcodecs.Blosc.NOSHUFFLE),
+    "blosc-autoshuffle": numcodecs.Blosc("zstd", 1, numcodecs.Blosc.AUTOSHUFFLE),
+    "zstd": numcodecs.Zstd(level=3),
+    "gzip": numcodecs.GZip(level=4),
+    "none": None,
+}
+
+
+def write_v2_image(root, compressor, dtype="<u2", order="C", separator="/",
+                   shape=(1, 2, 3, 70, 45), chunks=(1, 1, 2, 32, 20), drop=2):
+    """A one-level OME-Zarr 0.4 image whose chunks do not divide the shape and some of whose
+    chunks were never written."""
+    rng = np.random.default_rng(0)
+    data = (rng.integers(0, 400, size=shape) + np.arange(shape[-1])).astype(dtype)
+    array = zarr.create_array(zarr.storage.LocalStore(root), name="0", shape=shape,
+                              chunks=chunks, dtype=np.dtype(dtype), compressors=compressor,
+                              order=order, zarr_format=2, fill_value=0,
+                              chunk_key_encoding={"name": "v2", "separator": separator})
+    array[...] = data
+    for path in sorted(p for p in (root / "0").rglob("*") if p.is_file()
+                       and not p.name.startswith("."))[:drop]:
+        path.unlink()
+    axes = [{"name": n, "type": t} for n, t in
+            zip("tczyx", ["time", "channel", "space", "space", "space"], strict=True)]
+    (root / ".zgroup").write_text('{"zarr_format": 2}')
+    (root / ".zattrs").write_text(json.dumps({"multiscales": [{
+        "version": "0.4", "axes": axes[-len(shape):],
+        "datasets": [{"path": "0", "coordinateTransformations": [
+            {"type": "scale", "scale": [1.0] * len(shape)}]}]}]}))
+    return zarr.open_array(str(root / "0"), mode="r", zarr_format=2)[...]
+
+
+def read_three_ways(path):
+    by_zarr = zarr.open_array(str(path), mode="r")[...]
+    spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(path)}}
+    by_tensorstore = ts.open(spec, open=True).result().read().result()
+    with zarr.config.set({"codec_pipeline.path": "zarrs.ZarrsCodecPipeline",
+                          "codec_pipeline.strict": True}):
+        by_zarrs = zarr.open_array(str(path), mode="r")[...]
+    return by_zarr, by_tensorstore, by_zarrs
+
+
+@pytest.mark.parametrize("name", sorted(COMPRESSORS))
+@pytest.mark.parametrize(("dtype", "order", "separator"), [
+    ("<u2", "C", "/"), (">u2", "C", "."), ("<f4", "F", "/"), ("|u1", "F", "."),
+    (">i4", "F", "/"),
+])
+def test_copied_shards_read_identically_everywhere(tmp_path, name, dtype, order, separator):
+    expected = write_v2_image(tmp_path / "in.zarr", COMPRESSORS[name], dtype, order, separator)
+    result = run_pipeline(settings_for("d", tmp_path / "in.zarr", tmp_path / "out.zarr",
+                                       shards=[1, 2, 4, 64, 40]), tmp_path / "records")
+    array = result["plan"]["arrays"][0]
+    assert array["mode"] == "copy", array["reason"]
+    assert result["records"][0]["bytes_read"] > 0
+    for got in read_three_ways(tmp_path / "out.zarr" / "0"):
+        np.testing.assert_array_equal(got, expected)
+    assert result["report"]["valid"], result["report"]["failed"]
+
+
+def test_copy_writes_the_input_bytes_unchanged(tmp_path):
+    write_v2_image(tmp_path / "in.zarr", COMPRESSORS["zstd"], drop=0)
+    run_pipeline(settings_for("d", tmp_path / "in.zarr", tmp_path / "out.zarr",
+                              shards=[1, 1, 2, 32, 20]), tmp_path / "r")
+    shard = (tmp_path / "out.zarr" / "0" / "c" / "0" / "1" / "0" / "0" / "0").read_bytes()
+    assert shard.startswith((tmp_path / "in.zarr" / "0" / "0" / "1" / "0" / "0" / "0").read_bytes())
+
+
+@pytest.mark.parametrize(("codec", "compressor", "chunks", "why"), [
+    ("keep", numcodecs.Zlib(level=1), None, "zlib"),
+    ("keep", COMPRESSORS["zstd"], [1, 1, 1, 32, 20], "chunk shape changes"),
+    ("blosc-zstd-5", COMPRESSORS["zstd"], None, "codec blosc-zstd-5 asked for"),
+])
+def test_reencode_and_why(tmp_path, codec, compressor, chunks, why):
+    expected = write_v2_image(tmp_path / "in.zarr", compressor)
+    result = run_pipeline(settings_for("d", tmp_path / "in.zarr", tmp_path / "out.zarr",
+                                       codec=codec, chunks=chunks), tmp_path / "r")
+    array = result["plan"]["arrays"][0]
+    assert array["mode"] == "reencode" and why in array["reason"]
+    for got in read_three_ways(tmp_path / "out.zarr" / "0"):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_filters_force_reencode(tmp_path):
+    root = tmp_path / "in.zarr"
+    write_v2_image(root, COMPRESSORS["zstd"])
+    array = zarr.create_array(zarr.storage.LocalStore(root), name="0", shape=(1, 2, 3, 70, 45),
+                              chunks=(1, 1, 2, 32, 20), dtype="<u2", zarr_format=2,
+                              filters=[numcodecs.Delta(dtype="<u2")],
+                              compressors=numcodecs.Zstd(level=1), overwrite=True)
+    array[...] = 7
+    result = run_pipeline(settings_for("d", root, tmp_path / "out.zarr"), tmp_path / "r")
+    assert result["plan"]["arrays"][0]["mode"] == "reencode"
+    assert "filters" in result["plan"]["arrays"][0]["reason"]
+    assert (zarr.open_array(str(tmp_path / "out.zarr" / "0"))[...] == 7).all()
+
+
+def test_shard_layout_by_hand():
+    shard = assemble_shard([b"abc", None, b"de"])
+    index = struct.unpack("<6Q", shard[5:53])
+    assert shard[:5] == b"abcde"
+    assert index == (0, 3, EMPTY, EMPTY, 3, 2)
+    assert struct.unpack("<I", shard[53:])[0] == google_crc32c.value(shard[5:53])
+    assert assemble_shard([None, None]) is None
+
+
+def test_edge_shards_list_every_inner_chunk():
+    # shape 5 with chunk 2 and shard 4: the second shard holds chunk 2 and a missing chunk 3
+    assert list(inner_chunk_coords([5], [2], [4], 1)) == [(2,), None]
+    assert v3_shard_key([5, 9], [4, 4], 5) == "c/1/2"
