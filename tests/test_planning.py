@@ -10,10 +10,9 @@ from ngff_resave.planning import (
     make_plan,
     match_details,
     plan_jobs,
-    shard_count,
-    shard_slices,
     write_details,
 )
+from ngff_resave.shards import shard_count, shard_slices
 from ngff_resave.source import read_source
 from ngff_resave.storage import Location
 

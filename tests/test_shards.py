@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import tensorstore as ts
 import zarr
+from conftest import run_pipeline, settings_for
 
 from ngff_resave.shards import EMPTY, assemble_shard, inner_chunk_coords, v3_shard_key
-from conftest import run_pipeline, settings_for
 
 COMPRESSORS = {
     "blosc-lz4-shuffle": numcodecs.Blosc("lz4", 5, numcodecs.Blosc.SHUFFLE),
@@ -114,7 +114,7 @@ def test_filters_force_reencode(tmp_path):
 
 
 def test_shard_layout_by_hand():
-    shard = assemble_shard([b"abc", None, b"de"])
+    shard = b"".join(assemble_shard([b"abc", None, b"de"]))
     index = struct.unpack("<6Q", shard[5:53])
     assert shard[:5] == b"abcde"
     assert index == (0, 3, EMPTY, EMPTY, 3, 2)

@@ -10,8 +10,6 @@ import math
 import re
 from typing import Any
 
-import numpy as np
-
 BLOSC_SHUFFLE = {0: "noshuffle", 1: "shuffle", 2: "bitshuffle"}
 NAMED_CODEC = re.compile(r"^(?:blosc-(?P<cname>lz4|lz4hc|zstd|zlib|blosclz)-(?P<blevel>[0-9])"
                          r"|(?P<plain>zstd|gzip)-(?P<level>[0-9]{1,2})|(?P<none>none))$")
@@ -22,18 +20,22 @@ class CodecError(ValueError):
     pass
 
 
+V3_NAMES = {"b": "bool", "i": "int", "u": "uint", "f": "float"}
+
+
 def v3_data_type(dtype: str) -> tuple[str, str | None]:
-    """The v3 ``data_type`` name and the byte order (None for one-byte types) of a v2 dtype."""
-    np_dtype = np.dtype(dtype)
-    if np_dtype.itemsize == 1 or np_dtype.byteorder == "|":
-        return np_dtype.name, None
-    endian = "big" if np_dtype.byteorder == ">" else "little"
-    return np_dtype.newbyteorder("=").name, endian
+    """The v3 ``data_type`` name and the byte order (None for one-byte types) of a v2 dtype
+    string such as ``<u2`` (byte order, kind, item size)."""
+    order, kind, size = dtype[0], dtype[1], int(dtype[2:])
+    name = "bool" if kind == "b" else f"{V3_NAMES[kind]}{8 * size}"
+    if size == 1 or order == "|":
+        return name, None
+    return name, "big" if order == ">" else "little"
 
 
 def v3_fill_value(fill_value: Any, dtype: str) -> Any:
     """v2 allows ``null`` (no fill value); v3 needs a concrete one, so null becomes zero."""
-    kind = np.dtype(dtype).kind
+    kind = dtype[1]
     if fill_value is None:
         return False if kind == "b" else (0.0 if kind == "f" else 0)
     if kind == "f" and isinstance(fill_value, str):

@@ -16,42 +16,23 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import zarr
-from zarr.abc.store import ByteRequest, Store
-from zarr.core.buffer import Buffer, BufferPrototype
-from zarr.storage import WrapperStore
+from typing import TYPE_CHECKING, Any
 
 from ngff_resave.codecs import array_metadata
-from ngff_resave.planning import job_by_id, shard_slices
-from ngff_resave.shards import assemble_shard, inner_chunk_coords, v2_chunk_key, v3_shard_key
+from ngff_resave.planning import job_by_id
+from ngff_resave.shards import (
+    assemble_shard,
+    inner_chunk_coords,
+    shard_slices,
+    v2_chunk_key,
+    v3_shard_key,
+)
 from ngff_resave.storage import Location, write_local_json
 
+if TYPE_CHECKING:
+    from ngff_resave.reencode import Reencoder
+
 LOG = logging.getLogger(__name__)
-
-
-class CountingStore(WrapperStore[Store]):
-    """Counts the bytes that really cross the store boundary (compressed, as stored)."""
-
-    def __init__(self, store: Store) -> None:
-        super().__init__(store)
-        self.bytes_read = 0
-        self.bytes_written = 0
-
-    async def get(
-        self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
-    ) -> Buffer | None:
-        buffer = await super().get(key, prototype, byte_range)
-        if buffer is not None:
-            self.bytes_read += len(buffer)
-        return buffer
-
-    async def set(self, key: str, value: Buffer) -> None:
-        self.bytes_written += len(value)
-        await super().set(key, value)
-
 
 class Progress:
     """Logs done/total, throughput and ETA at most every ``interval`` seconds."""
@@ -105,8 +86,7 @@ class ShardTask:
     index: int
     source_loc: Location
     target_loc: Location
-    source: zarr.Array | None = None
-    target: zarr.Array | None = None
+    reencoder: Reencoder | None = None
 
     @property
     def region(self) -> tuple[slice, ...]:
@@ -123,12 +103,11 @@ class ShardTask:
             raise ConvertError(f"{self.describe()}: {type(err).__name__}: {err}") from err
 
     def _pixel_bytes(self) -> int:
-        return np.dtype(self.array["dtype"]).itemsize * math.prod(
-            s.stop - s.start for s in self.region)
+        return int(self.array["dtype"][2:]) * math.prod(s.stop - s.start for s in self.region)
 
     def _reencode(self) -> ShardResult:
-        assert self.source is not None and self.target is not None
-        self.target[self.region] = self.source[self.region]
+        assert self.reencoder is not None
+        self.reencoder.copy(self.array["path"], self.region)
         return ShardResult(self._pixel_bytes())
 
     def _copy(self) -> ShardResult:
@@ -139,13 +118,13 @@ class ShardTask:
                                         array["output"]["shards"], self.index):
             key = None if coord is None else f"{array['path']}/{v2_chunk_key(coord, separator)}"
             chunks.append(None if key is None else self.source_loc.read_bytes(key))
-        shard = assemble_shard(chunks)
+        parts = assemble_shard(chunks)
         read = sum(len(c) for c in chunks if c is not None)
-        if shard is None:
+        if parts is None:
             return ShardResult(self._pixel_bytes())
         key = v3_shard_key(array["shape"], array["output"]["shards"], self.index)
-        self.target_loc.write_bytes(f"{array['path']}/{key}", shard)
-        return ShardResult(self._pixel_bytes(), read, len(shard))
+        self.target_loc.write_parts(f"{array['path']}/{key}", parts)
+        return ShardResult(self._pixel_bytes(), read, sum(len(p) for p in parts))
 
 
 def output_array_metadata(array: dict[str, Any]) -> dict[str, Any]:
@@ -176,23 +155,22 @@ def run_convert_job(
     target_loc = Location.from_text(plan["output"], plan.get("output_storage"))
     # Whatever an earlier run left, a dataset being written must not look complete.
     target_loc.delete("zarr.json")
-    source_store = CountingStore(source_loc.zarr_store(read_only=True))
-    target_store = CountingStore(target_loc.zarr_store(read_only=False))
+    reencoder = None
+    if any(arrays[p["path"]]["mode"] == "reencode" for p in job["arrays"]):
+        from ngff_resave.reencode import Reencoder
+
+        reencoder = Reencoder(source_loc, target_loc)
 
     def tasks() -> Iterator[ShardTask]:
         for part in job["arrays"]:
             array = arrays[part["path"]]
             # Every part of a level writes the same metadata bytes, so order does not matter.
             target_loc.write_json(f"{array['path']}/zarr.json", output_array_metadata(array))
-            source = target = None
             if array["mode"] == "reencode":
-                source = zarr.open_array(source_store, path=array["path"], mode="r",
-                                         zarr_format=2)
-                target = zarr.open_array(target_store, path=array["path"], mode="r+",
-                                         zarr_format=3)
+                assert reencoder is not None
+                reencoder.open(array["path"])
             for index in range(*part["shards"]):
-                yield ShardTask(plan["dataset"], array, index, source_loc, target_loc, source,
-                                target)
+                yield ShardTask(plan["dataset"], array, index, source_loc, target_loc, reencoder)
 
     total_shards = sum(p["shards"][1] - p["shards"][0] for p in job["arrays"])
     progress = Progress(
@@ -224,6 +202,7 @@ def run_convert_job(
         for future in pending:
             finish(future)
 
+    reencoded = reencoder.counts() if reencoder else {"bytes_read": 0, "bytes_written": 0}
     record = {
         "dataset": plan["dataset"],
         "job": job_id,
@@ -235,8 +214,8 @@ def run_convert_job(
         ],
         "shards_written": total_shards,
         "pixel_bytes": progress.bytes,
-        "bytes_read": source_store.bytes_read + copied.bytes_read,
-        "bytes_written": target_store.bytes_written + copied.bytes_written,
+        "bytes_read": copied.bytes_read + reencoded["bytes_read"],
+        "bytes_written": copied.bytes_written + reencoded["bytes_written"],
         "seconds": round(time.monotonic() - started, 3),
         "peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "threads": threads,

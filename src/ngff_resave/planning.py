@@ -10,14 +10,15 @@ import logging
 import math
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ngff_resave import __version__
 from ngff_resave.codecs import CodecError, output_codecs
-from ngff_resave.source import SourceArray, SourceLayout
+from ngff_resave.shards import shard_count
 from ngff_resave.storage import Location
+
+if TYPE_CHECKING:
+    from ngff_resave.source import SourceArray, SourceLayout
 
 LOG = logging.getLogger(__name__)
 
@@ -45,10 +46,6 @@ class PlanSettings:
     crate: dict[str, Any] | None = None
     notes: str | None = None
     origin: str | None = None
-
-
-def shard_count(shape: list[int], shards: list[int]) -> int:
-    return math.prod(-(-s // c) for s, c in zip(shape, shards, strict=True))
 
 
 def grow_shards(
@@ -279,16 +276,6 @@ def job_memory_mb(job: dict[str, Any], threads: int) -> int:
 def job_runtime_minutes(job: dict[str, Any]) -> int:
     """Wall time a convert job asks for, at a cautious 20 MB/s, plus start-up."""
     return int(5 + job["bytes"] / (20 * 2**20) / 60)
-
-
-def shard_slices(shape: list[int], shards: list[int], index: int) -> tuple[slice, ...]:
-    """The region of the shard with C-order linear ``index`` in the shard grid."""
-    grid = [-(-s // c) for s, c in zip(shape, shards, strict=True)]
-    coords = np.unravel_index(index, grid)
-    return tuple(
-        slice(int(i) * c, min((int(i) + 1) * c, s))
-        for i, c, s in zip(coords, shards, shape, strict=True)
-    )
 
 
 def prepare_output(settings: PlanSettings, overwrite: bool) -> None:

@@ -12,13 +12,38 @@ bytes, so this module does; the tests read its shards back with zarr-python and 
 from __future__ import annotations
 
 import itertools
+import math
 import struct
 from collections.abc import Iterator
 
 import google_crc32c
-import numpy as np
 
 EMPTY = 2**64 - 1
+
+
+def grid_of(shape: list[int], block: list[int]) -> list[int]:
+    """How many blocks (chunks or shards) cover each axis."""
+    return [-(-n // b) for n, b in zip(shape, block, strict=True)]
+
+
+def unravel(index: int, grid: list[int]) -> list[int]:
+    """C-order coordinates of a linear index (numpy's unravel_index, without numpy)."""
+    coords = []
+    for extent in reversed(grid):
+        index, coord = divmod(index, extent)
+        coords.append(coord)
+    return coords[::-1]
+
+
+def shard_count(shape: list[int], shards: list[int]) -> int:
+    return math.prod(grid_of(shape, shards))
+
+
+def shard_slices(shape: list[int], shards: list[int], index: int) -> tuple[slice, ...]:
+    """The region of the shard with C-order linear ``index`` in the shard grid."""
+    coords = unravel(index, grid_of(shape, shards))
+    return tuple(slice(i * c, min((i + 1) * c, s))
+                 for i, c, s in zip(coords, shards, shape, strict=True))
 
 
 def inner_chunk_coords(shape: list[int], chunks: list[int], shards: list[int],
@@ -26,10 +51,9 @@ def inner_chunk_coords(shape: list[int], chunks: list[int], shards: list[int],
     """The global chunk coordinates of every inner chunk of one shard, in C order; None for
     inner chunks past the array's edge (an edge shard is still a whole shard)."""
     per_shard = [s // c for s, c in zip(shards, chunks, strict=True)]
-    chunk_grid = [-(-n // c) for n, c in zip(shape, chunks, strict=True)]
-    shard_grid = [-(-n // s) for n, s in zip(shape, shards, strict=True)]
-    shard_coord = np.unravel_index(shard_index, shard_grid)
-    first = [int(i) * p for i, p in zip(shard_coord, per_shard, strict=True)]
+    chunk_grid = grid_of(shape, chunks)
+    shard_coord = unravel(shard_index, grid_of(shape, shards))
+    first = [i * p for i, p in zip(shard_coord, per_shard, strict=True)]
     for local in itertools.product(*(range(p) for p in per_shard)):
         coord = tuple(f + offset for f, offset in zip(first, local, strict=True))
         yield coord if all(c < g for c, g in zip(coord, chunk_grid, strict=True)) else None
@@ -41,13 +65,13 @@ def v2_chunk_key(coord: tuple[int, ...], separator: str) -> str:
 
 def v3_shard_key(shape: list[int], shards: list[int], shard_index: int) -> str:
     """The default v3 chunk key (``c/i/j/...``) of a shard."""
-    grid = [-(-n // s) for n, s in zip(shape, shards, strict=True)]
-    return "/".join(["c", *(str(int(i)) for i in np.unravel_index(shard_index, grid))])
+    return "/".join(["c", *map(str, unravel(shard_index, grid_of(shape, shards)))])
 
 
-def assemble_shard(chunks: list[bytes | None]) -> bytes | None:
-    """A whole shard from inner chunks' encoded bytes (None = missing); None when all are
-    missing, so no shard file is written and the region reads as the fill value."""
+def assemble_shard(chunks: list[bytes | None]) -> list[bytes] | None:
+    """A whole shard from inner chunks' encoded bytes (None = missing), as the parts to write
+    one after another (no joined copy); None when all are missing, so no shard file is written
+    and the region reads as the fill value."""
     if all(chunk is None for chunk in chunks):
         return None
     index = []
@@ -60,4 +84,4 @@ def assemble_shard(chunks: list[bytes | None]) -> bytes | None:
             offset += len(chunk)
     index_bytes = struct.pack(f"<{len(index)}Q", *index)
     checksum = struct.pack("<I", google_crc32c.value(index_bytes))
-    return b"".join(c for c in chunks if c is not None) + index_bytes + checksum
+    return [*(c for c in chunks if c is not None), index_bytes, checksum]

@@ -15,7 +15,7 @@ import zarr
 from ome_zarr_models import v05
 
 from ngff_resave.crate import CRATE_FILE, check_crate
-from ngff_resave.planning import shard_slices
+from ngff_resave.shards import shard_slices
 from ngff_resave.storage import Location
 
 LOG = logging.getLogger(__name__)
