@@ -111,7 +111,7 @@ def challenge_python(cache: Path) -> Path:
     python = env / "bin" / "python"
     if not (env / "installed").exists():
         LOG.info("installing %s into %s", CHALLENGE, env)
-        venv.create(env, with_pip=True)
+        venv.create(env, with_pip=True, clear=True)
         subprocess.run([python, "-m", "pip", "install", "--quiet", CHALLENGE], check=True)
         (env / "installed").write_text(CHALLENGE)
     return python

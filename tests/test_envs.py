@@ -15,7 +15,8 @@ RULES = {"plan": "cmd_plan", "convert": "cmd_convert", "metadata": "cmd_metadata
 DISTRIBUTIONS = {"zarr": "zarr", "numcodecs": "numcodecs", "numpy": "numpy", "fsspec": "fsspec",
                  "rocrate": "rocrate", "ome_zarr_models": "ome-zarr-models",
                  "pydantic": "pydantic", "pandas": "pandas", "jsonschema": "jsonschema",
-                 "yaml": "pyyaml", "google_crc32c": "google-crc32c"}
+                 "yaml": "pyyaml", "google_crc32c": "google-crc32c",
+                 "tensorstore": "tensorstore"}
 
 
 def pyproject_pins():

@@ -56,15 +56,21 @@ def cmd_metadata(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from ngff_resave.storage import write_local_json
+    from ngff_resave.storage import Location, write_local_json
     from ngff_resave.validation import validate_dataset
 
-    report = validate_dataset(_load_json(args.plan), args.mode, args.sample_chunks, args.seed)
+    plan = _load_json(args.plan)
+    report = validate_dataset(plan, args.mode, args.sample_chunks, args.seed)
     result = report.to_json()
     write_local_json(args.report, result)
     if not report.valid:
-        LOG.error("dataset '%s' is NOT valid; failed checks: %s", report.dataset,
-                  "; ".join(result["failed"]))
+        # An invalid output is not trusted at all: it stops looking complete, and without the
+        # records of its earlier steps the next run converts the dataset again.
+        Location.from_text(plan["output"], plan.get("output_storage")).delete("zarr.json")
+        for record in args.invalidate:
+            Path(record).unlink(missing_ok=True)
+        LOG.error("dataset '%s': %s is NOT valid (failed: %s); it will be converted again on "
+                  "the next run", report.dataset, plan["output"], "; ".join(result["failed"]))
         return 1
     LOG.info("dataset '%s' is valid (%d checks)", report.dataset, len(report.checks))
     return 0
@@ -123,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["full", "sample"], default="full")
     p.add_argument("--sample-chunks", type=int, default=8)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--invalidate", nargs="*", default=[],
+                   help="records to remove when the dataset is not valid")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("catalog", help="write the catalog CSV")

@@ -1,9 +1,10 @@
 """Convert jobs: write the shards of one resolution level (or one part of it).
 
-Streaming with bounded concurrency: at most ``threads`` shards are in flight, each read from
-the input region it covers and written whole, so memory grows with threads x shard size and
-never with the array. ``copy`` arrays move compressed chunk bytes into shards (see
-:mod:`ngff_resave.shards`); ``reencode`` arrays are decoded and encoded by zarr-python.
+Streaming with bounded concurrency: at most ``2 x threads`` shards are in flight (two per
+thread keep reading and writing overlapped with encoding), each read from the input region it
+covers and written whole, so memory grows with threads x shard size and never with the array.
+``copy`` arrays move compressed chunk bytes into shards (see :mod:`ngff_resave.shards`);
+``reencode`` arrays are decoded and encoded (see :mod:`ngff_resave.reencode`).
 """
 
 from __future__ import annotations
@@ -50,8 +51,12 @@ class Progress:
     def advance(self, nbytes: int) -> None:
         self.shards += 1
         self.bytes += nbytes
+        self.tick(final=self.shards == self.total_shards)
+
+    def tick(self, final: bool = False) -> None:
+        """Log a line when ``interval`` has passed, even if no shard finished meanwhile."""
         now = time.monotonic()
-        if now - self.last >= self.interval or self.shards == self.total_shards:
+        if final or now - self.last >= self.interval:
             self.last = now
             LOG.info("%s", self.line(now))
 
@@ -159,7 +164,9 @@ def run_convert_job(
     if any(arrays[p["path"]]["mode"] == "reencode" for p in job["arrays"]):
         from ngff_resave.reencode import Reencoder
 
-        reencoder = Reencoder(source_loc, target_loc)
+        reencoder = Reencoder(source_loc, target_loc, threads)
+
+    engines: dict[str, str] = {}
 
     def tasks() -> Iterator[ShardTask]:
         for part in job["arrays"]:
@@ -168,7 +175,7 @@ def run_convert_job(
             target_loc.write_json(f"{array['path']}/zarr.json", output_array_metadata(array))
             if array["mode"] == "reencode":
                 assert reencoder is not None
-                reencoder.open(array["path"])
+                engines[array["path"]] = reencoder.open(array)
             for index in range(*part["shards"]):
                 yield ShardTask(plan["dataset"], array, index, source_loc, target_loc, reencoder)
 
@@ -191,16 +198,23 @@ def run_convert_job(
         copied.bytes_written += result.bytes_written
         progress.advance(result.pixel_bytes)
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
+    in_flight = 2 * threads
+    with ThreadPoolExecutor(max_workers=in_flight) as pool:
         pending: set[Future[ShardResult]] = set()
         for task in tasks():
-            if len(pending) >= threads:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            while len(pending) >= in_flight:
+                done, pending = wait(pending, timeout=progress_interval or None,
+                                     return_when=FIRST_COMPLETED)
                 for future in done:
                     finish(future)
+                progress.tick()
             pending.add(pool.submit(task.run))
-        for future in pending:
-            finish(future)
+        while pending:
+            done, pending = wait(pending, timeout=progress_interval or None,
+                                 return_when=FIRST_COMPLETED)
+            for future in done:
+                finish(future)
+            progress.tick()
 
     reencoded = reencoder.counts() if reencoder else {"bytes_read": 0, "bytes_written": 0}
     record = {
@@ -209,7 +223,8 @@ def run_convert_job(
         "level": job["level"],
         "part": job["part"],
         "arrays": [
-            {"path": p["path"], "shards": p["shards"], "mode": arrays[p["path"]]["mode"]}
+            {"path": p["path"], "shards": p["shards"], "mode": arrays[p["path"]]["mode"],
+             "engine": engines.get(p["path"], "shard copy")}
             for p in job["arrays"]
         ],
         "shards_written": total_shards,

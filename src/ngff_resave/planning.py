@@ -268,9 +268,9 @@ def job_by_id(plan: dict[str, Any], job_id: str) -> dict[str, Any]:
 
 
 def job_memory_mb(job: dict[str, Any], threads: int) -> int:
-    """Memory a convert job asks for: each worker holds a decoded shard, its encoded form and
-    the chunks being read, plus the interpreter and libraries."""
-    return int(400 + 3 * threads * job["shard_bytes"] / 2**20)
+    """Memory a convert job asks for: two shards in flight per thread, each held decoded and
+    encoded at once, plus the interpreter and libraries."""
+    return int(500 + 4 * threads * job["shard_bytes"] / 2**20)
 
 
 def job_runtime_minutes(job: dict[str, Any]) -> int:

@@ -63,7 +63,7 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
     if path.suffix.lower() not in (".tsv", ".csv"):
         raise SheetError(f"sample sheet {path}: use a .tsv or .csv file")
-    frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, comment="#")
+    frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame.apply(lambda col: col.str.strip())
 

@@ -122,18 +122,26 @@ def _compare_pixels(plan: dict[str, Any], source: Location, target: Location, mo
         names = list(getattr(meta, "dimension_names", None) or [])
         report.add(f"array {array['path']}: dimension_names equal the axes",
                    names == array["dimension_names"], ",".join(map(str, names)))
+        check = f"array {array['path']}: values equal the input ({mode})"
         compared = 0
-        mismatch = None
-        for region in _regions(array, mode, rng, sample):
-            compared += 1
-            if not np.array_equal(expected[region], got[region],
-                                  equal_nan=np.dtype(expected.dtype).kind == "f"):
-                mismatch = region
-                break
-        where = "" if mismatch is None else "first difference in " + ",".join(
-            f"{s.start}:{s.stop}" for s in mismatch)
-        report.add(f"array {array['path']}: values equal the input ({mode})", mismatch is None,
-                   where or f"{compared} regions compared")
+        region: tuple[slice, ...] = ()
+        try:
+            for region in _regions(array, mode, rng, sample):
+                compared += 1
+                if not np.array_equal(expected[region], got[region],
+                                      equal_nan=np.dtype(expected.dtype).kind == "f"):
+                    report.add(check, False, f"first difference in [{_spell(region)}]")
+                    break
+            else:
+                report.add(check, True, f"{compared} regions compared")
+        except Exception as err:  # noqa: BLE001 - an unreadable chunk is a failed check
+            report.add(check, False, f"cannot read [{_spell(region)}] of "
+                       f"{source.child(array['path'])} or {target.child(array['path'])}: "
+                       f"{type(err).__name__}: {err}")
+
+
+def _spell(region: tuple[slice, ...]) -> str:
+    return ",".join(f"{s.start}:{s.stop}" for s in region)
 
 
 def validate_dataset(plan: dict[str, Any], mode: str = "full", sample: int = 8,

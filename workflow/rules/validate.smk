@@ -1,6 +1,7 @@
 rule validate:
     input:
         plan="results/{dataset}/plan.json",
+        records=convert_records,
         metadata="results/{dataset}/metadata.json",
     output:
         report="results/{dataset}/validation.json",
@@ -18,4 +19,5 @@ rule validate:
         sample_chunks=config["validate"]["sample_chunks"],
     shell:
         "python -m ngff_resave validate --plan {input.plan} --report {output.report}"
-        " --mode {params.mode} --sample-chunks {params.sample_chunks} 2> {log}"
+        " --mode {params.mode} --sample-chunks {params.sample_chunks}"
+        " --invalidate {input.records} {input.metadata} 2> {log}"
