@@ -84,33 +84,47 @@ def test_copy_writes_the_input_bytes_unchanged(tmp_path):
     assert shard.startswith((tmp_path / "in.zarr" / "0" / "0" / "1" / "0" / "0" / "0").read_bytes())
 
 
-@pytest.mark.parametrize(("codec", "compressor", "chunks", "why"), [
-    ("keep", numcodecs.Zlib(level=1), None, "zlib"),
-    ("keep", COMPRESSORS["zstd"], [1, 1, 1, 32, 20], "chunk shape changes"),
-    ("blosc-zstd-5", COMPRESSORS["zstd"], None, "codec blosc-zstd-5 asked for"),
+@pytest.mark.parametrize(("codec", "compressor", "dtype", "order", "chunks", "why", "engine"), [
+    ("keep", numcodecs.Zlib(level=1), ">u2", "F", None, "zlib", "chunk transcode"),
+    ("blosc-zstd-5", COMPRESSORS["zstd"], "<f4", "C", None, "codec blosc-zstd-5 asked for",
+     "chunk transcode"),
+    ("gzip-3", COMPRESSORS["blosc-lz4-shuffle"], "|u1", "F", None, "codec gzip-3",
+     "chunk transcode"),
+    ("none", COMPRESSORS["gzip"], "<u2", "C", None, "codec none", "chunk transcode"),
+    ("keep", COMPRESSORS["zstd"], ">u2", "F", [1, 1, 1, 32, 20], "chunk shape changes",
+     "tensorstore"),
 ])
-def test_reencode_and_why(tmp_path, codec, compressor, chunks, why):
-    expected = write_v2_image(tmp_path / "in.zarr", compressor)
+def test_reencode_and_why(tmp_path, codec, compressor, dtype, order, chunks, why, engine):
+    expected = write_v2_image(tmp_path / "in.zarr", compressor, dtype, order)
     result = run_pipeline(settings_for("d", tmp_path / "in.zarr", tmp_path / "out.zarr",
                                        codec=codec, chunks=chunks), tmp_path / "r")
     array = result["plan"]["arrays"][0]
     assert array["mode"] == "reencode" and why in array["reason"]
+    assert result["records"][0]["arrays"][0]["engine"] == engine
     for got in read_three_ways(tmp_path / "out.zarr" / "0"):
         np.testing.assert_array_equal(got, expected)
+    assert result["report"]["valid"], result["report"]["failed"]
 
 
-def test_filters_force_reencode(tmp_path):
+@pytest.mark.parametrize(("chunks", "engine"), [(None, "chunk transcode"),
+                                                ([1, 1, 1, 16, 16], "zarr-python")])
+def test_filters_force_reencode(tmp_path, chunks, engine):
     root = tmp_path / "in.zarr"
     write_v2_image(root, COMPRESSORS["zstd"])
     array = zarr.create_array(zarr.storage.LocalStore(root), name="0", shape=(1, 2, 3, 70, 45),
                               chunks=(1, 1, 2, 32, 20), dtype="<u2", zarr_format=2,
                               filters=[numcodecs.Delta(dtype="<u2")],
                               compressors=numcodecs.Zstd(level=1), overwrite=True)
-    array[...] = 7
-    result = run_pipeline(settings_for("d", root, tmp_path / "out.zarr"), tmp_path / "r")
+    expected = (np.arange(2 * 3 * 70 * 45) % 1000).astype("<u2").reshape(1, 2, 3, 70, 45)
+    array[...] = expected
+    result = run_pipeline(settings_for("d", root, tmp_path / "out.zarr", chunks=chunks),
+                          tmp_path / "r")
     assert result["plan"]["arrays"][0]["mode"] == "reencode"
     assert "filters" in result["plan"]["arrays"][0]["reason"]
-    assert (zarr.open_array(str(tmp_path / "out.zarr" / "0"))[...] == 7).all()
+    assert result["records"][0]["arrays"][0]["engine"] == engine
+    for got in read_three_ways(tmp_path / "out.zarr" / "0"):
+        np.testing.assert_array_equal(got, expected)
+    assert result["report"]["valid"], result["report"]["failed"]
 
 
 def test_shard_layout_by_hand():

@@ -13,7 +13,7 @@ import logging
 import math
 import resource
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from ngff_resave.reencode import Reencoder
 
 LOG = logging.getLogger(__name__)
+
+SHARD_COPY = "shard copy"
+CHUNK_TRANSCODE = "chunk transcode"
 
 class Progress:
     """Logs done/total, throughput and ETA at most every ``interval`` seconds."""
@@ -91,7 +94,9 @@ class ShardTask:
     index: int
     source_loc: Location
     target_loc: Location
+    engine: str
     reencoder: Reencoder | None = None
+    transcoder: Callable[[bytes], bytes] | None = None
 
     @property
     def region(self) -> tuple[slice, ...]:
@@ -103,7 +108,9 @@ class ShardTask:
 
     def run(self) -> ShardResult:
         try:
-            return self._copy() if self.array["mode"] == "copy" else self._reencode()
+            if self.engine in (SHARD_COPY, CHUNK_TRANSCODE):
+                return self._assemble()
+            return self._reencode()
         except Exception as err:
             raise ConvertError(f"{self.describe()}: {type(err).__name__}: {err}") from err
 
@@ -115,21 +122,39 @@ class ShardTask:
         self.reencoder.copy(self.array["path"], self.region)
         return ShardResult(self._pixel_bytes())
 
-    def _copy(self) -> ShardResult:
+    def _assemble(self) -> ShardResult:
+        """The shard from its input chunks' bytes, copied or transcoded one by one."""
         array = self.array
         separator = array["input"]["dimension_separator"]
         chunks: list[bytes | None] = []
+        read = 0
         for coord in inner_chunk_coords(array["shape"], array["output"]["chunks"],
                                         array["output"]["shards"], self.index):
-            key = None if coord is None else f"{array['path']}/{v2_chunk_key(coord, separator)}"
-            chunks.append(None if key is None else self.source_loc.read_bytes(key))
+            data = None if coord is None else self.source_loc.read_bytes(
+                f"{array['path']}/{v2_chunk_key(coord, separator)}")
+            if data is not None:
+                read += len(data)
+                if self.transcoder is not None:
+                    data = self.transcoder(data)
+            chunks.append(data)
         parts = assemble_shard(chunks)
-        read = sum(len(c) for c in chunks if c is not None)
         if parts is None:
             return ShardResult(self._pixel_bytes())
         key = v3_shard_key(array["shape"], array["output"]["shards"], self.index)
         self.target_loc.write_parts(f"{array['path']}/{key}", parts)
         return ShardResult(self._pixel_bytes(), read, sum(len(p) for p in parts))
+
+
+def choose_engine(array: dict[str, Any], source: Location, target: Location) -> str:
+    """Copy when the plan says so; transcode chunk by chunk when only the codec changes;
+    otherwise re-encode regions, with tensorstore where it can read the input."""
+    from ngff_resave.reencode import TensorstoreEngine
+
+    if array["mode"] == "copy":
+        return SHARD_COPY
+    if array["output"]["chunks"] == array["input"]["chunks"]:
+        return CHUNK_TRANSCODE
+    return "tensorstore" if TensorstoreEngine.usable(source, target, array) else "zarr-python"
 
 
 def output_array_metadata(array: dict[str, Any]) -> dict[str, Any]:
@@ -160,24 +185,31 @@ def run_convert_job(
     target_loc = Location.from_text(plan["output"], plan.get("output_storage"))
     # Whatever an earlier run left, a dataset being written must not look complete.
     target_loc.delete("zarr.json")
+    engines = {p["path"]: choose_engine(arrays[p["path"]], source_loc, target_loc)
+               for p in job["arrays"]}
     reencoder = None
-    if any(arrays[p["path"]]["mode"] == "reencode" for p in job["arrays"]):
+    if set(engines.values()) - {SHARD_COPY, CHUNK_TRANSCODE}:
         from ngff_resave.reencode import Reencoder
 
         reencoder = Reencoder(source_loc, target_loc, threads)
-
-    engines: dict[str, str] = {}
 
     def tasks() -> Iterator[ShardTask]:
         for part in job["arrays"]:
             array = arrays[part["path"]]
             # Every part of a level writes the same metadata bytes, so order does not matter.
             target_loc.write_json(f"{array['path']}/zarr.json", output_array_metadata(array))
-            if array["mode"] == "reencode":
+            engine = engines[array["path"]]
+            transcoder = None
+            if engine == CHUNK_TRANSCODE:
+                from ngff_resave.transcode import ChunkTranscoder
+
+                transcoder = ChunkTranscoder(array)
+            elif engine != SHARD_COPY:
                 assert reencoder is not None
-                engines[array["path"]] = reencoder.open(array)
+                reencoder.open(array, engine)
             for index in range(*part["shards"]):
-                yield ShardTask(plan["dataset"], array, index, source_loc, target_loc, reencoder)
+                yield ShardTask(plan["dataset"], array, index, source_loc, target_loc, engine,
+                                reencoder, transcoder)
 
     total_shards = sum(p["shards"][1] - p["shards"][0] for p in job["arrays"])
     progress = Progress(
@@ -224,7 +256,7 @@ def run_convert_job(
         "part": job["part"],
         "arrays": [
             {"path": p["path"], "shards": p["shards"], "mode": arrays[p["path"]]["mode"],
-             "engine": engines.get(p["path"], "shard copy")}
+             "engine": engines[p["path"]]}
             for p in job["arrays"]
         ],
         "shards_written": total_shards,

@@ -165,8 +165,9 @@ def plan_array(array: SourceArray, settings: PlanSettings, entry: dict[str, Any]
             "chunks": chunks,
             "shards": shards,
             "codecs": codecs,
-            # Copied chunks keep their memory order; re-encoded ones are written C-ordered.
-            "order": array.order if mode == "copy" else "C",
+            # Chunks kept whole (copied or transcoded) keep their memory order; re-chunked
+            # arrays are written C-ordered.
+            "order": array.order if chunks == array.chunks else "C",
         },
         "mode": mode,
         "reason": "; ".join(reasons),

@@ -1,9 +1,9 @@
-"""Re-encoding: decode the input region, encode the output shard.
+"""Re-encoding by region, for arrays whose chunk shape changes: decode the input region,
+encode the output shard.
 
 Two engines behind one interface. Tensorstore (C++, multi-threaded) is the faster one and is
 used where it can read the input: local stores, v2 arrays without filters. zarr-python handles
-everything else (v2 filters, any fsspec store). Imported only by jobs that re-encode, so
-copy-only jobs never pay for importing either.
+everything else (v2 filters, any fsspec store). Imported only by jobs that need it.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class TensorstoreEngine:
 
 
 class Reencoder:
-    """Routes each array to the fastest engine that can handle it."""
+    """Opens each array with the engine chosen for it and copies regions through it."""
 
     def __init__(self, source: Location, target: Location, threads: int) -> None:
         self.source = source
@@ -104,20 +104,15 @@ class Reencoder:
         self.engines: dict[str, TensorstoreEngine | ZarrPythonEngine] = {}
         self.by_path: dict[str, TensorstoreEngine | ZarrPythonEngine] = {}
 
-    def open(self, array: dict[str, Any]) -> str:
-        """Open an array for copying; returns the name of the engine chosen."""
-        if TensorstoreEngine.usable(self.source, self.target, array):
-            if "tensorstore" not in self.engines:
-                self.engines["tensorstore"] = TensorstoreEngine(self.source, self.target,
-                                                                self.threads)
-            engine = self.engines["tensorstore"]
-        else:
-            if "zarr-python" not in self.engines:
-                self.engines["zarr-python"] = ZarrPythonEngine(self.source, self.target)
-            engine = self.engines["zarr-python"]
+    def open(self, array: dict[str, Any], engine_name: str) -> None:
+        if engine_name not in self.engines:
+            self.engines[engine_name] = (
+                TensorstoreEngine(self.source, self.target, self.threads)
+                if engine_name == TensorstoreEngine.name
+                else ZarrPythonEngine(self.source, self.target))
+        engine = self.engines[engine_name]
         engine.open(array)
         self.by_path[array["path"]] = engine
-        return engine.name
 
     def copy(self, path: str, region: tuple[slice, ...]) -> None:
         self.by_path[path].copy(path, region)
