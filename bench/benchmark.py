@@ -261,9 +261,20 @@ def main() -> int:
     figures, pixel_bytes, stored = benchmark(args.work, args.repeat, args.threads)
     text = table(figures, pixel_bytes, stored, args.repeat, args.threads)
     print(text)
-    (HERE / "results.md").write_text(f"# Benchmark ({time.strftime('%Y-%m-%d')})\n\n{text}")
+    dated = f"Run of {time.strftime('%Y-%m-%d')}. {text}"
+    (HERE / "results.md").write_text(f"# Benchmark\n\n{dated}")
     chart(figures, HERE / "results.png")
+    update_readme(REPO / "README.md", dated)
     return 0
+
+
+def update_readme(readme: Path, text: str) -> None:
+    """Put the latest table between the README's benchmark markers."""
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    content = readme.read_text()
+    if start in content and end in content:
+        head, rest = content.split(start, 1)
+        readme.write_text(f"{head}{start}\n{text}{end}{rest.split(end, 1)[1]}")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from ngff_resave.validation import validate_dataset
 
     plan = _load_json(args.plan)
-    report = validate_dataset(plan, args.mode, args.sample_chunks, args.seed)
+    report = validate_dataset(plan, args.mode, args.sample_chunks, args.seed, args.threads)
     result = report.to_json()
     write_local_json(args.report, result)
     if not report.valid:
@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["full", "sample"], default="full")
     p.add_argument("--sample-chunks", type=int, default=8)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--invalidate", nargs="*", default=[],
                    help="records to remove when the dataset is not valid")
     p.set_defaults(func=cmd_validate)

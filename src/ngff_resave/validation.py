@@ -7,6 +7,7 @@ import logging
 import random
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,44 +101,51 @@ def _regions(array: dict[str, Any], mode: str, rng: random.Random, sample: int) 
 
 
 def _compare_pixels(plan: dict[str, Any], source: Location, target: Location, mode: str,
-                    sample: int, seed: int, report: Report) -> None:
+                    sample: int, seed: int, threads: int, report: Report) -> None:
     rng = random.Random(seed)
     if mode == "sample":
         LOG.info("sample mode: %d random input chunks per array, seed %d", sample, seed)
     source_store = source.zarr_store(read_only=True)
     target_store = target.zarr_store(read_only=True)
-    for array in plan["arrays"]:
-        expected = zarr.open_array(source_store, path=array["path"], mode="r", zarr_format=2)
-        got = zarr.open_array(target_store, path=array["path"], mode="r", zarr_format=3)
-        meta = got.metadata
-        # Byte order is a storage detail (the bytes codec); the value type must match.
-        same_type = (np.dtype(got.dtype).newbyteorder("=")
-                     == np.dtype(expected.dtype).newbyteorder("="))
-        shape_ok = (list(got.shape) == array["shape"] and same_type
-                    and list(got.shards or ()) == array["output"]["shards"]
-                    and list(got.chunks) == array["output"]["chunks"])
-        report.add(f"array {array['path']}: shape, dtype, chunks, shards as planned", shape_ok,
-                   f"shape {list(got.shape)}, dtype {got.dtype}, chunks {list(got.chunks)}, "
-                   f"shards {list(got.shards or ())}")
-        names = list(getattr(meta, "dimension_names", None) or [])
-        report.add(f"array {array['path']}: dimension_names equal the axes",
-                   names == array["dimension_names"], ",".join(map(str, names)))
-        check = f"array {array['path']}: values equal the input ({mode})"
-        compared = 0
-        region: tuple[slice, ...] = ()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for array in plan["arrays"]:
+            _compare_array(array, source, target, source_store, target_store, mode, rng,
+                           sample, pool, report)
+
+
+def _compare_array(array: dict[str, Any], source: Location, target: Location,
+                   source_store: Any, target_store: Any, mode: str, rng: random.Random,
+                   sample: int, pool: ThreadPoolExecutor, report: Report) -> None:
+    expected = zarr.open_array(source_store, path=array["path"], mode="r", zarr_format=2)
+    got = zarr.open_array(target_store, path=array["path"], mode="r", zarr_format=3)
+    meta = got.metadata
+    # Byte order is a storage detail (the bytes codec); the value type must match.
+    same_type = (np.dtype(got.dtype).newbyteorder("=")
+                 == np.dtype(expected.dtype).newbyteorder("="))
+    shape_ok = (list(got.shape) == array["shape"] and same_type
+                and list(got.shards or ()) == array["output"]["shards"]
+                and list(got.chunks) == array["output"]["chunks"])
+    report.add(f"array {array['path']}: shape, dtype, chunks, shards as planned", shape_ok,
+               f"shape {list(got.shape)}, dtype {got.dtype}, chunks {list(got.chunks)}, "
+               f"shards {list(got.shards or ())}")
+    names = list(getattr(meta, "dimension_names", None) or [])
+    report.add(f"array {array['path']}: dimension_names equal the axes",
+               names == array["dimension_names"], ",".join(map(str, names)))
+    check = f"array {array['path']}: values equal the input ({mode})"
+    equal_nan = np.dtype(expected.dtype).kind == "f"
+
+    def differs(region: tuple[slice, ...]) -> str:
         try:
-            for region in _regions(array, mode, rng, sample):
-                compared += 1
-                if not np.array_equal(expected[region], got[region],
-                                      equal_nan=np.dtype(expected.dtype).kind == "f"):
-                    report.add(check, False, f"first difference in [{_spell(region)}]")
-                    break
-            else:
-                report.add(check, True, f"{compared} regions compared")
+            same = np.array_equal(expected[region], got[region], equal_nan=equal_nan)
         except Exception as err:  # noqa: BLE001 - an unreadable chunk is a failed check
-            report.add(check, False, f"cannot read [{_spell(region)}] of "
-                       f"{source.child(array['path'])} or {target.child(array['path'])}: "
-                       f"{type(err).__name__}: {err}")
+            return (f"cannot read [{_spell(region)}] of {source.child(array['path'])} or "
+                    f"{target.child(array['path'])}: {type(err).__name__}: {err}")
+        return "" if same else f"first difference in [{_spell(region)}]"
+
+    regions = list(_regions(array, mode, rng, sample))
+    problems = [p for p in pool.map(differs, regions) if p]
+    report.add(check, not problems, problems[0] if problems else
+               f"{len(regions)} regions compared")
 
 
 def _spell(region: tuple[slice, ...]) -> str:
@@ -145,7 +153,7 @@ def _spell(region: tuple[slice, ...]) -> str:
 
 
 def validate_dataset(plan: dict[str, Any], mode: str = "full", sample: int = 8,
-                     seed: int | None = None) -> Report:
+                     seed: int | None = None, threads: int = 2) -> Report:
     """Check the converted dataset of a plan; never raises for an invalid dataset."""
     report = Report(plan["dataset"])
     source = Location.from_text(plan["input"], plan.get("input_storage"))
@@ -161,7 +169,7 @@ def validate_dataset(plan: dict[str, Any], mode: str = "full", sample: int = 8,
         report.add(f"file {path} copied", source.read_bytes(path) == target.read_bytes(path))
     if seed is None:
         seed = random.SystemRandom().randrange(2**32)
-    _compare_pixels(plan, source, target, mode, sample, seed, report)
+    _compare_pixels(plan, source, target, mode, sample, seed, threads, report)
     if mode == "sample":
         report.checks.append({"check": "sample seed", "ok": True, "detail": str(seed)})
     if plan.get("crate"):

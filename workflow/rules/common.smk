@@ -73,11 +73,10 @@ def convert_runtime(wildcards):
     return planning.job_runtime_minutes(convert_job(wildcards))
 
 
-def validate_mem_mb(wildcards):
+def validate_mem_mb(wildcards, threads):
     plan = json.loads(Path(f"results/{wildcards.dataset}/plan.json").read_text())
-    return planning.job_memory_mb(
-        {"shard_bytes": max(a["shard_bytes"] for a in plan["arrays"])}, 1
-    )
+    largest = max(a["shard_bytes"] for a in plan["arrays"])
+    return planning.job_memory_mb({"shard_bytes": largest}, threads)
 
 
 def validate_runtime(wildcards):

@@ -11,6 +11,7 @@ rule validate:
         "benchmarks/{dataset}/validate.tsv"
     conda:
         "../../envs/validate.yaml"
+    threads: 2
     resources:
         mem_mb=validate_mem_mb,
         runtime=validate_runtime,
@@ -19,5 +20,5 @@ rule validate:
         sample_chunks=config["validate"]["sample_chunks"],
     shell:
         "python -m ngff_resave validate --plan {input.plan} --report {output.report}"
-        " --mode {params.mode} --sample-chunks {params.sample_chunks}"
+        " --mode {params.mode} --sample-chunks {params.sample_chunks} --threads {threads}"
         " --invalidate {input.records} {input.metadata} 2> {log}"
