@@ -1,0 +1,36 @@
+"""The benchmark's own pieces (the full run is `make bench`, never a timed test)."""
+
+import importlib.util
+import sys
+
+from conftest import REPO
+
+spec = importlib.util.spec_from_file_location("benchmark", REPO / "bench" / "benchmark.py")
+benchmark = importlib.util.module_from_spec(spec)
+sys.modules["benchmark"] = benchmark  # dataclasses look their module up there
+spec.loader.exec_module(benchmark)
+
+
+def test_byte_copy_reads_and_writes_every_file(tmp_path):
+    source = tmp_path / "in"
+    (source / "a" / "b").mkdir(parents=True)
+    (source / "a" / "b" / "0").write_bytes(b"\x00\x01" * 1000)
+    (source / ".zattrs").write_text("{}")
+    benchmark.byte_copy(source, tmp_path / "out")
+    assert (tmp_path / "out" / "a" / "b" / "0").read_bytes() == b"\x00\x01" * 1000
+    assert (tmp_path / "out" / ".zattrs").read_text() == "{}"
+
+
+def test_table_ratios_and_readme_markers(tmp_path):
+    figures = [benchmark.Figure("a. copy", 2.0, 2**20), benchmark.Figure("b. ours", 1.0, 2**21),
+               benchmark.Figure("d. challenge", 8.0, 2**30)]
+    text = benchmark.table(figures, 10**9, 5 * 10**8, 3, 2)
+    row = next(line for line in text.splitlines() if line.startswith("| b. ours"))
+    assert row.split("|")[2].strip() == "1.0"
+    assert row.split("|")[5].strip() == "8.00"  # x faster than d
+    assert row.split("|")[6].strip() == "0.50"  # time / a
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- bench:start -->\nold\n<!-- bench:end -->\nrest\n")
+    benchmark.update_readme(readme, "new table\n")
+    assert readme.read_text() == (
+        "intro\n<!-- bench:start -->\nnew table\n<!-- bench:end -->\nrest\n")
