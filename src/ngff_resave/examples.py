@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numcodecs
 import numpy as np
@@ -34,7 +34,7 @@ class ArrayStyle:
         default_factory=lambda: numcodecs.Blosc("lz4", 5, numcodecs.Blosc.SHUFFLE)
     )
     separator: str = "/"
-    order: str = "C"
+    order: Literal["C", "F"] = "C"
     fill_value: Any = 0
 
 
@@ -134,7 +134,7 @@ def write_image_with_labels(root: Path) -> None:
 
 def write_plate(root: Path, rows: str = "AB", columns: int = 2, fields: int = 2) -> None:
     """An HCS plate (zstd, '.' chunk keys, two acquisitions, fields of two levels)."""
-    wells = [{"path": f"{r}/{c + 1}", "rowIndex": i, "columnIndex": c}
+    wells: list[dict[str, Any]] = [{"path": f"{r}/{c + 1}", "rowIndex": i, "columnIndex": c}
              for i, r in enumerate(rows) for c in range(columns)]
     _group(root, {"plate": {
         "version": "0.4", "name": "example plate",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import fsspec
-    import zarr.storage
+    from zarr.abc.store import Store
 
 
 class StorageError(RuntimeError):
@@ -149,7 +149,7 @@ class Location:
             return []
         return sorted(posixpath.basename(str(e).rstrip("/")) for e in entries)
 
-    def zarr_store(self, path: str = "", read_only: bool = True) -> zarr.storage.StoreLike:
+    def zarr_store(self, path: str = "", read_only: bool = True) -> Store:
         """A zarr-python store rooted at ``path`` below this location."""
         import zarr.storage
 

@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -55,33 +56,33 @@ class Report:
 
 
 def _validate_models(plan: dict[str, Any], root: zarr.Group, report: Report) -> None:
+    """Every OME group of the output through the ome-zarr-models v05 class of its kind."""
     kind = plan["kind"]
-    if kind in ("plate", "bioformats2raw-plate"):
-        report.run("ome-zarr-models v05 HCS (plate, wells, fields)",
-                   lambda: v05.HCS.from_zarr(root))
+    groups: list[tuple[str, Any, str]] = []
+    if kind.endswith("plate"):
+        groups.append(("HCS (plate, wells, fields)", v05.HCS, ""))
+        wells = sorted({image.rsplit("/", 1)[0] for image in plan["images"]})
+        groups += [(f"Well {well}", v05.Well, well) for well in wells]
     if kind == "image":
-        report.run("ome-zarr-models v05 Image", lambda: v05.Image.from_zarr(root))
+        groups.append(("Image", v05.Image, ""))
+    groups += [(f"Image {image}", v05.Image, image) for image in plan["images"] if image]
+    for label in plan["labels"]:
+        labels_group = label.rsplit("/", 1)[0]
+        groups += [(f"Labels {labels_group}", v05.Labels, labels_group),
+                   (f"ImageLabel {label}", v05.ImageLabel, label)]
     if kind.startswith("bioformats2raw"):
         report.run("ome-zarr-models v05 BioFormats2Raw",
                    lambda: v05.bioformats2raw.BioFormats2RawAttrs.model_validate(
                        root.attrs["ome"]))
-    wells = sorted({posixpath_parent(i) for i in plan["images"]}) if kind.endswith("plate") else []
-    for well in wells:
-        report.run(f"ome-zarr-models v05 Well {well}", lambda w=well: v05.Well.from_zarr(root[w]))
-    for image in plan["images"]:
-        if image:
-            report.run(f"ome-zarr-models v05 Image {image}",
-                       lambda i=image: v05.Image.from_zarr(root[i]))
-    for label in plan["labels"]:
-        labels_group = label.rsplit("/", 1)[0]
-        report.run(f"ome-zarr-models v05 Labels {labels_group}",
-                   lambda g=labels_group: v05.Labels.from_zarr(root[g]))
-        report.run(f"ome-zarr-models v05 ImageLabel {label}",
-                   lambda i=label: v05.ImageLabel.from_zarr(root[i]))
+    for name, model, path in dict.fromkeys(groups):
+        report.run(f"ome-zarr-models v05 {name}", partial(_load_model, model, root, path))
 
 
-def posixpath_parent(path: str) -> str:
-    return path.rsplit("/", 1)[0] if "/" in path else ""
+def _load_model(model: Any, root: zarr.Group, path: str) -> Any:
+    node = root[path] if path else root
+    if not isinstance(node, zarr.Group):
+        raise TypeError(f"{path} is an array, expected a group")
+    return model.from_zarr(node)
 
 
 def _regions(array: dict[str, Any], mode: str, rng: random.Random, sample: int) -> Iterator[
