@@ -65,6 +65,8 @@ def test_csv_sheets_are_read_by_extension(tmp_path):
          r"column 'input_storage': no storage preset 'nowhere'"),
         ("dataset\tinput\tdetails\na\tin.zarr\tnone.json\n", r"column 'details': cannot read"),
         ("dataset\tinput\n\tin.zarr\n", r"line 2 \(dataset ''\), column 'dataset'"),
+        ("dataset\tinput\na\tnosuch://bucket/x.zarr\n",
+         r"column 'input': cannot open nosuch:// URLs here"),
     ],
 )
 def test_bad_sheets_name_row_and_column(tmp_path, sheet, expected):

@@ -142,7 +142,24 @@ def _check_row_values(row: dict[str, str], config: dict[str, Any], where: str,
     if not is_url(row.get("input", "")) and row.get("input"):
         if not (workdir / row["input"]).exists():
             problems.append(f"{where}, column 'input': {workdir / row['input']} does not exist")
+    for column in ("input", "output"):
+        if is_url(row.get(column, "")):
+            problem = missing_filesystem(row[column])
+            if problem:
+                problems.append(f"{where}, column '{column}': {problem}")
     return problems
+
+
+def missing_filesystem(url: str) -> str | None:
+    """Why fsspec cannot open this URL here (unknown scheme or its package not installed)."""
+    import fsspec
+
+    protocol = url.split("://", 1)[0]
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except (ImportError, ValueError) as err:
+        return f"cannot open {protocol}:// URLs here: {err}"
+    return None
 
 
 def crate_enabled(row: dict[str, str], config: dict[str, Any]) -> bool:
