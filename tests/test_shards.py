@@ -140,3 +140,27 @@ def test_edge_shards_list_every_inner_chunk():
     # shape 5 with chunk 2 and shard 4: the second shard holds chunk 2 and a missing chunk 3
     assert list(inner_chunk_coords([5], [2], [4], 1)) == [(2,), None]
     assert v3_shard_key([5, 9], [4, 4], 5) == "c/1/2"
+
+
+def test_shards_left_from_an_earlier_plan_are_not_read(tmp_path):
+    """An unfinished output taken up again under other shards: every old shard file that the
+    new plan does not rewrite is removed, so nothing stale is read."""
+    expected = write_v2_image(tmp_path / "in.zarr", COMPRESSORS["zstd"], drop=6)
+    out = tmp_path / "out.zarr"
+    run_pipeline(settings_for("d", tmp_path / "in.zarr", out, shards=[1, 1, 2, 32, 20]),
+                 tmp_path / "r1")
+    (out / "zarr.json").unlink()
+    result = run_pipeline(settings_for("d", tmp_path / "in.zarr", out,
+                                       shards=[1, 1, 2, 64, 40]), tmp_path / "r2")
+    assert result["report"]["valid"], result["report"]["failed"]
+    for got in read_three_ways(out / "0"):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_tensorstore_is_only_chosen_for_compressors_it_reads(tmp_path):
+    expected = write_v2_image(tmp_path / "in.zarr", numcodecs.LZ4())
+    result = run_pipeline(settings_for("d", tmp_path / "in.zarr", tmp_path / "out.zarr",
+                                       chunks=[1, 1, 1, 16, 16]), tmp_path / "r")
+    assert result["records"][0]["arrays"][0]["engine"] == "zarr-python"
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "out.zarr" / "0"))[...],
+                                  expected)

@@ -22,6 +22,10 @@ def test_config_defaults_are_filled():
     assert config["overwrite"] is False
     with pytest.raises(SheetError, match="validate/mode"):
         fill_config_defaults({"samples": "s.tsv", "validate": {"mode": "most"}})
+    with pytest.raises(SheetError, match="rocrate/license"):
+        fill_config_defaults({"samples": "s.tsv", "rocrate": {"license": "MIT"}})
+    with pytest.raises(SheetError, match="rocrate/organism"):
+        fill_config_defaults({"samples": "s.tsv", "rocrate": {"organism": "human"}})
 
 
 def test_good_sheet_and_settings(tmp_path):
@@ -67,6 +71,9 @@ def test_csv_sheets_are_read_by_extension(tmp_path):
         ("dataset\tinput\n\tin.zarr\n", r"line 2 \(dataset ''\), column 'dataset'"),
         ("dataset\tinput\na\tnosuch://bucket/x.zarr\n",
          r"column 'input': cannot open nosuch:// URLs here"),
+        ("dataset\tinput\n", r"the sheet has no rows"),
+        ("dataset\tinput\toutput\na\tin.zarr\tout.zarr\nb\tout.zarr/x\t\n",
+         r"line 2 \(dataset 'a'\), column 'output': .*out.zarr overlaps the input of line 3"),
     ],
 )
 def test_bad_sheets_name_row_and_column(tmp_path, sheet, expected):

@@ -75,6 +75,16 @@ def _set_dtype(array, dtype):
     (array / ".zarray").write_text(json.dumps(meta))
 
 
+def test_chunks_under_an_undeclared_separator_are_refused(example_copy):
+    root = example_copy("plate")  # '.' keys
+    meta = json.loads((root / "A" / "1" / "0" / "0" / ".zarray").read_text())
+    meta["dimension_separator"] = "/"
+    (root / "A" / "1" / "0" / "0" / ".zarray").write_text(json.dumps(meta))
+    with pytest.raises(SourceError, match=r"A/1/0/0: chunks are stored under '\.' keys but "
+                       r"\.zarray declares dimension_separator '/'"):
+        layout_of(root, "plate")
+
+
 def test_zarr_v3_input_is_refused(tmp_path):
     (tmp_path / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group"}')
     with pytest.raises(SourceError, match="Zarr v3 already"):

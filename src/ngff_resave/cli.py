@@ -20,7 +20,8 @@ def _load_json(path: str) -> Any:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from ngff_resave.planning import PlanSettings, make_plan, prepare_output
+    from ngff_resave.ome_models import metadata_problems
+    from ngff_resave.planning import PlanError, PlanSettings, make_plan, prepare_output
     from ngff_resave.source import SourceError, read_source
     from ngff_resave.storage import Location, write_local_json
 
@@ -31,6 +32,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if not source.exists():
         raise SourceError(settings.dataset, settings.input, "does not exist")
     layout = read_source(source, settings.dataset)
+    problems = metadata_problems(layout.groups)
+    if problems:
+        raise PlanError(f"dataset '{settings.dataset}': {settings.input}: the converted metadata "
+                        "would not be valid OME-Zarr 0.5: " + "; ".join(problems))
     plan = make_plan(layout, settings)
     prepare_output(settings, overwrite)
     write_local_json(args.plan, plan)
@@ -63,14 +68,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     report = validate_dataset(plan, args.mode, args.sample_chunks, args.seed, args.threads)
     result = report.to_json()
     write_local_json(args.report, result)
+    if args.log_report:
+        write_local_json(args.log_report, result)
     if not report.valid:
-        # An invalid output is not trusted at all: it stops looking complete, and without the
-        # records of its earlier steps the next run converts the dataset again.
+        # An invalid output stops looking complete, and the records of the steps that made the
+        # failed parts go, so the next run redoes them: metadata only, or the arrays as well.
         Location.from_text(plan["output"], plan.get("output_storage")).delete("zarr.json")
-        for record in args.invalidate:
+        arrays_failed = any(c.startswith(("array ", "file ")) for c in result["failed"])
+        stale = [args.metadata_record, *(args.convert_records if arrays_failed else [])]
+        for record in filter(None, stale):
             Path(record).unlink(missing_ok=True)
-        LOG.error("dataset '%s': %s is NOT valid (failed: %s); it will be converted again on "
-                  "the next run", report.dataset, plan["output"], "; ".join(result["failed"]))
+        LOG.error("dataset '%s': %s is NOT valid (failed: %s); the next run redoes %s",
+                  report.dataset, plan["output"], "; ".join(result["failed"]),
+                  "its conversion" if arrays_failed else "its metadata")
         return 1
     LOG.info("dataset '%s' is valid (%d checks)", report.dataset, len(report.checks))
     return 0
@@ -130,15 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-chunks", type=int, default=8)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--invalidate", nargs="*", default=[],
-                   help="records to remove when the dataset is not valid")
+    p.add_argument("--log-report", default=None,
+                   help="a copy of the report that outlives a failed job (a log file)")
+    p.add_argument("--metadata-record", default=None,
+                   help="removed when the dataset is not valid")
+    p.add_argument("--convert-records", nargs="*", default=[],
+                   help="removed when an array of the dataset is not valid")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("catalog", help="write the catalog CSV")
     p.add_argument("--results", required=True, help="the results folder")
     p.add_argument("--output", required=True)
     p.add_argument("--url-prefix", default=None)
-    p.add_argument("reports", nargs="+", help="results/{dataset}/validation.json files")
+    p.add_argument("reports", nargs="*", help="results/{dataset}/validation.json files")
     p.set_defaults(func=cmd_catalog)
 
     p = sub.add_parser("details", help="a plan's chunks/shards as a challenge details JSON")

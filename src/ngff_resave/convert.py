@@ -1,8 +1,8 @@
 """Convert jobs: write the shards of one resolution level (or one part of it).
 
-Streaming with bounded concurrency: at most ``2 x threads`` shards are in flight (two per
-thread keep reading and writing overlapped with encoding), each read from the input region it
-covers and written whole, so memory grows with threads x shard size and never with the array.
+Streaming with bounded concurrency: ``threads`` workers, at most ``2 x threads`` shards in
+flight (the queued ones keep the workers fed), each read from the input region it covers and
+written whole, so memory grows with threads x shard size and never with the array.
 ``copy`` arrays move compressed chunk bytes into shards (see :mod:`ngff_resave.shards`);
 ``reencode`` arrays are decoded and encoded (see :mod:`ngff_resave.reencode`).
 """
@@ -138,10 +138,13 @@ class ShardTask:
                     data = self.transcoder(data)
             chunks.append(data)
         parts = assemble_shard(chunks)
+        shard = v3_shard_key(array["shape"], array["output"]["shards"], self.index)
+        key = f"{array['path']}/{shard}"
         if parts is None:
+            # No chunk, no shard: and none left over from an earlier run, which would be read.
+            self.target_loc.delete(key)
             return ShardResult(self._pixel_bytes())
-        key = v3_shard_key(array["shape"], array["output"]["shards"], self.index)
-        self.target_loc.write_parts(f"{array['path']}/{key}", parts)
+        self.target_loc.write_parts(key, parts)
         return ShardResult(self._pixel_bytes(), read, sum(len(p) for p in parts))
 
 
@@ -231,7 +234,7 @@ def run_convert_job(
         progress.advance(result.pixel_bytes)
 
     in_flight = 2 * threads
-    with ThreadPoolExecutor(max_workers=in_flight) as pool:
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         pending: set[Future[ShardResult]] = set()
         for task in tasks():
             while len(pending) >= in_flight:

@@ -10,6 +10,7 @@ import copy
 import json
 import logging
 import posixpath
+from pathlib import Path
 from typing import Any
 
 from ngff_resave import __version__
@@ -90,6 +91,10 @@ def write_metadata(plan: dict[str, Any]) -> dict[str, Any]:
     def put_json(path: str, value: Any) -> None:
         put(path, json.dumps(value, indent=2).encode() + b"\n")
 
+    if target.is_local:
+        # Temporary files of killed convert jobs (shards are written under a temporary name).
+        for leftover in Path(target.url).rglob(".*.tmp"):
+            leftover.unlink()
     for path in plan["files"]:
         data = source.read_bytes(path)
         if data is None:

@@ -63,9 +63,14 @@ class TensorstoreEngine:
         self.arrays: dict[str, tuple[Any, Any]] = {}
         self._start = self._metrics()
 
-    @staticmethod
-    def usable(source: Location, target: Location, array: dict[str, Any]) -> bool:
-        return source.is_local and target.is_local and not array["input"]["filters"]
+    # The v2 compressors tensorstore's zarr driver reads.
+    COMPRESSORS = {None, "blosc", "zlib", "gzip", "zstd", "bz2"}
+
+    @classmethod
+    def usable(cls, source: Location, target: Location, array: dict[str, Any]) -> bool:
+        compressor = (array["input"]["compressor"] or {}).get("id")
+        return (source.is_local and target.is_local and not array["input"]["filters"]
+                and compressor in cls.COMPRESSORS)
 
     def open(self, array: dict[str, Any]) -> None:
         path = array["path"]

@@ -86,6 +86,8 @@ def check_sheet(frame: pd.DataFrame, config: dict[str, Any], sheet_name: str,
     if unknown:
         raise SheetError(f"{sheet_name}: unknown column(s) {', '.join(unknown)}; allowed: "
                          f"{', '.join(schema['properties'])}")
+    if frame.empty:
+        raise SheetError(f"{sheet_name}: the sheet has no rows")
     seen_ids: dict[str, int] = {}
     seen_outputs: dict[str, int] = {}
     for index, record in enumerate(frame.to_dict(orient="records")):
@@ -110,9 +112,31 @@ def check_sheet(frame: pd.DataFrame, config: dict[str, Any], sheet_name: str,
         if not row_errors:
             problems += _check_row_values(row, config, where, workdir)
         rows.append(row)
+    problems += _check_overlaps(rows, config, sheet_name, workdir)
     if problems:
         raise SheetError("invalid sample sheet:\n  " + "\n  ".join(problems))
     return rows
+
+
+def _check_overlaps(rows: list[dict[str, str]], config: dict[str, Any], sheet_name: str,
+                    workdir: Path) -> list[str]:
+    """No output may lie in or around any row's input: inputs are never written to (and
+    ``overwrite`` would delete them)."""
+    problems = []
+    inputs = [(line + 2, _absolute(row["input"], workdir)) for line, row in enumerate(rows)
+              if row.get("input")]
+    for line, row in enumerate(rows, start=2):
+        output = resolve_output(row, config, workdir)
+        for input_line, source in inputs:
+            if _nested(output, source) or _nested(source, output):
+                problems.append(f"{sheet_name} line {line} (dataset '{row.get('dataset', '')}'),"
+                                f" column 'output': {output} overlaps the input of line "
+                                f"{input_line} ({source})")
+    return problems
+
+
+def _nested(inner: str, outer: str) -> bool:
+    return inner == outer or inner.startswith(outer.rstrip("/") + "/")
 
 
 def _check_row_values(row: dict[str, str], config: dict[str, Any], where: str,

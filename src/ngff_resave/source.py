@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ngff_resave.shards import v2_chunk_key
 from ngff_resave.storage import Location, StorageError
 
 LOG = logging.getLogger(__name__)
@@ -174,6 +175,7 @@ class _Reader:
             raise self.fail(
                 path, f"{len(meta['shape'])} dimensions but {len(image.axes)} axes in multiscales"
             )
+        self.check_separator(path, meta)
         self.layout.arrays.append(
             SourceArray(
                 path=path,
@@ -190,6 +192,19 @@ class _Reader:
                 dimension_names=image.axes,
             )
         )
+
+    def check_separator(self, path: str, meta: dict[str, Any]) -> None:
+        """Chunks stored under the other key separator than .zarray says (old nested stores
+        wrote '/' keys without saying so) would read as an empty array: refuse them."""
+        declared = meta.get("dimension_separator", ".")
+        other = "/" if declared == "." else "."
+        first = (0,) * len(meta["shape"])
+        if len(first) < 2 or self.location.exists(f"{path}/{v2_chunk_key(first, declared)}"):
+            return
+        if self.location.exists(f"{path}/{v2_chunk_key(first, other)}"):
+            said = "declares" if "dimension_separator" in meta else "implies (no key: default)"
+            raise self.fail(path, f"chunks are stored under '{other}' keys but .zarray {said} "
+                            f"dimension_separator '{declared}'; every reader would see fill values")
 
     def read_plate(self, plate: dict[str, Any]) -> None:
         self.check_version("", plate.get("version"))

@@ -6,7 +6,8 @@ rule validate:
     output:
         report="results/{dataset}/validation.json",
     log:
-        "logs/{dataset}/validate.log",
+        log="logs/{dataset}/validate.log",
+        report="logs/{dataset}/validation.json",
     benchmark:
         "benchmarks/{dataset}/validate.tsv"
     conda:
@@ -21,4 +22,5 @@ rule validate:
     shell:
         "python -m ngff_resave validate --plan {input.plan} --report {output.report}"
         " --mode {params.mode} --sample-chunks {params.sample_chunks} --threads {threads}"
-        " --invalidate {input.records} {input.metadata} 2> {log}"
+        " --log-report {log.report} --metadata-record {input.metadata}"
+        " --convert-records {input.records} 2> {log.log}"
