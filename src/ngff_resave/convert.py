@@ -225,12 +225,12 @@ def run_convert_job(
         "%s: %d arrays, %d shards, %.1f MB of pixels, %d threads",
         progress.label, len(job["arrays"]), total_shards, job["bytes"] / 1e6, threads,
     )
-    copied = ShardResult(0)
+    assembled = ShardResult(0)
 
     def finish(future: Future[ShardResult]) -> None:
         result = future.result()
-        copied.bytes_read += result.bytes_read
-        copied.bytes_written += result.bytes_written
+        assembled.bytes_read += result.bytes_read
+        assembled.bytes_written += result.bytes_written
         progress.advance(result.pixel_bytes)
 
     in_flight = 2 * threads
@@ -264,8 +264,8 @@ def run_convert_job(
         ],
         "shards_written": total_shards,
         "pixel_bytes": progress.bytes,
-        "bytes_read": copied.bytes_read + reencoded["bytes_read"],
-        "bytes_written": copied.bytes_written + reencoded["bytes_written"],
+        "bytes_read": assembled.bytes_read + reencoded["bytes_read"],
+        "bytes_written": assembled.bytes_written + reencoded["bytes_written"],
         "seconds": round(time.monotonic() - started, 3),
         "peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "threads": threads,
