@@ -3,6 +3,8 @@ import shlex
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from snakemake.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 from snakemake.utils import validate
@@ -19,10 +21,8 @@ try:
     SAMPLES = sample_sheet.load_samples(config, Path.cwd())
 except sample_sheet.SheetError as err:
     raise WorkflowError(str(err)) from None
-validate(
-    sample_sheet.read_sheet(Path.cwd() / config["samples"]).replace("", None),
-    "../schemas/samples.schema.yaml",
-)
+# The checked rows once more through Snakemake's own validator (absent cells are NaN).
+validate(pd.DataFrame(list(SAMPLES.values())), "../schemas/samples.schema.yaml")
 DATASETS = list(SAMPLES)
 
 # Every job runs the package as a module (`python -m ngff_resave`): under --sdm conda with
