@@ -32,6 +32,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/benchmark.py $(BENCH_ARGS)
+	$(BIN)/python bench/scale.py $(SCALE_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -9,6 +9,7 @@ configfile: "config/config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/plan.smk"
+include: "workflow/rules/pack.smk"
 include: "workflow/rules/convert.smk"
 include: "workflow/rules/metadata.smk"
 include: "workflow/rules/validate.smk"
@@ -18,12 +19,15 @@ include: "workflow/rules/catalog.smk"
 rule all:
     default_target: True
     input:
+        # The sheet plan too: a new one (see common.smk) is then made even where the catalog
+        # is up to date, as Snakemake does not remake what only up-to-date files depend on.
+        SHEET_PLAN,
         "results/catalog.csv",
 
 
 onsuccess:
-    clear_failures()
+    end_of_run(log, crashed=False)
 
 
 onerror:
-    record_failures(log)
+    end_of_run(log, crashed=True)

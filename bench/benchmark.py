@@ -27,6 +27,8 @@ import numpy as np
 import zarr
 
 from ngff_resave.examples import AXES, fluorescence
+from ngff_resave.planning import PlanSettings
+from ngff_resave.sheet_plan import plan_dataset
 
 LOG = logging.getLogger("bench")
 HERE = Path(__file__).resolve().parent
@@ -134,11 +136,10 @@ def run_convert_jobs(plan: Path, records: Path, threads: int) -> tuple[float, in
 
 
 def make_plan(source: Path, work: Path, codec: str, output: Path) -> Path:
-    settings = {"dataset": "bench", "input": str(source), "output": str(output), "codec": codec,
-                "crate": None}
+    """One dataset's plan, as the workflow's plan job makes it."""
+    settings = PlanSettings(dataset="bench", input=str(source), output=str(output), codec=codec)
     plan = work / f"plan-{codec}.json"
-    subprocess.run(ngff("plan", "--settings", json.dumps(settings), "--plan", str(plan)),
-                   check=True, capture_output=True)
+    plan.write_bytes(plan_dataset(settings, overwrite=True))
     return plan
 
 

@@ -78,7 +78,7 @@ def run_pipeline(settings: PlanSettings, results: Path, threads: int = 2,
     from ngff_resave.validation import validate_dataset
 
     layout = read_source(Location.from_text(settings.input), settings.dataset)
-    plan = make_plan(layout, settings)
+    plan = make_plan(layout, settings).model_dump(mode="json")
     prepare_output(settings, overwrite=False)
     records = [run_convert_job(plan, job["id"], results / f"{job['id']}.json", threads=threads,
                                progress_interval=0.0)

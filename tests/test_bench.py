@@ -34,3 +34,13 @@ def test_table_ratios_and_readme_markers(tmp_path):
     benchmark.update_readme(readme, "new table\n")
     assert readme.read_text() == (
         "intro\n<!-- bench:start -->\nnew table\n<!-- bench:end -->\nrest\n")
+
+
+def test_the_benchmark_plans_as_the_workflow_does(examples, tmp_path):
+    from ngff_resave.models import read_plan
+
+    path = benchmark.make_plan(examples["image-with-labels"], tmp_path, "keep",
+                               tmp_path / "out.ome.zarr")
+    plan = read_plan(path)
+    assert plan is not None and plan.dataset == "bench"
+    assert {a.mode for a in plan.arrays} == {"copy"} and plan.jobs

@@ -9,11 +9,12 @@ import tomllib
 import yaml
 from conftest import REPO
 
-RULES = {"plan": "cmd_plan", "convert": "cmd_convert", "metadata": "cmd_metadata",
-         "validate": "cmd_validate", "catalog": "cmd_catalog"}
+RULES = {"plan": "cmd_plan", "pack": "cmd_pack", "convert": "cmd_convert",
+         "metadata": "cmd_metadata", "validate": "cmd_validate", "catalog": "cmd_catalog"}
 # import name -> distribution name
 DISTRIBUTIONS = {"zarr": "zarr", "numcodecs": "numcodecs", "numpy": "numpy", "fsspec": "fsspec",
                  "rocrate": "rocrate", "ome_zarr_models": "ome-zarr-models",
+                 "pydantic_zarr": "pydantic-zarr",
                  "pydantic": "pydantic", "pandas": "pandas", "jsonschema": "jsonschema",
                  "yaml": "pyyaml", "google_crc32c": "google-crc32c",
                  "tensorstore": "tensorstore"}

@@ -68,8 +68,8 @@ def test_jobs_split_a_level_into_shard_aligned_parts_covering_every_shard_once()
 def test_one_job_per_level_for_a_whole_plate(examples):
     layout = read_source(Location.from_text(str(examples["plate"])), "plate")
     plan = make_plan(layout, PlanSettings("plate", str(examples["plate"]), "/tmp/out"))
-    assert [j["id"] for j in plan["jobs"]] == ["0-0", "1-0"]
-    assert len(plan["jobs"][0]["arrays"]) == len(plan["images"]) == 8
+    assert [j.id for j in plan.jobs] == ["0-0", "1-0"]
+    assert len(plan.jobs[0].arrays) == len(plan.images) == 8
 
 
 def test_shard_slices_tile_the_array():
@@ -101,9 +101,10 @@ def test_details_round_trip_overrides_single_arrays(examples):
     edited["/elsewhere/in.zarr/0"] = {"shape": [1, 2, 3, 150, 130], "chunks": [1, 1, 1, 64, 64],
                                       "shards": [1, 1, 1, 128, 128]}
     replanned = make_plan(layout, PlanSettings("img", source, "/tmp/o", details=edited))
-    by_path = {a["path"]: a for a in replanned["arrays"]}
-    assert by_path["0"]["output"]["shards"] == [1, 1, 1, 128, 128]
-    assert by_path["labels/cells/0"]["output"] == {**by_path["labels/cells/0"]["output"]}
+    by_path = {a.path: a for a in replanned.arrays}
+    assert by_path["0"].output.shards == [1, 1, 1, 128, 128]
+    before = {a.path: a for a in plan.arrays}
+    assert by_path["labels/cells/0"].output == before["labels/cells/0"].output
     with pytest.raises(PlanError, match="names no array"):
         match_details({"/x/in.zarr/9": {}}, layout.arrays, "img")
 
@@ -112,8 +113,8 @@ def test_plan_records_mode_and_reason_for_every_array(examples):
     source = str(examples["bioformats2raw"])
     plan = make_plan(read_source(Location.from_text(source), "b"),
                      PlanSettings("b", source, "/tmp/o", codec="blosc-zstd-5"))
-    for array in plan["arrays"]:
-        assert array["mode"] in ("copy", "reencode")
-        assert array["reason"]
-        assert array["output"]["codecs"][0]["name"] == "blosc"
-        assert array["input"]["chunks"] and array["output"]["shards"]
+    for array in plan.arrays:
+        assert array.mode in ("copy", "reencode")
+        assert array.reason
+        assert array.output.codecs[0]["name"] == "blosc"
+        assert array.input.chunks and array.output.shards

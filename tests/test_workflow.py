@@ -1,6 +1,7 @@
 """The workflow end to end, run by Snakemake like a user runs it."""
 
 import csv
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,9 @@ from conftest import CHALLENGE_FIXTURES, REPO, read_json, snakemake
 from ngff_resave.examples import write_example_workdir
 
 pytestmark = pytest.mark.workflow
+DATASETS = ["image-with-labels", "plate", "bioformats2raw"]
+# Every dataset gets jobs of its own, and levels are cut into several parts.
+SPLIT = "packs:\n  target_bytes: 0\nparts:\n  target_bytes: 20000\n"
 
 
 @pytest.fixture
@@ -20,27 +24,152 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def add_config(workdir: Path, text: str) -> None:
+    with open(workdir / "config.yaml", "a") as handle:
+        handle.write(text)
+
+
+def output_of(workdir: Path, dataset: str) -> Path:
+    return workdir / "results" / "ome-zarr" / f"{dataset}.ome.zarr"
+
+
 def outputs_of(workdir: Path, dataset: str) -> dict[Path, int]:
-    paths = [*(workdir / "results" / dataset).rglob("*"),
-             *(workdir / "results" / "ome-zarr" / f"{dataset}.ome.zarr").rglob("*")]
+    paths = [*(workdir / "results" / dataset).rglob("*"), *output_of(workdir, dataset).rglob("*")]
     return {p: p.stat().st_mtime_ns for p in paths if p.is_file()}
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def failed_rows(workdir: Path) -> list[dict[str, str]]:
+    with open(workdir / "results" / "failed.tsv") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def jobs_run(result: subprocess.CompletedProcess[str]) -> list[str]:
+    text = result.stdout + result.stderr
+    return [line.split()[-1].rstrip(":") for line in text.splitlines()
+            if line.startswith(("rule ", "localrule ", "checkpoint ", "localcheckpoint "))]
 
 
 def test_examples_end_to_end_and_dry_runs(workdir):
     snakemake(workdir, "--until", "plan")
     dry = snakemake(workdir, "-n").stdout
-    # after planning, a dry run lists every convert job: one per level (3 + 2 + 3 levels)
-    assert dry.count("rule convert:") == 8, dry
-    snakemake(workdir)
+    # after planning, a dry run lists the jobs: the three small datasets share one pack
+    assert dry.count("rule pack:") == 1 and "rule convert:" not in dry, dry
+    run = snakemake(workdir)
+    assert "ngff-resave: 3 of 3 datasets converted and valid; 0 failed." in run.stderr
     catalog = pd.read_csv(workdir / "results" / "catalog.csv")
-    assert list(catalog["dataset"]) == ["image-with-labels", "plate", "bioformats2raw"]
-    assert catalog["valid"].all()
+    assert list(catalog["dataset"]) == DATASETS
+    assert catalog["valid"].all() and (catalog["validated"] == "full").all()
     assert list(catalog["kind"]) == ["image", "plate", "bioformats2raw"]
     for dataset in catalog["dataset"]:
         assert read_json(workdir / "results" / dataset / "validation.json")["valid"]
-        assert (workdir / "benchmarks" / dataset / "convert-0-0.tsv").is_file()
-        log = (workdir / "logs" / dataset / "convert-0-0.log").read_text()
+        assert (workdir / "results" / dataset / "convert" / "0-0.json").is_file()
+        log = (workdir / "logs" / dataset / "pack.log").read_text()
         assert "shards (100%)" in log and "MB/s" in log
+    assert len(list((workdir / "benchmarks" / "packs").glob("*.tsv"))) == 1
+    assert not (workdir / "results" / "failed.tsv").exists()
+    assert "Nothing to be done" in snakemake(workdir, "-n").stdout
+
+
+def test_packed_and_split_runs_write_the_same_files(workdir, tmp_path_factory):
+    split = tmp_path_factory.mktemp("split")
+    # the same inputs (the crate's default description names the input)
+    sheet = (workdir / "samples.tsv").read_text().replace("\tinputs/", f"\t{workdir}/inputs/")
+    (split / "samples.tsv").write_text(sheet)
+    (workdir / "samples.tsv").write_text(sheet)
+    shutil.copy(workdir / "config.yaml", split / "config.yaml")
+    add_config(split, SPLIT)
+    snakemake(workdir)
+    result = snakemake(split)
+    jobs = jobs_run(result)
+    assert "pack" not in jobs and jobs.count("metadata") == jobs.count("validate") == 3
+    assert jobs.count("convert") > 8  # more than one part per level
+    for dataset in DATASETS:
+        assert tree_bytes(output_of(workdir, dataset)) == tree_bytes(output_of(split, dataset))
+    packed = pd.read_csv(workdir / "results" / "catalog.csv")
+    assert pd.read_csv(split / "results" / "catalog.csv")["valid"].all()
+    assert list(packed["written"]) == list(pd.read_csv(split / "results" / "catalog.csv")
+                                           ["written"])
+
+
+@pytest.mark.parametrize("layout", ["packed", "split"])
+def test_a_failed_dataset_is_catalogued_reported_and_redone_alone(workdir, layout):
+    """A corrupt input chunk: copying moves its bytes as they are, and validation, which
+    decodes every chunk, fails the dataset; the others finish; the next run redoes it alone."""
+    if layout == "split":
+        add_config(workdir, SPLIT)
+    chunk = workdir / "inputs" / "image-with-labels.ome.zarr" / "1" / "0" / "0" / "0" / "0" / "0"
+    good_bytes = chunk.read_bytes()
+    chunk.write_bytes(b"definitely not blosc" * 10)
+    failed = snakemake(workdir, "--keep-going", check=False)
+    assert failed.returncode != 0
+    assert "ngff-resave: 2 of 3 datasets converted and valid; 1 failed." in failed.stderr
+    assert "results/failed.tsv" in failed.stderr and "results/catalog.csv" in failed.stderr
+    catalog = pd.read_csv(workdir / "results" / "catalog.csv", keep_default_na=False)
+    assert list(catalog["dataset"]) == DATASETS
+    assert list(catalog["valid"]) == [False, True, True]
+    assert "dataset 'image-with-labels'" in catalog.loc[0, "error"]
+    assert not (output_of(workdir, "image-with-labels") / "zarr.json").exists()
+    rows = failed_rows(workdir)
+    rule = "pack" if layout == "packed" else "validate"
+    assert [(r["dataset"], r["rule"], r["failure"]) for r in rows] == [
+        ("image-with-labels", rule, "conversion failure")]
+    assert rows[0]["log"].startswith(f"logs/image-with-labels/{rule}")
+    assert "image-with-labels.ome.zarr/1" in rows[0]["error"]
+    assert "dataset 'plate'" not in (workdir / rows[0]["log"]).read_text()
+
+    untouched = {d: outputs_of(workdir, d) for d in ("plate", "bioformats2raw")}
+    chunk.write_bytes(good_bytes)
+    rerun = snakemake(workdir)
+    for dataset, mtimes in untouched.items():
+        assert outputs_of(workdir, dataset) == mtimes, dataset
+    if layout == "split":
+        # only the convert job of the array that failed validation, then its dataset's steps
+        assert sorted(jobs_run(rerun)) == ["all", "catalog", "convert", "metadata", "validate"]
+    assert read_json(workdir / "results" / "image-with-labels" / "validation.json")["valid"]
+    assert not (workdir / "results" / "failed.tsv").exists()
+    assert pd.read_csv(workdir / "results" / "catalog.csv")["valid"].all()
+    assert "Nothing to be done" in snakemake(workdir, "-n").stdout
+
+
+@pytest.mark.parametrize("layout", ["packed", "split"])
+def test_a_deleted_output_is_redone_alone(workdir, layout):
+    if layout == "split":
+        add_config(workdir, SPLIT)
+    snakemake(workdir)
+    before = tree_bytes(output_of(workdir, "plate"))
+    untouched = {d: outputs_of(workdir, d) for d in ("image-with-labels", "bioformats2raw")}
+    shutil.rmtree(output_of(workdir, "plate"))
+    rerun = snakemake(workdir)
+    assert "plan" not in jobs_run(rerun)
+    for dataset, mtimes in untouched.items():
+        assert outputs_of(workdir, dataset) == mtimes, dataset
+    assert tree_bytes(output_of(workdir, "plate")) == before
+    assert "Nothing to be done" in snakemake(workdir, "-n").stdout
+
+
+def test_a_row_that_cannot_be_planned_is_planned_again_by_the_next_run(workdir):
+    attrs = workdir / "inputs" / "plate.ome.zarr" / ".zattrs"
+    good = attrs.read_text()
+    attrs.write_text("{}")
+    failed = snakemake(workdir, check=False)
+    assert failed.returncode != 0
+    rows = failed_rows(workdir)
+    assert [(r["dataset"], r["rule"], r["failure"]) for r in rows] == [
+        ("plate", "plan", "input defect")]
+    assert "not OME-Zarr" in rows[0]["error"] and (workdir / rows[0]["log"]).is_file()
+    # not fixed: planned (and reported) again
+    assert snakemake(workdir, check=False).returncode != 0
+    untouched = {d: outputs_of(workdir, d) for d in ("image-with-labels", "bioformats2raw")}
+    attrs.write_text(good)
+    snakemake(workdir)
+    for dataset, mtimes in untouched.items():
+        assert outputs_of(workdir, dataset) == mtimes, dataset
+    assert pd.read_csv(workdir / "results" / "catalog.csv")["valid"].all()
     assert "Nothing to be done" in snakemake(workdir, "-n").stdout
 
 
@@ -61,44 +190,6 @@ def test_challenge_fixtures_end_to_end(tmp_path):
     assert catalog.loc[2, "wells"] == 4 and catalog.loc[2, "images"] == 8
 
 
-@pytest.mark.parametrize(("codec", "rule"), [("keep", "validate"), ("blosc-zstd-5", "convert")])
-def test_one_broken_dataset_does_not_stop_the_others_and_is_redone_alone(workdir, codec, rule):
-    """A corrupt input chunk: re-encoding fails while decoding it; copying moves its bytes
-    as they are and validation, which decodes both sides, fails the dataset."""
-    with open(workdir / "config.yaml", "a") as handle:
-        handle.write(f"codec: {codec}\n")
-    chunk = workdir / "inputs" / "image-with-labels.ome.zarr" / "1" / "0" / "0" / "0" / "0" / "0"
-    good_bytes = chunk.read_bytes()
-    chunk.write_bytes(b"definitely not blosc" * 10)
-    failed = snakemake(workdir, "--keep-going", check=False)
-    assert failed.returncode != 0
-    assert read_json(workdir / "results" / "plate" / "validation.json")["valid"]
-    assert read_json(workdir / "results" / "bioformats2raw" / "validation.json")["valid"]
-    assert not (workdir / "results" / "image-with-labels" / "validation.json").exists()
-    assert not (workdir / "results" / "ome-zarr" / "image-with-labels.ome.zarr" /
-                "zarr.json").exists()
-    with open(workdir / "results" / "failed.tsv") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
-    log = "logs/image-with-labels/" + ("convert-1-0.log" if rule == "convert" else "validate.log")
-    assert [(r["dataset"], r["rule"], r["log"]) for r in rows] == [
-        ("image-with-labels", rule, log)]
-    error = rows[0]["error"]
-    assert " ERROR " in error and "dataset 'image-with-labels'" in error, error
-    assert "image-with-labels.ome.zarr" in error, error
-    if rule == "convert":
-        assert "blosc" in error.lower() and "image-with-labels.ome.zarr/1" in error
-
-    untouched = {d: outputs_of(workdir, d) for d in ("plate", "bioformats2raw")}
-    chunk.write_bytes(good_bytes)
-    rerun = snakemake(workdir)
-    assert "wildcards: dataset=plate" not in rerun.stderr + rerun.stdout
-    for dataset, mtimes in untouched.items():
-        assert outputs_of(workdir, dataset) == mtimes, dataset
-    assert read_json(workdir / "results" / "image-with-labels" / "validation.json")["valid"]
-    assert not (workdir / "results" / "failed.tsv").exists()
-    assert len(pd.read_csv(workdir / "results" / "catalog.csv")) == 3
-
-
 def test_a_bad_sheet_stops_the_run_before_any_job(workdir):
     sheet = (workdir / "samples.tsv").read_text().splitlines()
     sheet.append(sheet[1])  # the first dataset again
@@ -111,19 +202,16 @@ def test_a_bad_sheet_stops_the_run_before_any_job(workdir):
 
 
 def test_existing_output_is_kept_unless_overwrite(workdir):
-    snakemake(workdir, "--until", "plan")
-    for path in (workdir / "results").rglob("plan.json"):
-        path.unlink()
-    target = workdir / "results" / "ome-zarr" / "plate.ome.zarr"
+    target = output_of(workdir, "plate")
     target.mkdir(parents=True)
     (target / "zarr.json").write_text("{}")
-    result = snakemake(workdir, "--until", "plan", check=False)
+    result = snakemake(workdir, check=False)
     assert result.returncode != 0
-    log = (workdir / "logs" / "plate" / "plan.log").read_text()
-    assert f"dataset 'plate': output {target} already holds a Zarr dataset" in log
+    rows = failed_rows(workdir)
+    assert [r["dataset"] for r in rows] == ["plate"]
+    assert f"dataset 'plate': output {target} already holds a Zarr dataset" in rows[0]["error"]
     assert (target / "zarr.json").read_text() == "{}"
-    with open(workdir / "config.yaml", "a") as handle:
-        handle.write("overwrite: true\n")
+    add_config(workdir, "overwrite: true\n")
     snakemake(workdir)
     assert read_json(target / "zarr.json")["attributes"]["ome"]["version"] == "0.5"
 
@@ -134,3 +222,23 @@ def test_lint_and_format(workdir):
     fmt = subprocess.run([Path(sys.executable).parent / "snakefmt", "--check", "Snakefile",
                           "workflow"], cwd=REPO, capture_output=True, text=True)
     assert fmt.returncode == 0, fmt.stderr
+
+
+def test_a_job_that_dies_still_leaves_a_catalog_of_every_dataset(workdir):
+    snakemake(workdir, "--until", "plan")
+    # The pack cannot open the plate's log: the job dies before it can record any outcome.
+    (workdir / "logs" / "plate" / "pack.log").mkdir(parents=True)
+    failed = snakemake(workdir, "--keep-going", check=False)
+    assert failed.returncode != 0
+    assert "ngff-resave: 1 of 3 datasets converted and valid; 2 failed." in failed.stderr
+    catalog = pd.read_csv(workdir / "results" / "catalog.csv", keep_default_na=False)
+    assert list(catalog["dataset"]) == DATASETS
+    # the pack converted the first dataset before it died; the others have no outcome
+    assert list(catalog["valid"]) == [True, False, False]
+    rows = failed_rows(workdir)
+    assert [(r["dataset"], r["rule"]) for r in rows] == [("plate", "pack"),
+                                                        ("bioformats2raw", "pack")]
+    assert rows[0]["log"].startswith("logs/packs/") and "IsADirectoryError" in rows[0]["error"]
+    (workdir / "logs" / "plate" / "pack.log").rmdir()
+    snakemake(workdir)
+    assert pd.read_csv(workdir / "results" / "catalog.csv")["valid"].all()

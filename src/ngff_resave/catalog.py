@@ -11,6 +11,7 @@ import pandas as pd
 
 from ngff_resave.codecs import v3_data_type
 from ngff_resave.crate import CRATE_FILE
+from ngff_resave.models import Failure, SheetEntry, SheetPlan, read_plan, read_sheet_plan
 from ngff_resave.storage import Location
 
 CHALLENGE_COLUMNS = [
@@ -19,9 +20,10 @@ CHALLENGE_COLUMNS = [
 ]
 OUR_COLUMNS = [
     "dataset", "input", "kind", "ngff_version", "dtype", "levels", "arrays", "read", "seconds",
-    "mode", "valid",
+    "mode", "valid", "validated", "mended", "skipped", "error",
 ]
 COLUMNS = CHALLENGE_COLUMNS + OUR_COLUMNS
+FAILED_COLUMNS = ["dataset", "rule", "log", "failure", "error"]
 
 
 def human_bytes(count: float) -> str:
@@ -57,11 +59,12 @@ def public_url(output: str, url_prefix: str | None) -> str:
 
 
 def catalog_row(plan: dict[str, Any], records: list[dict[str, Any]],
-                metadata_record: dict[str, Any], validation: dict[str, Any],
+                metadata_record: dict[str, Any], outcome: dict[str, Any],
                 crate: dict[str, Any] | None, url_prefix: str | None) -> dict[str, Any]:
     first_image = plan["images"][0] if plan["images"] else ""
     level0 = next(a for a in plan["arrays"] if a["image"] == first_image and a["level"] == 0)
-    written = sum(r["bytes_written"] for r in records) + metadata_record.get("bytes_written", 0)
+    written = sum(r.get("bytes_written", 0) for r in records) + metadata_record.get(
+        "bytes_written", 0)
     modes = sorted({a["mode"] for a in plan["arrays"]})
     is_plate = plan["kind"].endswith("plate")
     row = {
@@ -83,32 +86,75 @@ def catalog_row(plan: dict[str, Any], records: list[dict[str, Any]],
         "dtype": v3_data_type(level0["dtype"])[0],
         "levels": 1 + max(a["level"] for a in plan["arrays"]),
         "arrays": len(plan["arrays"]),
-        "read": sum(r["bytes_read"] for r in records),
-        "seconds": round(sum(r["seconds"] for r in records), 3),
+        "read": sum(r.get("bytes_read", 0) for r in records),
+        "seconds": round(sum(r.get("seconds", 0) for r in records), 3),
         "mode": "+".join(modes),
-        "valid": bool(validation.get("valid")),
+        "valid": bool(outcome.get("valid")),
+        "validated": outcome.get("validated", "") if outcome.get("valid") else "",
+        "mended": "",
+        "skipped": "",
+        "error": outcome.get("error", ""),
     }
     if not row["name"]:
         row["name"] = plan.get("name") or ""
     return row
 
 
+def unplanned_row(entry: SheetEntry, url_prefix: str | None, error: str) -> dict[str, Any]:
+    """A dataset without a plan: what the sheet says, and why it failed."""
+    row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
+    row.update({"url": public_url(entry.output, url_prefix), "written": 0,
+                "written_human_readable": human_bytes(0), "dataset": entry.dataset,
+                "input": entry.input, "valid": False, "error": error})
+    return row
+
+
 def _load(path: Path) -> Any:
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
 
 
-def build_catalog(results: Path, datasets: list[str], url_prefix: str | None) -> pd.DataFrame:
-    """Read each dataset's plan, records, validation report and crate from ``results/``."""
-    rows = []
-    for dataset in datasets:
-        folder = results / dataset
-        plan = _load(folder / "plan.json")
-        records = [_load(folder / "convert" / f"{job['id']}.json") for job in plan["jobs"]]
+def build_catalog(results: Path, sheet: SheetPlan, url_prefix: str | None,
+                  crashed: dict[str, dict[str, str]] | None = None) -> tuple[
+                      pd.DataFrame, list[dict[str, str]]]:
+    """One row per dataset of the sheet, failed ones included, and the failures: read from
+    the sheet plan, each dataset's plan, records, outcome and crate. ``crashed`` names the
+    datasets whose job died before it could record an outcome (from Snakemake's log)."""
+    crashed = crashed or {}
+    rows, failures = [], []
+    for entry in sheet.entries:
+        folder = results / entry.dataset
+        failure: dict[str, str] | None = None
+        outcome = _load(folder / "validation.json")
+        if entry.plan_digest is None:
+            failure = {"rule": "plan", "log": f"logs/plans/{sheet.attempt}.log",
+                       "failure": str(entry.failure or ""),
+                       "error": entry.error or ""}
+            rows.append(unplanned_row(entry, url_prefix, failure["error"]))
+            failures.append({"dataset": entry.dataset, **failure})
+            continue
+        if outcome is None or outcome.get("plan_digest") != entry.plan_digest:
+            failure = crashed.get(entry.dataset) or {
+                "rule": "", "log": "", "failure": Failure.CONVERSION.value,
+                "error": f"dataset '{entry.dataset}': not converted: its job did not finish"}
+            outcome = {"valid": False, "error": failure["error"]}
+        elif not outcome.get("valid"):
+            failure = {k: outcome.get(k, "") for k in ("rule", "log", "failure", "error")}
+        planned = read_plan(folder / "plan.json")
+        if planned is None:
+            raise FileNotFoundError(f"dataset '{entry.dataset}': {folder / 'plan.json'} is "
+                                    "missing or not a plan of this version")
+        plan = planned.model_dump(mode="json")
+        records = [_load(folder / "convert" / f"{job}.json") or {} for job in entry.jobs]
         target = Location.from_text(plan["output"], plan.get("output_storage"))
-        rows.append(catalog_row(plan, records, _load(folder / "metadata.json"),
-                                _load(folder / "validation.json"),
-                                target.read_json(CRATE_FILE), url_prefix))
-    return pd.DataFrame(rows, columns=COLUMNS)
+        crate = target.read_json(CRATE_FILE) if outcome.get("valid") else None
+        rows.append(catalog_row(plan, records, _load(folder / "metadata.json") or {},
+                                outcome, crate, url_prefix))
+        if failure is not None:
+            failures.append({"dataset": entry.dataset, **failure})
+    return pd.DataFrame(rows, columns=COLUMNS), failures
 
 
 def write_catalog(frame: pd.DataFrame, path: str | Path) -> None:
@@ -117,3 +163,56 @@ def write_catalog(frame: pd.DataFrame, path: str | Path) -> None:
     tmp = target.with_name(f".{target.name}.tmp")
     frame.to_csv(tmp, index=False)
     tmp.replace(target)
+
+
+def write_failed(failures: list[dict[str, str]], path: str | Path) -> None:
+    """``failed.tsv`` when something failed; none when nothing did."""
+    target = Path(path)
+    if not failures:
+        target.unlink(missing_ok=True)
+        return
+    frame = pd.DataFrame(failures, columns=FAILED_COLUMNS)
+    tmp = target.with_name(f".{target.name}.tmp")
+    frame.to_csv(tmp, sep="\t", index=False)
+    tmp.replace(target)
+
+
+def summary(frame: pd.DataFrame, failures: list[dict[str, str]], catalog: str,
+            failed_tsv: str) -> str:
+    """The lines a run ends with: what was converted, what failed and why, where to look."""
+    valid = int(frame["valid"].astype(bool).sum()) if len(frame) else 0
+    lines = [f"ngff-resave: {valid} of {len(frame)} datasets converted and valid; "
+             f"{len(failures)} failed.", f"  catalog: {catalog}"]
+    if failures:
+        lines.append(f"  failures: {failed_tsv}")
+        for failure in failures[:20]:
+            lines.append(f"  FAILED {failure['dataset']} ({failure['failure'] or 'failure'}, "
+                         f"rule {failure['rule'] or '?'}): {failure['error'][:300]}")
+        if len(failures) > 20:
+            lines.append(f"  ... and {len(failures) - 20} more in {failed_tsv}")
+    return "\n".join(lines)
+
+
+def write_run_catalog(results: Path, url_prefix: str | None,
+                      crashed: dict[str, dict[str, str]] | None = None) -> tuple[bool, str]:
+    """``results/catalog.csv`` and ``results/failed.tsv`` for the sheet plan in ``results``;
+    whether every dataset is valid, and the summary to end the run with."""
+    sheet = read_sheet_plan(results / "plan.json")
+    if sheet is None:
+        return False, f"ngff-resave: no sheet plan in {results}: nothing was planned"
+    frame, failures = build_catalog(results, sheet, url_prefix, crashed)
+    catalog, failed_tsv = results / "catalog.csv", results / "failed.tsv"
+    write_catalog(frame, catalog)
+    write_failed(failures, failed_tsv)
+    return not failures, summary(frame, failures, str(catalog), str(failed_tsv))
+
+
+def read_run_summary(results: Path) -> tuple[bool, str]:
+    """The summary of the catalog and ``failed.tsv`` that the catalog step wrote."""
+    catalog, failed_tsv = results / "catalog.csv", results / "failed.tsv"
+    frame = pd.read_csv(catalog, dtype={"valid": bool})
+    failures: list[dict[str, str]] = []
+    if failed_tsv.exists():
+        failures = pd.read_csv(failed_tsv, sep="\t", dtype=str,
+                               keep_default_na=False).to_dict(orient="records")
+    return not failures, summary(frame, failures, str(catalog), str(failed_tsv))

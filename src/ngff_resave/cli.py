@@ -8,98 +8,76 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 from ngff_resave import __version__
 
 LOG = logging.getLogger("ngff_resave")
 
 
-def _load_json(path: str) -> Any:
-    return json.loads(Path(path).read_text())
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
-    from ngff_resave.ome_models import metadata_problems
-    from ngff_resave.planning import PlanError, PlanSettings, make_plan, prepare_output
-    from ngff_resave.source import SourceError, read_source
-    from ngff_resave.storage import Location, write_local_json
+    from ngff_resave.sheet import load_samples, plan_settings
+    from ngff_resave.sheet_plan import plan_sheet
+    from ngff_resave.storage import write_local_bytes
 
-    values = json.loads(args.settings)
-    overwrite = bool(values.pop("overwrite", False))
-    settings = PlanSettings(**values)
-    source = Location.from_text(settings.input, settings.input_storage)
-    if not source.exists():
-        raise SourceError(settings.dataset, settings.input, "does not exist")
-    layout = read_source(source, settings.dataset)
-    problems = metadata_problems(layout.groups)
-    if problems:
-        raise PlanError(f"dataset '{settings.dataset}': {settings.input}: the converted metadata "
-                        "would not be valid OME-Zarr 0.5: " + "; ".join(problems))
-    plan = make_plan(layout, settings)
-    prepare_output(settings, overwrite)
-    write_local_json(args.plan, plan)
-    LOG.info("%s: %s, %d arrays, %d images, %d convert jobs, %.1f MB of pixels", plan["dataset"],
-             plan["kind"], len(plan["arrays"]), len(plan["images"]), len(plan["jobs"]),
-             plan["bytes"] / 1e6)
+    config = json.loads(args.config)
+    workdir = Path.cwd()
+    rows = load_samples(config, workdir)
+    settings = [plan_settings(row, config, workdir) for row in rows.values()]
+    sheet = plan_sheet(settings, Path(args.results), bool(config.get("overwrite")),
+                       workers=args.threads)
+    sheet.attempt, sheet.inputs_digest = args.attempt, args.inputs_digest
+    # The latest sheet plan also under a fixed name, which the next run starts from.
+    write_local_bytes(Path(args.results) / "plan.json", sheet.to_bytes())
+    write_local_bytes(args.output, sheet.to_bytes())
+    return 0
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    from ngff_resave.runner import run_pack
+
+    run_pack(args.datasets, Path(args.record), Path(args.results), Path(args.logs),
+             args.threads, args.mode, args.sample_chunks)
     return 0
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from ngff_resave.convert import run_convert_job
+    from ngff_resave.convert import convert_step
 
-    run_convert_job(_load_json(args.plan), args.job, args.record, threads=args.threads)
+    convert_step(Path(args.plan), args.job, Path(args.record), args.threads)
     return 0
 
 
 def cmd_metadata(args: argparse.Namespace) -> int:
-    from ngff_resave.metadata import write_metadata
-    from ngff_resave.storage import write_local_json
+    from ngff_resave.runner import metadata_step
 
-    write_local_json(args.record, write_metadata(_load_json(args.plan)))
+    metadata_step(Path(args.plan), Path(args.record), Path(args.results), args.convert_records)
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from ngff_resave.storage import Location, write_local_json
-    from ngff_resave.validation import validate_dataset
+    from ngff_resave.runner import validate_step
 
-    plan = _load_json(args.plan)
-    report = validate_dataset(plan, args.mode, args.sample_chunks, args.seed, args.threads)
-    result = report.to_json()
-    write_local_json(args.report, result)
-    if args.log_report:
-        write_local_json(args.log_report, result)
-    if not report.valid:
-        # An invalid output stops looking complete, and the records of the steps that made the
-        # failed parts go, so the next run redoes them: metadata only, or the arrays as well.
-        Location.from_text(plan["output"], plan.get("output_storage")).delete("zarr.json")
-        arrays_failed = any(c.startswith(("array ", "file ")) for c in result["failed"])
-        stale = [args.metadata_record, *(args.convert_records if arrays_failed else [])]
-        for record in filter(None, stale):
-            Path(record).unlink(missing_ok=True)
-        LOG.error("dataset '%s': %s is NOT valid (failed: %s); the next run redoes %s",
-                  report.dataset, plan["output"], "; ".join(result["failed"]),
-                  "its conversion" if arrays_failed else "its metadata")
-        return 1
-    LOG.info("dataset '%s' is valid (%d checks)", report.dataset, len(report.checks))
+    validate_step(Path(args.plan), Path(args.record), Path(args.results), Path(args.logs),
+                  Path(args.metadata_record), args.mode, args.sample_chunks, args.threads)
     return 0
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
-    from ngff_resave.catalog import build_catalog, write_catalog
+    from ngff_resave.catalog import write_run_catalog
 
-    datasets = [Path(p).parent.name for p in args.reports]
-    frame = build_catalog(Path(args.results), datasets, args.url_prefix)
-    write_catalog(frame, args.output)
-    LOG.info("catalog of %d datasets: %s", len(frame), args.output)
+    _, text = write_run_catalog(Path(args.results), args.url_prefix)
+    LOG.info("%s", text)
     return 0
 
 
 def cmd_details(args: argparse.Namespace) -> int:
+    from ngff_resave.models import read_plan
     from ngff_resave.planning import write_details
 
-    Path(args.output).write_text(json.dumps(write_details(_load_json(args.plan)), indent=2))
+    plan = read_plan(args.plan)
+    if plan is None:
+        raise ValueError(f"{args.plan} is not a plan of this version")
+    Path(args.output).write_text(json.dumps(write_details(plan), indent=2))
     return 0
 
 
@@ -111,15 +89,33 @@ def cmd_example(args: argparse.Namespace) -> int:
     return 0
 
 
+def _validation_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", choices=["full", "sample"], default="full")
+    parser.add_argument("--sample-chunks", type=int, default=8)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ngff-resave", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("plan", help="read an input's layout and write its plan")
-    p.add_argument("--settings", required=True, help="JSON of the row's settings")
-    p.add_argument("--plan", required=True, help="plan.json to write")
+    p = sub.add_parser("plan", help="plan every row of the sheet (the sheet plan)")
+    p.add_argument("--config", required=True, help="JSON of the workflow's config")
+    p.add_argument("--results", required=True, help="the results folder")
+    p.add_argument("--output", required=True, help="the sheet plan to write")
+    p.add_argument("--attempt", required=True, help="the name of this sheet plan")
+    p.add_argument("--inputs-digest", required=True, help="digest of sheet, details, config")
+    p.add_argument("--threads", type=int, default=1, help="rows planned at once")
     p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("pack", help="convert, finish and validate a pack of small datasets")
+    p.add_argument("--record", required=True, help="the pack's record to write, last")
+    p.add_argument("--results", required=True)
+    p.add_argument("--logs", required=True)
+    p.add_argument("--threads", type=int, default=1)
+    _validation_options(p)
+    p.add_argument("datasets", nargs="+")
+    p.set_defaults(func=cmd_pack)
 
     p = sub.add_parser("convert", help="write the shards of one convert job")
     p.add_argument("--plan", required=True)
@@ -130,29 +126,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("metadata", help="write group zarr.json files, RO-Crate, root last")
     p.add_argument("--plan", required=True)
-    p.add_argument("--record", required=True)
+    p.add_argument("--record", required=True, help="the job's record to write")
+    p.add_argument("--results", required=True)
+    p.add_argument("--convert-records", nargs="*", default=[])
     p.set_defaults(func=cmd_metadata)
 
-    p = sub.add_parser("validate", help="validate a converted dataset")
+    p = sub.add_parser("validate", help="validate a converted dataset; write its outcome")
     p.add_argument("--plan", required=True)
-    p.add_argument("--report", required=True)
-    p.add_argument("--mode", choices=["full", "sample"], default="full")
-    p.add_argument("--sample-chunks", type=int, default=8)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--record", required=True, help="the job's record to write, last")
+    p.add_argument("--results", required=True)
+    p.add_argument("--logs", required=True)
+    p.add_argument("--metadata-record", required=True)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--log-report", default=None,
-                   help="a copy of the report that outlives a failed job (a log file)")
-    p.add_argument("--metadata-record", default=None,
-                   help="removed when the dataset is not valid")
-    p.add_argument("--convert-records", nargs="*", default=[],
-                   help="removed when an array of the dataset is not valid")
+    _validation_options(p)
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("catalog", help="write the catalog CSV")
+    p = sub.add_parser("catalog", help="write the catalog CSV and failed.tsv")
     p.add_argument("--results", required=True, help="the results folder")
-    p.add_argument("--output", required=True)
     p.add_argument("--url-prefix", default=None)
-    p.add_argument("reports", nargs="*", help="results/{dataset}/validation.json files")
     p.set_defaults(func=cmd_catalog)
 
     p = sub.add_parser("details", help="a plan's chunks/shards as a challenge details JSON")

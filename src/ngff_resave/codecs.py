@@ -155,3 +155,17 @@ def array_metadata(
         "dimension_names": list(dimension_names),
         "attributes": {},
     }
+
+
+def planned_array_metadata(array: dict[str, Any]) -> dict[str, Any]:
+    """The output array's ``zarr.json`` for a planned array (plain JSON data)."""
+    return array_metadata(
+        shape=array["shape"],
+        dtype=array["dtype"],
+        chunks=array["output"]["chunks"],
+        shards=array["output"]["shards"],
+        compressor_codecs=array["output"]["codecs"],
+        fill_value=array["input"]["fill_value"],
+        dimension_names=array["dimension_names"],
+        order=array["output"].get("order", "C"),
+    )

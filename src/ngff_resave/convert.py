@@ -9,6 +9,7 @@ written whole, so memory grows with threads x shard size and never with the arra
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import resource
@@ -19,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ngff_resave.codecs import array_metadata
+from ngff_resave.codecs import planned_array_metadata
+from ngff_resave.models import Engine, Failure, Plan, digest
+from ngff_resave.outcomes import Outcome
 from ngff_resave.planning import job_by_id
 from ngff_resave.shards import (
     assemble_shard,
@@ -35,8 +38,6 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-SHARD_COPY = "shard copy"
-CHUNK_TRANSCODE = "chunk transcode"
 
 class Progress:
     """Logs done/total, throughput and ETA at most every ``interval`` seconds."""
@@ -94,7 +95,7 @@ class ShardTask:
     index: int
     source_loc: Location
     target_loc: Location
-    engine: str
+    engine: Engine
     reencoder: Reencoder | None = None
     transcoder: Callable[[bytes], bytes] | None = None
 
@@ -108,7 +109,7 @@ class ShardTask:
 
     def run(self) -> ShardResult:
         try:
-            if self.engine in (SHARD_COPY, CHUNK_TRANSCODE):
+            if self.engine in (Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE):
                 return self._assemble()
             return self._reencode()
         except Exception as err:
@@ -148,29 +149,18 @@ class ShardTask:
         return ShardResult(self._pixel_bytes(), read, sum(len(p) for p in parts))
 
 
-def choose_engine(array: dict[str, Any], source: Location, target: Location) -> str:
+def choose_engine(array: dict[str, Any], source: Location, target: Location) -> Engine:
     """Copy when the plan says so; transcode chunk by chunk when only the codec changes;
     otherwise re-encode regions, with tensorstore where it can read the input."""
     from ngff_resave.reencode import TensorstoreEngine
 
     if array["mode"] == "copy":
-        return SHARD_COPY
+        return Engine.SHARD_COPY
     if array["output"]["chunks"] == array["input"]["chunks"]:
-        return CHUNK_TRANSCODE
-    return "tensorstore" if TensorstoreEngine.usable(source, target, array) else "zarr-python"
-
-
-def output_array_metadata(array: dict[str, Any]) -> dict[str, Any]:
-    return array_metadata(
-        shape=array["shape"],
-        dtype=array["dtype"],
-        chunks=array["output"]["chunks"],
-        shards=array["output"]["shards"],
-        compressor_codecs=array["output"]["codecs"],
-        fill_value=array["input"]["fill_value"],
-        dimension_names=array["dimension_names"],
-        order=array["output"].get("order", "C"),
-    )
+        return Engine.CHUNK_TRANSCODE
+    if TensorstoreEngine.usable(source, target, array):
+        return Engine.TENSORSTORE
+    return Engine.ZARR_PYTHON
 
 
 def run_convert_job(
@@ -179,6 +169,7 @@ def run_convert_job(
     record_path: str | Path,
     threads: int = 1,
     progress_interval: float = 2.0,
+    plan_digest: str | None = None,
 ) -> dict[str, Any]:
     """Write every shard of one convert job, then its record (last, so a crash leaves none)."""
     job = job_by_id(plan, job_id)
@@ -191,23 +182,33 @@ def run_convert_job(
     engines = {p["path"]: choose_engine(arrays[p["path"]], source_loc, target_loc)
                for p in job["arrays"]}
     reencoder = None
-    if set(engines.values()) - {SHARD_COPY, CHUNK_TRANSCODE}:
+    if set(engines.values()) - {Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE}:
         from ngff_resave.reencode import Reencoder
 
         reencoder = Reencoder(source_loc, target_loc, threads)
+
+    encoded: dict[str, bytes] = {}
+
+    def metadata_bytes(array: dict[str, Any]) -> bytes:
+        # The fields of a plate share their metadata: encode each distinct one once.
+        meta = planned_array_metadata(array)
+        key = json.dumps(meta, sort_keys=True)
+        if key not in encoded:
+            encoded[key] = json.dumps(meta, indent=2).encode() + b"\n"
+        return encoded[key]
 
     def tasks() -> Iterator[ShardTask]:
         for part in job["arrays"]:
             array = arrays[part["path"]]
             # Every part of a level writes the same metadata bytes, so order does not matter.
-            target_loc.write_json(f"{array['path']}/zarr.json", output_array_metadata(array))
+            target_loc.write_bytes(f"{array['path']}/zarr.json", metadata_bytes(array))
             engine = engines[array["path"]]
             transcoder = None
-            if engine == CHUNK_TRANSCODE:
+            if engine == Engine.CHUNK_TRANSCODE:
                 from ngff_resave.transcode import ChunkTranscoder
 
                 transcoder = ChunkTranscoder(array)
-            elif engine != SHARD_COPY:
+            elif engine != Engine.SHARD_COPY:
                 assert reencoder is not None
                 reencoder.open(array, engine)
             for index in range(*part["shards"]):
@@ -255,6 +256,7 @@ def run_convert_job(
     record = {
         "dataset": plan["dataset"],
         "job": job_id,
+        "plan_digest": plan_digest,
         "level": job["level"],
         "part": job["part"],
         "arrays": [
@@ -277,3 +279,19 @@ def run_convert_job(
         record["peak_memory_bytes"] / 1e6,
     )
     return record
+
+
+def convert_step(plan_path: Path, job_id: str, record: Path, threads: int) -> dict[str, Any]:
+    """One convert job of a large dataset; a failure is recorded, for validate to report."""
+    data = plan_path.read_bytes()
+    plan, plan_digest = Plan.model_validate_json(data), digest(data)
+    try:
+        return run_convert_job(plan.model_dump(mode="json"), job_id, record, threads=threads,
+                               plan_digest=plan_digest)
+    except Exception as err:  # noqa: BLE001 - recorded; the dataset fails at validate
+        LOG.error("dataset '%s': convert job %s failed", plan.dataset, job_id, exc_info=err)
+        value = {"dataset": plan.dataset, "job": job_id, "plan_digest": plan_digest,
+                 "arrays": [p.model_dump() for p in plan.job(job_id).arrays],
+                 "error": Outcome.failed_with(plan.dataset, err, Failure.CONVERSION).error}
+        write_local_json(record, value)
+        return value

@@ -65,13 +65,14 @@ def build_crate(
     root["datePublished"] = date_published or dt.datetime.now(dt.UTC).date().isoformat()
     specimen = None
     if organism:
-        biosample = crate.add(ContextEntity(crate, properties={
+        # Fixed identifiers (not random ones), so the same settings give the same bytes.
+        biosample = crate.add(ContextEntity(crate, "#biosample", properties={
             "@type": "biosample", "organism_classification": {"@id": organism},
         }))
-        specimen = crate.add(ContextEntity(crate, properties={"@type": "specimen"}))
+        specimen = crate.add(ContextEntity(crate, "#specimen", properties={"@type": "specimen"}))
         specimen["biosample"] = biosample
     if modality:
-        acquisition = crate.add(ContextEntity(crate, properties={
+        acquisition = crate.add(ContextEntity(crate, "#image_acquisition", properties={
             "@type": "image_acquisition", "fbbi_id": {"@id": modality},
         }))
         if specimen is not None:

@@ -1,9 +1,9 @@
-"""``results/failed.tsv``: which dataset failed in which rule, with its log and last error line,
-read from Snakemake's own log after a failed run."""
+"""Jobs that died before they could record an outcome (killed, out of memory): which datasets,
+in which rule, with the job's log and its last error line, read from Snakemake's own log after
+a failed run. ``results/failed.tsv`` lists them with the recorded failures (see catalog)."""
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
@@ -51,22 +51,24 @@ def parse_failures(snakemake_log: Path) -> list[dict[str, str]]:
     return failures
 
 
-def write_failed_tsv(snakemake_logs: str | Path | list[str] | None, output: str | Path) -> list[
-    dict[str, str]
-]:
-    """Snakemake hands ``onerror`` its log file (a list of them in recent versions)."""
+def crashed_jobs(snakemake_logs: str | Path | list[str] | None,
+                 pack_members: dict[str, list[str]]) -> dict[str, dict[str, str]]:
+    """The datasets whose job died before it could record an outcome (killed, out of memory),
+    from Snakemake's log: by dataset, the rule, the job's log and its last error line. A pack's
+    failure counts for each of its datasets. Snakemake hands ``onerror`` its log file (a list
+    of them in recent versions)."""
     if isinstance(snakemake_logs, (str, Path)):
         snakemake_logs = [str(snakemake_logs)]
-    rows = []
+    crashed: dict[str, dict[str, str]] = {}
     for log_file in snakemake_logs or []:
-        if Path(log_file).is_file():
-            rows += parse_failures(Path(log_file))
-    for row in rows:
-        row["error"] = last_error_line(Path(row["log"])) if row["log"] else ""
-    target = Path(output)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, ["dataset", "rule", "log", "error"], delimiter="\t")
-        writer.writeheader()
-        writer.writerows(rows)
-    return rows
+        if not Path(log_file).is_file():
+            continue
+        for failure in parse_failures(Path(log_file)):
+            error = last_error_line(Path(failure["log"])) if failure["log"] else ""
+            pack = re.search(r"^logs/packs/([^/]+)\.log$", failure["log"])
+            datasets = pack_members.get(pack.group(1), []) if pack else [failure["dataset"]]
+            for dataset in filter(None, datasets):
+                crashed[dataset] = {"rule": failure["rule"], "log": failure["log"],
+                                    "failure": "conversion failure",
+                                    "error": error or f"job of rule {failure['rule']} failed"}
+    return crashed

@@ -1,7 +1,8 @@
 """Planning: output chunks, shards and codecs for every array, and the convert jobs.
 
-A plan is plain JSON (``results/{dataset}/plan.json``): every later step reads only the plan,
-never the sheet, so a plan can be inspected, edited through a details file, and rerun.
+A plan is a typed model (:mod:`ngff_resave.models`), written as ``results/{dataset}/plan.json``:
+every later step reads only the plan, never the sheet, so a plan can be inspected, edited
+through a details file, and rerun.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ngff_resave import __version__
 from ngff_resave.codecs import CodecError, output_codecs
+from ngff_resave.models import PLAN_FORMAT, Plan
 from ngff_resave.shards import shard_count
 from ngff_resave.storage import Location
 
@@ -22,7 +24,6 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-PLAN_FORMAT = 1
 SPATIAL_AXES = ("x", "y", "z")
 
 
@@ -217,14 +218,14 @@ def plan_jobs(arrays: list[dict[str, Any]], part_target_bytes: int) -> list[dict
     return jobs
 
 
-def make_plan(layout: SourceLayout, settings: PlanSettings) -> dict[str, Any]:
+def make_plan(layout: SourceLayout, settings: PlanSettings) -> Plan:
     entries: dict[str, dict[str, Any]] = {}
     if settings.details is not None:
         entries = match_details(settings.details, layout.arrays, settings.dataset)
     arrays = [plan_array(a, settings, entries.get(a.path)) for a in layout.arrays]
     jobs = plan_jobs(arrays, settings.part_target_bytes)
     images = [i for i in layout.images if not i.is_label]
-    return {
+    return Plan.model_validate({
         "format": PLAN_FORMAT,
         "planner": {"name": "ngff-resave", "version": __version__},
         "dataset": settings.dataset,
@@ -245,19 +246,19 @@ def make_plan(layout: SourceLayout, settings: PlanSettings) -> dict[str, Any]:
         "crate": settings.crate,
         "notes": settings.notes,
         "origin": settings.origin,
-    }
+    })
 
 
-def write_details(plan: dict[str, Any]) -> dict[str, Any]:
+def write_details(plan: Plan) -> dict[str, Any]:
     """The plan's chunks and shards in the challenge's ``--output-write-details`` format, so a
     user can edit them and hand the file back through the sheet's ``details`` column."""
     return {
-        details_key(plan["input"], a["path"]): {
-            "shape": a["shape"],
-            "chunks": a["output"]["chunks"],
-            "shards": a["output"]["shards"],
+        details_key(plan.input, a.path): {
+            "shape": a.shape,
+            "chunks": a.output.chunks,
+            "shards": a.output.shards,
         }
-        for a in plan["arrays"]
+        for a in plan.arrays
     }
 
 
@@ -268,15 +269,15 @@ def job_by_id(plan: dict[str, Any], job_id: str) -> dict[str, Any]:
     raise PlanError(f"dataset '{plan['dataset']}': the plan has no convert job {job_id}")
 
 
-def job_memory_mb(job: dict[str, Any], threads: int) -> int:
-    """Memory a convert job asks for: two shards in flight per thread, each held decoded and
-    encoded at once, plus the interpreter and libraries."""
-    return int(500 + 4 * threads * job["shard_bytes"] / 2**20)
+def job_memory_mb(shard_bytes: int, threads: int) -> int:
+    """Memory a job asks for: two shards in flight per thread, each held decoded and encoded at
+    once, plus the interpreter and libraries."""
+    return int(500 + 4 * threads * shard_bytes / 2**20)
 
 
-def job_runtime_minutes(job: dict[str, Any]) -> int:
-    """Wall time a convert job asks for, at a cautious 20 MB/s, plus start-up."""
-    return int(5 + job["bytes"] / (20 * 2**20) / 60)
+def job_runtime_minutes(nbytes: int) -> int:
+    """Wall time a job asks for, at a cautious 20 MB/s, plus start-up."""
+    return int(5 + nbytes / (20 * 2**20) / 60)
 
 
 def prepare_output(settings: PlanSettings, overwrite: bool) -> None:

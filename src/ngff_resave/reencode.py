@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from ngff_resave.models import Engine
 from ngff_resave.storage import Location
 
 
 class ZarrPythonEngine:
     """zarr-python for both sides; counts the bytes crossing the store boundary."""
 
-    name = "zarr-python"
+    name = Engine.ZARR_PYTHON
 
     def __init__(self, source: Location, target: Location) -> None:
         import zarr
@@ -47,7 +48,7 @@ class ZarrPythonEngine:
 class TensorstoreEngine:
     """Tensorstore's zarr (v2) and zarr3 drivers on local files, ``threads`` copies at once."""
 
-    name = "tensorstore"
+    name = Engine.TENSORSTORE
 
     def __init__(self, source: Location, target: Location, threads: int) -> None:
         import tensorstore as ts

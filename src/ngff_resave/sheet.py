@@ -121,22 +121,42 @@ def check_sheet(frame: pd.DataFrame, config: dict[str, Any], sheet_name: str,
 def _check_overlaps(rows: list[dict[str, str]], config: dict[str, Any], sheet_name: str,
                     workdir: Path) -> list[str]:
     """No output may lie in or around any row's input: inputs are never written to (and
-    ``overwrite`` would delete them)."""
+    ``overwrite`` would delete them). Linear in the rows: each path's ancestors are looked up in
+    the set of the other side's paths."""
     problems = []
-    inputs = [(line + 2, _absolute(row["input"], workdir)) for line, row in enumerate(rows)
-              if row.get("input")]
+    inputs: dict[str, int] = {}
     for line, row in enumerate(rows, start=2):
-        output = resolve_output(row, config, workdir)
-        for input_line, source in inputs:
-            if _nested(output, source) or _nested(source, output):
-                problems.append(f"{sheet_name} line {line} (dataset '{row.get('dataset', '')}'),"
-                                f" column 'output': {output} overlaps the input of line "
-                                f"{input_line} ({source})")
+        if row.get("input"):
+            inputs.setdefault(_absolute(row["input"], workdir), line)
+    outputs: dict[str, list[int]] = {}
+    for line, row in enumerate(rows, start=2):
+        outputs.setdefault(resolve_output(row, config, workdir), []).append(line)
+
+    def report(output: str, source: str) -> None:
+        for line in outputs[output]:
+            dataset = rows[line - 2].get("dataset", "")
+            problems.append(f"{sheet_name} line {line} (dataset '{dataset}'), column 'output': "
+                            f"{output} overlaps the input of line {inputs[source]} ({source})")
+
+    for output in outputs:
+        for ancestor in _self_and_ancestors(output):
+            if ancestor in inputs:
+                report(output, ancestor)
+    for source in inputs:
+        for ancestor in _self_and_ancestors(source)[1:]:
+            if ancestor in outputs:
+                report(ancestor, source)
     return problems
 
 
-def _nested(inner: str, outer: str) -> bool:
-    return inner == outer or inner.startswith(outer.rstrip("/") + "/")
+def _self_and_ancestors(path: str) -> list[str]:
+    found = [path]
+    while "/" in path.rstrip("/"):
+        path = path.rstrip("/").rsplit("/", 1)[0]
+        if not path or path.endswith(":/") or path.endswith(":"):
+            break
+        found.append(path)
+    return found
 
 
 def _check_row_values(row: dict[str, str], config: dict[str, Any], where: str,

@@ -164,3 +164,17 @@ def write_local_json(path: str | Path, value: Any) -> None:
     """Write a JSON record atomically, so a crash never leaves a half record that looks done."""
     path = Path(path).absolute()
     Location(str(path.parent)).write_json(path.name, value)
+
+
+def write_local_bytes(path: str | Path, data: bytes, only_if_changed: bool = False) -> bool:
+    """Write a local file atomically; with ``only_if_changed``, an identical file is left as it
+    is (its time stamp too, so Snakemake does not redo what reads it). True when written."""
+    path = Path(path).absolute()
+    if only_if_changed:
+        try:
+            if path.read_bytes() == data:
+                return False
+        except FileNotFoundError:
+            pass
+    Location(str(path.parent)).write_bytes(path.name, data)
+    return True

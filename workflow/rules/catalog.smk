@@ -1,6 +1,6 @@
 rule catalog:
     input:
-        reports=expand("results/{dataset}/validation.json", dataset=DATASETS),
+        catalog_inputs,
     output:
         catalog="results/catalog.csv",
     log:
@@ -13,5 +13,4 @@ rule catalog:
     params:
         url_prefix=url_prefix_option(),
     shell:
-        "python -m ngff_resave catalog --results results --output {output.catalog} {params.url_prefix}"
-        " {input.reports} 2> {log}"
+        "python -m ngff_resave catalog --results results {params.url_prefix} 2> {log}"

@@ -1,6 +1,9 @@
+import functools
 import json
+import os
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -13,8 +16,15 @@ from snakemake.utils import validate
 PACKAGE_SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(PACKAGE_SRC))
 
-from ngff_resave import failures, planning  # noqa: E402
+from ngff_resave import catalog as run_catalog  # noqa: E402
+from ngff_resave import failures, outcomes, packing, planning  # noqa: E402
 from ngff_resave import sheet as sample_sheet  # noqa: E402
+from ngff_resave.models import digest, read_plan, read_sheet_plan  # noqa: E402
+from ngff_resave.sheet_plan import sheet_attempt  # noqa: E402
+
+RUN_STARTED = time.time()
+RESULTS = Path("results")
+LATEST_SHEET_PLAN = "results/plan.json"
 
 validate(config, "../schemas/config.schema.yaml")
 try:
@@ -23,7 +33,6 @@ except sample_sheet.SheetError as err:
     raise WorkflowError(str(err)) from None
 # The checked rows once more through Snakemake's own validator (absent cells are NaN).
 validate(pd.DataFrame(list(SAMPLES.values())), "../schemas/samples.schema.yaml")
-DATASETS = list(SAMPLES)
 
 # Every job runs the package as a module (`python -m ngff_resave`): under --sdm conda with
 # the env's python, else with the python Snakemake itself runs in (found first on PATH).
@@ -37,51 +46,161 @@ shell.prefix(
 
 wildcard_constraints:
     dataset="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    pack="[0-9a-f]{12}",
+    attempt="[0-9a-f]{12}",
     level="[0-9]+",
     part="[0-9]+",
 
 
-def plan_settings(wildcards):
-    row = SAMPLES[wildcards.dataset]
-    settings = sample_sheet.plan_settings(row, config, Path.cwd())
-    return sample_sheet.settings_json(settings, config["overwrite"])
+def details_files():
+    return [row["details"] for row in SAMPLES.values() if row.get("details")]
 
 
-def load_plan(dataset):
-    return json.loads(
-        Path(checkpoints.plan.get(dataset=dataset).output.plan).read_text()
+def config_json():
+    return json.dumps(config, sort_keys=True)
+
+
+def sheet_inputs_digest():
+    parts = [Path(config["samples"]).read_bytes(), config_json().encode()]
+    parts += [Path(path).read_bytes() for path in details_files()]
+    return digest(b"\0".join(parts))
+
+
+# The sheet plan of this run is named by what it is made from; rows that could not be planned
+# make the next run plan them again under a new name (see sheet_plan.sheet_attempt).
+SHEET_INPUTS_DIGEST = sheet_inputs_digest()
+SHEET_ATTEMPT = sheet_attempt(SHEET_INPUTS_DIGEST, read_sheet_plan(LATEST_SHEET_PLAN))
+SHEET_PLAN = f"results/plans/{SHEET_ATTEMPT}.json"
+
+
+@functools.cache
+def _work(mtime):
+    sheet = read_sheet_plan(SHEET_PLAN)
+    if sheet is None:
+        raise WorkflowError(f"{SHEET_PLAN} is not a sheet plan of this version")
+    states = {e.dataset: outcomes.dataset_state(RESULTS, e) for e in sheet.entries}
+    work = packing.layout_work(
+        sheet.entries,
+        states,
+        config["packs"]["target_bytes"],
+        config["packs"]["datasets"],
+    )
+    if workflow.is_main_process:
+        # Convert records of work that is not done go, so that Snakemake redoes that work.
+        for dataset in work.split:
+            for path in outcomes.stale_convert_records(RESULTS, work.entries[dataset]):
+                path.unlink()
+    return work
+
+
+def work():
+    """The jobs of this run, once the sheet is planned."""
+    return _work(
+        os.path.getmtime(checkpoints.plan.get(attempt=SHEET_ATTEMPT).output.plan)
     )
 
 
+@functools.cache
+def _plan(dataset, mtime):
+    return read_plan(RESULTS / dataset / "plan.json")
+
+
+def dataset_plan(dataset):
+    return _plan(dataset, os.path.getmtime(RESULTS / dataset / "plan.json"))
+
+
+# A pack of an earlier run whose datasets are done is named by the catalog (see
+# catalog_inputs) but has nothing to do: the same inputs and params as when it ran, its
+# members from its record, and its plans ancient, so that it is not run again.
+def pack_plans(wildcards):
+    members = work().packs.get(wildcards.pack)
+    if members is None:
+        return [ancient(plan) for plan in old_pack_plans(wildcards.pack)]
+    return [f"results/{d}/plan.json" for d in members]
+
+
+def old_pack_plans(pack):
+    members = packing.recorded_members(RESULTS / "packs" / f"{pack}.json")
+    return [f"results/{d}/plan.json" for d in members]
+
+
+def pack_datasets(wildcards):
+    members = work().packs.get(wildcards.pack)
+    if members is None:
+        members = packing.recorded_members(RESULTS / "packs" / f"{wildcards.pack}.json")
+    return " ".join(members)
+
+
+def pack_threads(wildcards):
+    # Tiny packs run one thread each, so that several packs share the cores.
+    return 1 if work().pack_bytes(wildcards.pack) < 64 * 2**20 else 2
+
+
+def pack_mem_mb(wildcards, threads):
+    return planning.job_memory_mb(work().pack_shard_bytes(wildcards.pack), threads)
+
+
+def pack_runtime(wildcards):
+    return planning.job_runtime_minutes(2 * work().pack_bytes(wildcards.pack))
+
+
 def convert_records(wildcards):
-    plan = load_plan(wildcards.dataset)
-    return [
-        f"results/{wildcards.dataset}/convert/{job['id']}.json" for job in plan["jobs"]
-    ]
+    jobs = work().entries[wildcards.dataset].jobs
+    return [f"results/{wildcards.dataset}/convert/{job}.json" for job in jobs]
 
 
 def convert_job(wildcards):
-    plan = json.loads(Path(f"results/{wildcards.dataset}/plan.json").read_text())
-    return planning.job_by_id(plan, f"{wildcards.level}-{wildcards.part}")
+    return dataset_plan(wildcards.dataset).job(f"{wildcards.level}-{wildcards.part}")
 
 
 def convert_mem_mb(wildcards, threads):
-    return planning.job_memory_mb(convert_job(wildcards), threads)
+    return planning.job_memory_mb(convert_job(wildcards).shard_bytes, threads)
 
 
 def convert_runtime(wildcards):
-    return planning.job_runtime_minutes(convert_job(wildcards))
+    return planning.job_runtime_minutes(convert_job(wildcards).bytes)
 
 
 def validate_mem_mb(wildcards, threads):
-    plan = json.loads(Path(f"results/{wildcards.dataset}/plan.json").read_text())
-    largest = max(a["shard_bytes"] for a in plan["arrays"])
-    return planning.job_memory_mb({"shard_bytes": largest}, threads)
+    return planning.job_memory_mb(
+        work().entries[wildcards.dataset].shard_bytes, threads
+    )
 
 
 def validate_runtime(wildcards):
-    plan = json.loads(Path(f"results/{wildcards.dataset}/plan.json").read_text())
-    return planning.job_runtime_minutes({"bytes": 2 * plan["bytes"]})
+    return planning.job_runtime_minutes(2 * work().entries[wildcards.dataset].bytes)
+
+
+def catalog_inputs(wildcards):
+    """For each dataset the record of the job that gives its outcome: the pack or validate job
+    of this run, or the job that did it, while that record is there, else its outcome. The set
+    of inputs stays the same from run to run until there is new work, and new work always has a
+    new record (Snakemake does not redo a missing record whose consumer is up to date). Rows
+    that could not be planned are in the sheet plan."""
+    current = work()
+    pack_of = current.pack_of
+    inputs = [SHEET_PLAN]
+    for dataset, entry in current.entries.items():
+        record = current.done.get(dataset)
+        if dataset in pack_of:
+            inputs.append(f"results/packs/{pack_of[dataset]}.json")
+        elif dataset in current.split:
+            inputs.append(f"results/{dataset}/validate/{current.split[dataset]}.json")
+        elif record and os.path.exists(record) and old_record_usable(record):
+            inputs.append(record)
+        elif entry.plan_digest is not None:
+            inputs.append(f"results/{dataset}/validation.json")
+    return list(dict.fromkeys(inputs))
+
+
+def old_pack_usable(record):
+    """An old pack's record can stand for its done datasets while all its plans are there."""
+    pack = Path(record).stem
+    return all(os.path.exists(p) for p in old_pack_plans(pack))
+
+
+def old_record_usable(record):
+    return not record.startswith("results/packs/") or old_pack_usable(record)
 
 
 def url_prefix_option():
@@ -89,9 +208,29 @@ def url_prefix_option():
     return f"--url-prefix {shlex.quote(prefix)}" if prefix else ""
 
 
-def record_failures(snakemake_log):
-    failures.write_failed_tsv(snakemake_log, "results/failed.tsv")
-
-
-def clear_failures():
-    Path("results/failed.tsv").unlink(missing_ok=True)
+def end_of_run(snakemake_log, crashed):
+    """The catalog (also when jobs died) and the summary the run ends with; a run in which any
+    dataset failed ends with an error."""
+    catalog = RESULTS / "catalog.csv"
+    if crashed:
+        if read_sheet_plan(SHEET_PLAN) is None:
+            return
+        try:
+            members = work().packs
+        except Exception:  # the sheet was never planned in this run
+            members = {}
+        dead = failures.crashed_jobs(snakemake_log, members)
+        ok, text = run_catalog.write_run_catalog(
+            RESULTS, config["catalog"]["url_prefix"], dead
+        )
+        # Written outside any job: dated before the sheet plan, so the next run makes it
+        # again (and with it the work it is missing).
+        older = os.path.getmtime(SHEET_PLAN) - 1
+        os.utime(catalog, (older, older))
+    elif catalog.exists() and catalog.stat().st_mtime >= RUN_STARTED:
+        ok, text = run_catalog.read_run_summary(RESULTS)
+    else:
+        return
+    print(text, file=sys.stderr)
+    if not ok and not crashed:
+        raise WorkflowError(f"some datasets failed: see {RESULTS / 'failed.tsv'}")

@@ -3,15 +3,16 @@ rule metadata:
         plan="results/{dataset}/plan.json",
         records=convert_records,
     output:
-        record="results/{dataset}/metadata.json",
+        record="results/{dataset}/metadata/{attempt}.json",
     log:
-        "logs/{dataset}/metadata.log",
+        "logs/{dataset}/metadata-{attempt}.log",
     benchmark:
-        "benchmarks/{dataset}/metadata.tsv"
+        "benchmarks/{dataset}/metadata-{attempt}.tsv"
     conda:
         "../../envs/metadata.yaml"
     resources:
         mem_mb=1000,
         runtime=30,
     shell:
-        "python -m ngff_resave metadata --plan {input.plan} --record {output.record} 2> {log}"
+        "python -m ngff_resave metadata --plan {input.plan} --record {output.record}"
+        " --results results --convert-records {input.records} 2> {log}"

@@ -1,16 +1,23 @@
 checkpoint plan:
+    input:
+        sheet=config["samples"],
+        details=details_files(),
     output:
-        plan="results/{dataset}/plan.json",
+        plan="results/plans/{attempt}.json",
     log:
-        "logs/{dataset}/plan.log",
+        "logs/plans/{attempt}.log",
     benchmark:
-        "benchmarks/{dataset}/plan.tsv"
+        "benchmarks/plans/{attempt}.tsv"
     conda:
         "../../envs/plan.yaml"
+    threads: 2
     resources:
-        mem_mb=1000,
-        runtime=30,
+        mem_mb=2000,
+        runtime=60,
     params:
-        settings=plan_settings,
+        config=config_json(),
+        inputs_digest=SHEET_INPUTS_DIGEST,
     shell:
-        "python -m ngff_resave plan --settings {params.settings:q} --plan {output.plan} 2> {log}"
+        "python -m ngff_resave plan --config {params.config:q} --results results"
+        " --output {output.plan} --attempt {wildcards.attempt}"
+        " --inputs-digest {params.inputs_digest} --threads {threads} 2> {log}"

@@ -1,15 +1,13 @@
 rule validate:
     input:
         plan="results/{dataset}/plan.json",
-        records=convert_records,
-        metadata="results/{dataset}/metadata.json",
+        metadata="results/{dataset}/metadata/{attempt}.json",
     output:
-        report="results/{dataset}/validation.json",
+        record="results/{dataset}/validate/{attempt}.json",
     log:
-        log="logs/{dataset}/validate.log",
-        report="logs/{dataset}/validation.json",
+        "logs/{dataset}/validate-{attempt}.log",
     benchmark:
-        "benchmarks/{dataset}/validate.tsv"
+        "benchmarks/{dataset}/validate-{attempt}.tsv"
     conda:
         "../../envs/validate.yaml"
     threads: 2
@@ -20,7 +18,7 @@ rule validate:
         mode=config["validate"]["mode"],
         sample_chunks=config["validate"]["sample_chunks"],
     shell:
-        "python -m ngff_resave validate --plan {input.plan} --report {output.report}"
+        "python -m ngff_resave validate --plan {input.plan} --record {output.record}"
+        " --results results --logs logs --metadata-record {input.metadata}"
         " --mode {params.mode} --sample-chunks {params.sample_chunks} --threads {threads}"
-        " --log-report {log.report} --metadata-record {input.metadata}"
-        " --convert-records {input.records} 2> {log.log}"
+        " 2> {log}"

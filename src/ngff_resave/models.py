@@ -1,0 +1,207 @@
+"""The plan as typed models: one dataset's plan (``results/{dataset}/plan.json``) and the sheet's
+plan (``results/plan.json``), written and read only through these classes.
+
+Every file carries a ``format`` number. A file of another format is not misread: reading it
+returns None and the dataset is planned again.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import logging
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Final, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+LOG = logging.getLogger(__name__)
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+PLAN_FORMAT: Final = 2
+SHEET_PLAN_FORMAT: Final = 1
+
+
+class Mode(StrEnum):
+    """What happens to an array's chunks: moved as they are, or decoded and encoded again."""
+
+    COPY = "copy"
+    REENCODE = "reencode"
+
+
+class Engine(StrEnum):
+    """The code that writes an array's shards; each belongs to one mode."""
+
+    SHARD_COPY = "shard copy"
+    CHUNK_TRANSCODE = "chunk transcode"
+    TENSORSTORE = "tensorstore"
+    ZARR_PYTHON = "zarr-python"
+
+    @property
+    def mode(self) -> Mode:
+        return Mode.COPY if self is Engine.SHARD_COPY else Mode.REENCODE
+
+
+class Failure(StrEnum):
+    """Why a dataset failed: its input cannot be converted as it is, or converting it failed."""
+
+    INPUT_DEFECT = "input defect"
+    CONVERSION = "conversion failure"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+
+class InputArray(_Model):
+    chunks: list[int]
+    compressor: dict[str, Any] | None
+    filters: list[dict[str, Any]] | None
+    order: Literal["C", "F"]
+    fill_value: Any
+    dimension_separator: Literal[".", "/"]
+
+
+class OutputArray(_Model):
+    chunks: list[int]
+    shards: list[int]
+    codecs: list[dict[str, Any]]
+    order: Literal["C", "F"]
+
+
+class PlannedArray(_Model):
+    path: str
+    image: str
+    level: int
+    shape: list[int]
+    dtype: str
+    dimension_names: list[str]
+    input: InputArray
+    output: OutputArray
+    mode: Mode
+    reason: str
+    bytes: int
+    shards: int
+    shard_bytes: int
+
+
+class JobPart(_Model):
+    """A shard range ``[start, stop)`` of one array."""
+
+    path: str
+    shards: tuple[int, int]
+
+
+class ConvertJob(_Model):
+    id: str
+    level: int
+    part: int
+    arrays: list[JobPart]
+    bytes: int
+    shard_bytes: int
+
+
+class Planner(_Model):
+    name: str
+    version: str
+
+
+class Plan(_Model):
+    format: Literal[2] = PLAN_FORMAT
+    planner: Planner
+    dataset: str
+    input: str
+    output: str
+    input_storage: dict[str, Any]
+    output_storage: dict[str, Any]
+    kind: str
+    name: str | None
+    wells: int | None
+    images: list[str]
+    labels: list[str]
+    groups: dict[str, dict[str, Any]]
+    files: list[str]
+    arrays: list[PlannedArray]
+    jobs: list[ConvertJob]
+    bytes: int
+    crate: dict[str, Any] | None
+    notes: str | None
+    origin: str | None
+    # What the plan was made from (sheet row, config, planner version): an unchanged row reuses
+    # its plan without reading the input again.
+    settings_digest: str = ""
+
+    def job(self, job_id: str) -> ConvertJob:
+        for job in self.jobs:
+            if job.id == job_id:
+                return job
+        raise KeyError(f"dataset '{self.dataset}': the plan has no convert job {job_id}")
+
+    @property
+    def shard_bytes(self) -> int:
+        """The largest shard of the dataset (uncompressed), which sizes a job's memory."""
+        return max(a.shard_bytes for a in self.arrays)
+
+    def to_bytes(self) -> builtins.bytes:
+        return self.model_dump_json(indent=1).encode() + b"\n"
+
+
+class SheetEntry(_Model):
+    """One row of the sheet as planned: where its plan is, or why it has none."""
+
+    dataset: str
+    input: str
+    output: str
+    settings_digest: str
+    plan_digest: str | None = None
+    kind: str | None = None
+    bytes: int = 0
+    shard_bytes: int = 0
+    jobs: list[str] = []
+    error: str | None = None
+    failure: Failure | None = None
+
+
+class SheetPlan(_Model):
+    """The sheet as planned. ``inputs_digest`` is what it was made from (sheet, details files,
+    config); ``attempt`` names it: a new attempt follows a change of those inputs, or a sheet
+    plan with rows that could not be planned, so that those are always tried again."""
+
+    format: Literal[1] = SHEET_PLAN_FORMAT
+    planner: Planner
+    attempt: str = ""
+    inputs_digest: str = ""
+    entries: list[SheetEntry]
+
+    @property
+    def complete(self) -> bool:
+        return all(e.plan_digest is not None for e in self.entries)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(indent=1).encode() + b"\n"
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_plan(path: str | Path) -> Plan | None:
+    """A dataset's plan, or None when it is missing or of another format (plan it again)."""
+    return _read_model(Plan, path, PLAN_FORMAT)
+
+
+def read_sheet_plan(path: str | Path) -> SheetPlan | None:
+    return _read_model(SheetPlan, path, SHEET_PLAN_FORMAT)
+
+
+def _read_model(cls: type[ModelT], path: str | Path, version: int) -> ModelT | None:
+    try:
+        return cls.model_validate_json(Path(path).read_bytes())
+    except FileNotFoundError:
+        return None
+    except ValidationError as err:
+        LOG.warning("%s is not a %s of format %d (%s): planning again", path, cls.__name__,
+                    version, err.errors()[0]["msg"])
+        return None

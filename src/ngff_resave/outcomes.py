@@ -1,0 +1,131 @@
+"""What became of each dataset: ``results/{dataset}/validation.json`` is its outcome, valid or
+not, with the plan it was made from; which datasets are done; which records are stale.
+
+A dataset is done when its outcome is valid, was made from its current plan, and its output's
+root ``zarr.json`` is there. Work that is not done is scheduled again; records that describe
+work that is not done (failed, made from another plan, or whose output is gone) are stale.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import posixpath
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ngff_resave.models import Failure, SheetEntry, digest
+from ngff_resave.storage import is_url, write_local_json
+
+LOG = logging.getLogger(__name__)
+
+OUTCOME_FILE = "validation.json"
+
+
+@dataclass
+class Outcome:
+    """A dataset's outcome; ``checks``, ``failed`` and ``failed_arrays`` come from validation."""
+
+    dataset: str
+    valid: bool
+    plan_digest: str | None = None
+    validated: str = ""
+    rule: str = ""
+    log: str = ""
+    # The record of the job that made this outcome (a pack's): what the catalog reads it by.
+    record: str = ""
+    error: str = ""
+    failure: str = ""
+    failed: list[str] = field(default_factory=list)
+    failed_arrays: list[str] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def failed_with(cls, dataset: str, err: BaseException | str, failure: Failure,
+                    **where: Any) -> Outcome:
+        message = err if isinstance(err, str) else f"{type(err).__name__}: {err}"
+        # One line, naming the dataset, for the catalog and failed.tsv.
+        line = " ".join(str(message).split())
+        if f"'{dataset}'" not in line:
+            line = f"dataset '{dataset}': {line}"
+        return cls(dataset=dataset, valid=False, error=line[:1000], failure=failure.value,
+                   **where)
+
+    def write(self, results: Path) -> Path:
+        path = outcome_path(results, self.dataset)
+        write_local_json(path, asdict(self))
+        return path
+
+
+def outcome_path(results: Path, dataset: str) -> Path:
+    return results / dataset / OUTCOME_FILE
+
+
+def read_outcome(results: Path, dataset: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(outcome_path(results, dataset).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def output_complete(output: str) -> bool:
+    """Whether the output's root ``zarr.json`` (written last) is there. Remote outputs are
+    trusted to their outcome record: probing thousands of objects would cost a request each."""
+    if is_url(output):
+        return True
+    return os.path.exists(posixpath.join(output, "zarr.json"))
+
+
+@dataclass
+class DatasetState:
+    """Where a dataset stands before a run: done (and by which job's record), and a fingerprint
+    of its last outcome, which names the next attempt at it."""
+
+    done: bool
+    record: str = ""
+    fingerprint: str = ""
+
+
+def dataset_state(results: Path, entry: SheetEntry) -> DatasetState:
+    try:
+        data = outcome_path(results, entry.dataset).read_bytes()
+        outcome = json.loads(data)
+    except (FileNotFoundError, ValueError):
+        return DatasetState(done=False)
+    fingerprint = digest(data)[:16]
+    if not isinstance(outcome, dict):
+        return DatasetState(done=False, fingerprint=fingerprint)
+    done = (entry.plan_digest is not None and outcome.get("valid") is True
+            and outcome.get("plan_digest") == entry.plan_digest
+            and output_complete(entry.output))
+    return DatasetState(done=done, record=str(outcome.get("record", "")),
+                        fingerprint=fingerprint)
+
+
+def stale_convert_records(results: Path, entry: SheetEntry) -> list[Path]:
+    """The convert records of a dataset converted by its own jobs (not packed) that must go so
+    that Snakemake redoes their work: records that failed, were made from another plan, cover
+    an array that failed validation, or whose arrays are gone from the output."""
+    folder = results / entry.dataset
+    outcome = read_outcome(results, entry.dataset) or {}
+    stale = []
+    failed_arrays = set(outcome.get("failed_arrays") or [])
+    for job in entry.jobs:
+        record_path = folder / "convert" / f"{job}.json"
+        try:
+            record = json.loads(record_path.read_text())
+        except (FileNotFoundError, ValueError):
+            continue
+        paths = [a["path"] for a in record.get("arrays", [])]
+        if (record.get("error") or record.get("plan_digest") != entry.plan_digest
+                or failed_arrays.intersection(paths)
+                or not all(_output_has(entry.output, f"{p}/zarr.json") for p in paths)):
+            stale.append(record_path)
+    return stale
+
+
+def _output_has(output: str, key: str) -> bool:
+    return True if is_url(output) else os.path.exists(posixpath.join(output, key))

@@ -1,0 +1,168 @@
+"""Planning the whole sheet in one job: every row's plan, computed concurrently, and reused
+without touching the input when the row's settings have not changed.
+
+The job writes ``results/{dataset}/plan.json`` only when its content changes, so the steps that
+read an unchanged plan are not redone, and ``results/plan.json`` (the sheet plan) last.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ngff_resave import __version__
+from ngff_resave.models import (
+    PLAN_FORMAT,
+    Failure,
+    Planner,
+    SheetEntry,
+    SheetPlan,
+    digest,
+    read_sheet_plan,
+)
+from ngff_resave.planning import PlanError, PlanSettings, make_plan, prepare_output
+from ngff_resave.source import SourceError, read_source
+from ngff_resave.storage import Location, StorageError, write_local_bytes
+
+LOG = logging.getLogger(__name__)
+
+SHEET_PLAN = "plan.json"
+
+
+def sheet_attempt(inputs_digest: str, latest: SheetPlan | None) -> str:
+    """The name of this run's sheet plan: the latest one's while it was made from the same
+    inputs and every row could be planned, else a new one."""
+    if latest is not None and latest.inputs_digest == inputs_digest and latest.complete:
+        return latest.attempt
+    previous = latest.attempt if latest is not None else ""
+    return digest(f"{inputs_digest} {previous}".encode())[:12]
+
+
+def plan_path(results: Path, dataset: str) -> Path:
+    return results / dataset / "plan.json"
+
+
+def settings_digest(settings: PlanSettings) -> str:
+    """What a row's plan depends on: its settings, the planner version and the plan format."""
+    text = json.dumps({"settings": asdict(settings), "planner": __version__,
+                       "format": PLAN_FORMAT}, sort_keys=True)
+    return digest(text.encode())
+
+
+def file_digest(path: Path) -> str | None:
+    try:
+        return digest(path.read_bytes())
+    except FileNotFoundError:
+        return None
+
+
+def plan_dataset(settings: PlanSettings, overwrite: bool) -> bytes:
+    """One row's plan as the bytes of its ``plan.json``; raises naming the dataset and path."""
+    from ngff_resave.ome_models import metadata_problems
+
+    source = Location.from_text(settings.input, settings.input_storage)
+    if not source.exists():
+        raise SourceError(settings.dataset, settings.input, "does not exist")
+    layout = read_source(source, settings.dataset)
+    problems = metadata_problems(layout.groups)
+    if problems:
+        raise PlanError(f"dataset '{settings.dataset}': {settings.input}: the converted metadata "
+                        "would not be valid OME-Zarr 0.5: " + "; ".join(problems))
+    plan = make_plan(layout, settings)
+    plan.settings_digest = settings_digest(settings)
+    prepare_output(settings, overwrite)
+    LOG.info("%s: %s, %d arrays, %d images, %d convert jobs, %.1f MB of pixels", plan.dataset,
+             plan.kind, len(plan.arrays), len(plan.images), len(plan.jobs), plan.bytes / 1e6)
+    return plan.to_bytes()
+
+
+def _plan_row(task: tuple[PlanSettings, bool]) -> dict[str, Any]:
+    """Runs in a worker process: the plan's bytes, or the error (exceptions do not cross
+    processes reliably, so failures come back as values)."""
+    settings, overwrite = task
+    try:
+        return {"plan": plan_dataset(settings, overwrite)}
+    except (SourceError, PlanError) as err:
+        failure, message = Failure.INPUT_DEFECT, str(err)
+    except (OSError, ValueError, RuntimeError, StorageError) as err:
+        failure, message = Failure.CONVERSION, f"dataset '{settings.dataset}': " \
+                                               f"{type(err).__name__}: {err}"
+    LOG.error("%s", message)
+    return {"error": message, "failure": failure}
+
+
+def _map(tasks: list[tuple[PlanSettings, bool]], workers: int) -> Iterator[dict[str, Any]]:
+    if workers <= 1 or len(tasks) <= 1:
+        yield from map(_plan_row, tasks)
+        return
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield from pool.map(_plan_row, tasks, chunksize=max(1, len(tasks) // (8 * workers)))
+
+
+def plan_sheet(rows: Iterable[PlanSettings], results: Path, overwrite: bool = False,
+               workers: int = 1) -> SheetPlan:
+    """Plan every row, reusing the plan of a row whose settings digest is unchanged."""
+    rows = list(rows)
+    previous = read_sheet_plan(results / SHEET_PLAN)
+    known = {e.dataset: e for e in previous.entries} if previous else {}
+    entries: dict[str, SheetEntry] = {}
+    todo: list[tuple[PlanSettings, str]] = []
+    for settings in rows:
+        wanted = settings_digest(settings)
+        old = known.get(settings.dataset)
+        path = plan_path(results, settings.dataset)
+        if (old is not None and old.settings_digest == wanted and old.plan_digest is not None
+                and file_digest(path) == old.plan_digest):
+            entries[settings.dataset] = old
+        elif old is None and (reused := _reuse_plan_file(path, wanted)) is not None:
+            entries[settings.dataset] = _entry(settings, wanted, {"plan": reused}, results)
+        else:
+            todo.append((settings, wanted))
+    LOG.info("%d rows: %d plans reused, %d to plan with %d workers", len(rows),
+             len(rows) - len(todo), len(todo), workers)
+    outcomes = _map([(settings, overwrite) for settings, _ in todo], workers)
+    for (settings, wanted), outcome in zip(todo, outcomes, strict=True):
+        entries[settings.dataset] = _entry(settings, wanted, outcome, results)
+    failed = sum(1 for e in entries.values() if e.error)
+    if failed:
+        LOG.warning("%d of %d rows could not be planned", failed, len(rows))
+    return SheetPlan(planner=Planner(name="ngff-resave", version=__version__),
+                     entries=[entries[s.dataset] for s in rows])
+
+
+def _reuse_plan_file(path: Path, wanted: str) -> bytes | None:
+    """A plan file made from the same settings, when the sheet plan does not list it (it was
+    removed, or the row could not be planned last time)."""
+    from ngff_resave.models import Plan
+
+    try:
+        data = path.read_bytes()
+        plan = Plan.model_validate_json(data)
+    except (FileNotFoundError, ValueError):
+        return None
+    return data if plan.settings_digest == wanted else None
+
+
+def _entry(settings: PlanSettings, wanted: str, outcome: dict[str, Any],
+           results: Path) -> SheetEntry:
+    from ngff_resave.models import Plan
+
+    path = plan_path(results, settings.dataset)
+    base: dict[str, Any] = {"dataset": settings.dataset, "input": settings.input,
+                            "output": settings.output, "settings_digest": wanted}
+    if "plan" not in outcome:
+        # A row that cannot be planned has no plan: an old one would describe other settings.
+        path.unlink(missing_ok=True)
+        return SheetEntry(**base, error=outcome["error"], failure=outcome["failure"])
+    data: bytes = outcome["plan"]
+    write_local_bytes(path, data, only_if_changed=True)
+    plan = Plan.model_validate_json(data)
+    return SheetEntry(**base, plan_digest=digest(data), kind=plan.kind, bytes=plan.bytes,
+                      shard_bytes=plan.shard_bytes, jobs=[job.id for job in plan.jobs])
