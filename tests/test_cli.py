@@ -131,3 +131,16 @@ def test_a_pack_goes_on_past_a_failing_dataset(examples, example_copy, tmp_path,
     assert outcome["valid"] is False and outcome["log"] == "logs/broken/pack.log"
     assert "dataset 'broken'" in outcome["error"]
     assert "dataset 'img'" not in (tmp_path / "logs" / "broken" / "pack.log").read_text()
+
+
+def test_a_write_error_names_the_output_path(examples, tmp_path, monkeypatch):
+    from ngff_resave.runner import run_dataset
+
+    monkeypatch.chdir(tmp_path)
+    assert main(plan_workdir(tmp_path, {"img": examples["image-with-labels"]})) == 0
+    output = tmp_path / "results" / "ome-zarr" / "img.ome.zarr"
+    output.mkdir(parents=True)
+    (output / "1").write_text("a file where the array's folder goes")
+    outcome = run_dataset("img", tmp_path / "results", tmp_path / "logs", 1, "full", 8)
+    assert not outcome.valid
+    assert f"cannot write {output}/1/" in outcome.error, outcome.error

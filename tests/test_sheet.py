@@ -100,3 +100,20 @@ def test_every_problem_is_reported_at_once(tmp_path):
     with pytest.raises(SheetError) as info:
         load_samples(config, tmp_path)
     assert str(info.value).count("column") == 3
+
+
+def test_an_empty_sheet_file_says_what_it_needs(tmp_path):
+    config = write_sheet(tmp_path, "")
+    with pytest.raises(SheetError, match=r"samples.tsv is empty: it needs a header line"):
+        load_samples(config, tmp_path)
+
+
+@pytest.mark.parametrize(("name", "text", "said"), [
+    ("samples.tsv", "dataset,input\nfirst,in.zarr\n", "read as tab-separated"),
+    ("samples.csv", "dataset\tinput\nfirst\tin.zarr\n", "read as comma-separated"),
+])
+def test_a_sheet_with_the_other_separator_says_so(tmp_path, name, text, said):
+    config = write_sheet(tmp_path, text, name)
+    with pytest.raises(SheetError, match="the separator looks wrong") as raised:
+        load_samples(config, tmp_path)
+    assert said in str(raised.value) and "missing column(s) dataset, input" in str(raised.value)

@@ -89,3 +89,25 @@ def test_zarr_v3_input_is_refused(tmp_path):
     (tmp_path / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group"}')
     with pytest.raises(SourceError, match="Zarr v3 already"):
         layout_of(tmp_path)
+
+
+@pytest.mark.parametrize("value", ["2", 2.0, True, None])
+def test_a_zarr_format_that_is_not_the_integer_2_is_named(example_copy, value):
+    root = example_copy("image-with-labels")
+    meta = json.loads((root / "1" / ".zarray").read_text())
+    meta["zarr_format"] = value
+    (root / "1" / ".zarray").write_text(json.dumps(meta))
+    with pytest.raises(SourceError, match=r"dataset 'd': .*/1: .zarray has zarr_format "
+                                          rf"{json.dumps(value)}; a Zarr v2 array must say "
+                                          "the integer 2"):
+        layout_of(root)
+
+
+def test_a_zero_size_array_is_named(example_copy):
+    root = example_copy("image-with-labels")
+    meta = json.loads((root / "2" / ".zarray").read_text())
+    meta["shape"][3] = 0
+    (root / "2" / ".zarray").write_text(json.dumps(meta))
+    with pytest.raises(SourceError, match=r"dataset 'd': .*/2: array of shape \[.*0.*\] holds "
+                                          "no pixels"):
+        layout_of(root)

@@ -1,9 +1,13 @@
 """The workflow end to end, run by Snakemake like a user runs it."""
 
 import csv
+import errno
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -242,3 +246,92 @@ def test_a_job_that_dies_still_leaves_a_catalog_of_every_dataset(workdir):
     (workdir / "logs" / "plate" / "pack.log").rmdir()
     snakemake(workdir)
     assert pd.read_csv(workdir / "results" / "catalog.csv")["valid"].all()
+
+
+def snakemake_command(workdir: Path) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
+            str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2"]
+
+
+def wait_for_reader(fifo: Path, seconds: float = 120) -> int:
+    """The write end of a FIFO, opened once a job has it open for reading (and blocks there)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as err:
+            if err.errno != errno.ENXIO:
+                raise
+            time.sleep(0.05)
+    raise AssertionError(f"no job opened {fifo} within {seconds} s")
+
+
+@pytest.mark.parametrize(("step", "blocked"), [
+    ("convert", "image-with-labels.ome.zarr/1/0/0/0/0/0"),
+    ("metadata", "bioformats2raw.ome.zarr/OME/METADATA.ome.xml"),
+])
+def test_after_kill_9_the_readme_recovery_steps_finish_the_run(workdir, tmp_path_factory, step,
+                                                               blocked):
+    """Snakemake and its jobs are killed while a job is stuck reading one input file (a FIFO
+    in its place); `--unlock` and the same command again give the files of a clean run."""
+    clean = tmp_path_factory.mktemp("clean")
+    sheet = (workdir / "samples.tsv").read_text().replace("\tinputs/", f"\t{workdir}/inputs/")
+    for folder in (workdir, clean):
+        (folder / "samples.tsv").write_text(sheet)
+    shutil.copy(workdir / "config.yaml", clean / "config.yaml")
+    snakemake(clean)
+
+    source = workdir / "inputs" / blocked
+    content = source.read_bytes()
+    source.unlink()
+    os.mkfifo(source)
+    run = subprocess.Popen(snakemake_command(workdir), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        writer = wait_for_reader(source)
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait(timeout=60)
+        os.close(writer)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    source.unlink()
+    source.write_bytes(content)
+    dataset = blocked.split(".ome.zarr")[0]
+    assert not (output_of(workdir, dataset) / "zarr.json").exists()
+
+    locked = snakemake(workdir, check=False)
+    assert locked.returncode != 0 and "--unlock" in locked.stderr
+    snakemake(workdir, "--unlock")
+    snakemake(workdir)
+    for name in DATASETS:
+        assert tree_bytes(output_of(workdir, name)) == tree_bytes(output_of(clean, name)), name
+        assert not [p for p in output_of(workdir, name).rglob("*.tmp")]
+    assert pd.read_csv(workdir / "results" / "catalog.csv")["valid"].all()
+
+
+@pytest.mark.parametrize("layout", ["packed", "split"])
+def test_editing_crate_fields_redoes_the_metadata_not_the_pixels(workdir, layout):
+    if layout == "split":
+        add_config(workdir, SPLIT)
+    snakemake(workdir)
+    shards = {p: p.stat().st_mtime_ns for p in output_of(workdir, "plate").rglob("c/**/*")
+              if p.is_file()}
+    others = {d: outputs_of(workdir, d) for d in ("image-with-labels", "bioformats2raw")}
+    sheet = (workdir / "samples.tsv").read_text()
+    (workdir / "samples.tsv").write_text(sheet.replace(
+        "https://example.org/plate", "https://example.org/plate-moved").replace(
+        "plate\tinputs/plate.ome.zarr\tCC-BY-4.0", "plate\tinputs/plate.ome.zarr\tCC0-1.0"))
+    rerun = snakemake(workdir)  # no overwrite needed: the output is this row's own
+    assert "convert" not in jobs_run(rerun)
+    assert shards and {p: p.stat().st_mtime_ns for p in shards} == shards
+    for dataset, mtimes in others.items():
+        assert outputs_of(workdir, dataset) == mtimes, dataset
+    crate = read_json(output_of(workdir, "plate") / "ro-crate-metadata.json")
+    root = next(item for item in crate["@graph"] if item["@id"] == "./")
+    assert root["license"] == "https://creativecommons.org/publicdomain/zero/1.0/"
+    catalog = pd.read_csv(workdir / "results" / "catalog.csv").set_index("dataset")
+    assert catalog.loc["plate", "origin"] == "https://example.org/plate-moved"
+    assert catalog.loc["plate", "license"] == root["license"]
+    assert catalog["valid"].all()
+    assert "Nothing to be done" in snakemake(workdir, "-n").stdout

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ngff_resave.codecs import planned_array_metadata
-from ngff_resave.models import Engine, Failure, Plan, digest
+from ngff_resave.models import Engine, Failure, Plan
 from ngff_resave.outcomes import Outcome
 from ngff_resave.planning import job_by_id
 from ngff_resave.shards import (
@@ -169,7 +169,7 @@ def run_convert_job(
     record_path: str | Path,
     threads: int = 1,
     progress_interval: float = 2.0,
-    plan_digest: str | None = None,
+    pixels_digest: str | None = None,
 ) -> dict[str, Any]:
     """Write every shard of one convert job, then its record (last, so a crash leaves none)."""
     job = job_by_id(plan, job_id)
@@ -256,7 +256,7 @@ def run_convert_job(
     record = {
         "dataset": plan["dataset"],
         "job": job_id,
-        "plan_digest": plan_digest,
+        "pixels_digest": pixels_digest,
         "level": job["level"],
         "part": job["part"],
         "arrays": [
@@ -284,13 +284,13 @@ def run_convert_job(
 def convert_step(plan_path: Path, job_id: str, record: Path, threads: int) -> dict[str, Any]:
     """One convert job of a large dataset; a failure is recorded, for validate to report."""
     data = plan_path.read_bytes()
-    plan, plan_digest = Plan.model_validate_json(data), digest(data)
+    plan = Plan.model_validate_json(data)
     try:
         return run_convert_job(plan.model_dump(mode="json"), job_id, record, threads=threads,
-                               plan_digest=plan_digest)
+                               pixels_digest=plan.pixels_digest())
     except Exception as err:  # noqa: BLE001 - recorded; the dataset fails at validate
         LOG.error("dataset '%s': convert job %s failed", plan.dataset, job_id, exc_info=err)
-        value = {"dataset": plan.dataset, "job": job_id, "plan_digest": plan_digest,
+        value = {"dataset": plan.dataset, "job": job_id, "pixels_digest": plan.pixels_digest(),
                  "arrays": [p.model_dump() for p in plan.job(job_id).arrays],
                  "error": Outcome.failed_with(plan.dataset, err, Failure.CONVERSION).error}
         write_local_json(record, value)

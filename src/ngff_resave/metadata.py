@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from ngff_resave import __version__
-from ngff_resave.crate import CRATE_FILE, build_crate
 from ngff_resave.storage import Location
 
 LOG = logging.getLogger(__name__)
@@ -65,6 +64,9 @@ def crate_for_plan(plan: dict[str, Any]) -> dict[str, Any] | None:
     settings = plan.get("crate")
     if not settings:
         return None
+    # Imported here: planning uses this module's attribute mapping without the crate library.
+    from ngff_resave.crate import build_crate
+
     return build_crate(
         name=settings.get("name") or plan.get("name") or plan["dataset"],
         description=settings.get("description")
@@ -103,6 +105,8 @@ def write_metadata(plan: dict[str, Any]) -> dict[str, Any]:
     for path in sorted((p for p in plan["groups"] if p), key=lambda p: -p.count("/")):
         put_json(posixpath.join(path, "zarr.json"), group_metadata(plan["groups"][path]))
     crate = crate_for_plan(plan)
+    from ngff_resave.crate import CRATE_FILE
+
     if crate is not None:
         put_json(CRATE_FILE, crate)
     put_json("zarr.json", group_metadata(plan["groups"][""], plan.get("notes")))

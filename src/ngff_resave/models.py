@@ -21,6 +21,9 @@ LOG = logging.getLogger(__name__)
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 PLAN_FORMAT: Final = 2
+# Plan fields that change the metadata and crate written, never the pixels.
+METADATA_ONLY = frozenset({"crate", "notes", "origin", "settings_digest",
+                           "pixel_settings_digest"})
 SHEET_PLAN_FORMAT: Final = 1
 
 
@@ -130,14 +133,21 @@ class Plan(_Model):
     notes: str | None
     origin: str | None
     # What the plan was made from (sheet row, config, planner version): an unchanged row reuses
-    # its plan without reading the input again.
+    # its plan without reading the input again; a row whose pixel settings are unchanged (only
+    # crate fields, notes or origin differ) gets its plan with those fields replaced.
     settings_digest: str = ""
+    pixel_settings_digest: str = ""
 
     def job(self, job_id: str) -> ConvertJob:
         for job in self.jobs:
             if job.id == job_id:
                 return job
         raise KeyError(f"dataset '{self.dataset}': the plan has no convert job {job_id}")
+
+    def pixels_digest(self) -> str:
+        """The digest of what decides the pixels written: the plan without its crate fields,
+        notes, origin and settings digests. Convert records made under it stay good."""
+        return digest(self.model_dump_json(exclude=set(METADATA_ONLY)).encode())
 
     @property
     def shard_bytes(self) -> int:
@@ -160,6 +170,7 @@ class SheetEntry(_Model):
     bytes: int = 0
     shard_bytes: int = 0
     jobs: list[str] = []
+    pixels_digest: str | None = None
     error: str | None = None
     failure: Failure | None = None
 

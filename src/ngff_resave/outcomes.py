@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import posixpath
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,24 +108,33 @@ def dataset_state(results: Path, entry: SheetEntry) -> DatasetState:
 
 def stale_convert_records(results: Path, entry: SheetEntry) -> list[Path]:
     """The convert records of a dataset converted by its own jobs (not packed) that must go so
-    that Snakemake redoes their work: records that failed, were made from another plan, cover
-    an array that failed validation, or whose arrays are gone from the output."""
+    that Snakemake redoes their work: records that failed, were made for other pixels (another
+    plan, crate fields aside), cover an array that failed validation, or whose arrays are gone
+    from the output."""
     folder = results / entry.dataset
     outcome = read_outcome(results, entry.dataset) or {}
     stale = []
-    failed_arrays = set(outcome.get("failed_arrays") or [])
+    failed_arrays = outcome.get("failed_arrays") or []
     for job in entry.jobs:
         record_path = folder / "convert" / f"{job}.json"
         try:
             record = json.loads(record_path.read_text())
         except (FileNotFoundError, ValueError):
             continue
-        paths = [a["path"] for a in record.get("arrays", [])]
-        if (record.get("error") or record.get("plan_digest") != entry.plan_digest
-                or failed_arrays.intersection(paths)
-                or not all(_output_has(entry.output, f"{p}/zarr.json") for p in paths)):
+        if not convert_record_reusable(record, entry.pixels_digest, entry.output, failed_arrays):
             stale.append(record_path)
     return stale
+
+
+def convert_record_reusable(record: dict[str, Any] | None, pixels_digest: str | None,
+                            output: str, failed_arrays: Iterable[str] = ()) -> bool:
+    """A convert job's record still stands for the shards on the output: it did not fail, was
+    made for the same pixels, none of its arrays failed validation, and they are all there."""
+    if not record or record.get("error") or record.get("pixels_digest") != pixels_digest:
+        return False
+    paths = [a["path"] for a in record.get("arrays", [])]
+    return not set(failed_arrays).intersection(paths) and all(
+        _output_has(output, f"{p}/zarr.json") for p in paths)
 
 
 def _output_has(output: str, key: str) -> bool:

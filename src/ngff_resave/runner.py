@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ngff_resave import outcomes
 from ngff_resave.models import Failure, Plan, digest
 from ngff_resave.outcomes import Outcome
 from ngff_resave.storage import Location, write_local_json
@@ -87,9 +88,19 @@ def run_dataset(dataset: str, results: Path, logs: Path, threads: int, mode: str
     try:
         plan, plan_digest = load_plan(results / dataset / "plan.json")
         as_dict = plan.model_dump(mode="json")
+        pixels = plan.pixels_digest()
+        target = Location.from_text(plan.output, plan.output_storage)
+        failed_arrays = (outcomes.read_outcome(results, dataset) or {}).get("failed_arrays", [])
         for job in plan.jobs:
-            run_convert_job(as_dict, job.id, results / dataset / "convert" / f"{job.id}.json",
-                            threads=threads, plan_digest=plan_digest)
+            record = results / dataset / "convert" / f"{job.id}.json"
+            if outcomes.convert_record_reusable(_read_if_there(record), pixels, plan.output,
+                                                failed_arrays):
+                # Shards written for the same pixels and found good (a crate field changed, or
+                # the job was killed after this part): they stand.
+                LOG.info("dataset '%s': convert job %s kept (same pixels)", dataset, job.id)
+                target.delete("zarr.json")
+                continue
+            run_convert_job(as_dict, job.id, record, threads=threads, pixels_digest=pixels)
         step = "metadata"
         write_local_json(results / dataset / "metadata.json", write_metadata(as_dict))
         step = "validate"
@@ -121,6 +132,13 @@ def run_pack(datasets: list[str], record: Path, results: Path, logs: Path, threa
     LOG.info("pack %s: %d datasets, %d failed, %.1f s", record.stem, len(datasets),
              len(failed), value["seconds"])
     return value
+
+
+def _read_if_there(path: Path) -> dict[str, Any] | None:
+    try:
+        return _read(path)
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def _read(path: str | Path) -> dict[str, Any]:

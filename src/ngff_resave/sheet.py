@@ -63,9 +63,25 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
     if path.suffix.lower() not in (".tsv", ".csv"):
         raise SheetError(f"sample sheet {path}: use a .tsv or .csv file")
-    frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    try:
+        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise SheetError(f"sample sheet {path} is empty: it needs a header line (at least "
+                         "the columns dataset and input) and one row per dataset") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame.apply(lambda col: col.str.strip())
+
+
+def _separator_hint(frame: pd.DataFrame, sheet_name: str) -> str:
+    """Why the required columns may be missing: a header split with the other separator."""
+    header = " ".join(map(str, frame.columns))
+    read_as, other = ("tab", "comma") if sheet_name.lower().endswith(".tsv") else ("comma", "tab")
+    mark = "," if other == "comma" else "\t"
+    if mark in header:
+        return (f"; the separator looks wrong: the file is read as {read_as}-separated (by its "
+                f"extension) but its header is {other}-separated ({header[:80]!r}); rename it "
+                f"to {'.csv' if other == 'comma' else '.tsv'} or use {read_as}s")
+    return ""
 
 
 def _int_list(text: str | None) -> list[int] | None:
@@ -81,7 +97,8 @@ def check_sheet(frame: pd.DataFrame, config: dict[str, Any], sheet_name: str,
     rows: list[dict[str, str]] = []
     missing = [c for c in schema["required"] if c not in frame.columns]
     if missing:
-        raise SheetError(f"{sheet_name}: missing column(s) {', '.join(missing)}")
+        raise SheetError(f"{sheet_name}: missing column(s) {', '.join(missing)}"
+                         + _separator_hint(frame, sheet_name))
     unknown = [c for c in frame.columns if c not in schema["properties"]]
     if unknown:
         raise SheetError(f"{sheet_name}: unknown column(s) {', '.join(unknown)}; allowed: "

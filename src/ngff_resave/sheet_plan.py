@@ -18,12 +18,14 @@ from typing import Any
 
 from ngff_resave import __version__
 from ngff_resave.models import (
+    METADATA_ONLY,
     PLAN_FORMAT,
     Failure,
     Planner,
     SheetEntry,
     SheetPlan,
     digest,
+    read_plan,
     read_sheet_plan,
 )
 from ngff_resave.planning import PlanError, PlanSettings, make_plan, prepare_output
@@ -46,6 +48,14 @@ def sheet_attempt(inputs_digest: str, latest: SheetPlan | None) -> str:
 
 def plan_path(results: Path, dataset: str) -> Path:
     return results / dataset / "plan.json"
+
+
+def pixel_settings_digest(settings: PlanSettings) -> str:
+    """What a row's pixels depend on: its settings but the crate fields, notes and origin."""
+    values = {k: v for k, v in asdict(settings).items() if k not in METADATA_ONLY}
+    text = json.dumps({"settings": values, "planner": __version__, "format": PLAN_FORMAT},
+                      sort_keys=True)
+    return digest(text.encode())
 
 
 def settings_digest(settings: PlanSettings) -> str:
@@ -76,6 +86,7 @@ def plan_dataset(settings: PlanSettings, overwrite: bool) -> bytes:
                         "would not be valid OME-Zarr 0.5: " + "; ".join(problems))
     plan = make_plan(layout, settings)
     plan.settings_digest = settings_digest(settings)
+    plan.pixel_settings_digest = pixel_settings_digest(settings)
     prepare_output(settings, overwrite)
     LOG.info("%s: %s, %d arrays, %d images, %d convert jobs, %.1f MB of pixels", plan.dataset,
              plan.kind, len(plan.arrays), len(plan.images), len(plan.jobs), plan.bytes / 1e6)
@@ -121,7 +132,7 @@ def plan_sheet(rows: Iterable[PlanSettings], results: Path, overwrite: bool = Fa
         if (old is not None and old.settings_digest == wanted and old.plan_digest is not None
                 and file_digest(path) == old.plan_digest):
             entries[settings.dataset] = old
-        elif old is None and (reused := _reuse_plan_file(path, wanted)) is not None:
+        elif (reused := _reusable_plan(path, settings, wanted)) is not None:
             entries[settings.dataset] = _entry(settings, wanted, {"plan": reused}, results)
         else:
             todo.append((settings, wanted))
@@ -137,17 +148,23 @@ def plan_sheet(rows: Iterable[PlanSettings], results: Path, overwrite: bool = Fa
                      entries=[entries[s.dataset] for s in rows])
 
 
-def _reuse_plan_file(path: Path, wanted: str) -> bytes | None:
-    """A plan file made from the same settings, when the sheet plan does not list it (it was
-    removed, or the row could not be planned last time)."""
-    from ngff_resave.models import Plan
-
-    try:
-        data = path.read_bytes()
-        plan = Plan.model_validate_json(data)
-    except (FileNotFoundError, ValueError):
+def _reusable_plan(path: Path, settings: PlanSettings, wanted: str) -> bytes | None:
+    """The plan on file when it was made from these settings (the sheet plan may not list it:
+    removed, or the row failed last time); or, when only crate fields, notes or origin
+    changed, that plan with them replaced: the input is not read again and the output, this
+    row's own, is not in the way."""
+    plan = read_plan(path)
+    if plan is None:
         return None
-    return data if plan.settings_digest == wanted else None
+    if plan.settings_digest == wanted:
+        return path.read_bytes()
+    if plan.pixel_settings_digest != pixel_settings_digest(settings):
+        return None
+    plan.crate, plan.notes, plan.origin = settings.crate, settings.notes, settings.origin
+    plan.settings_digest = wanted
+    LOG.info("%s: only crate fields, notes or origin changed: plan kept, its metadata redone",
+             settings.dataset)
+    return plan.to_bytes()
 
 
 def _entry(settings: PlanSettings, wanted: str, outcome: dict[str, Any],
@@ -165,4 +182,5 @@ def _entry(settings: PlanSettings, wanted: str, outcome: dict[str, Any],
     write_local_bytes(path, data, only_if_changed=True)
     plan = Plan.model_validate_json(data)
     return SheetEntry(**base, plan_digest=digest(data), kind=plan.kind, bytes=plan.bytes,
-                      shard_bytes=plan.shard_bytes, jobs=[job.id for job in plan.jobs])
+                      shard_bytes=plan.shard_bytes, jobs=[job.id for job in plan.jobs],
+                      pixels_digest=plan.pixels_digest())

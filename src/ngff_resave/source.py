@@ -7,6 +7,7 @@ on stores that cannot list (HTTP).
 
 from __future__ import annotations
 
+import json
 import logging
 import posixpath
 from dataclasses import asdict, dataclass, field
@@ -166,11 +167,16 @@ class _Reader:
         meta = self.json(posixpath.join(path, ".zarray"))
         if meta is None:
             raise self.fail(path, "listed in multiscales but has no .zarray")
-        if meta.get("zarr_format") != 2:
-            raise self.fail(path, f"zarr_format {meta.get('zarr_format')}, expected 2")
+        zarr_format = meta.get("zarr_format")
+        if type(zarr_format) is not int or zarr_format != 2:
+            raise self.fail(path, f".zarray has zarr_format {json.dumps(zarr_format)}; a Zarr "
+                            "v2 array must say the integer 2")
         dtype = meta["dtype"]
         if not isinstance(dtype, str) or np.dtype(dtype).kind not in "biuf":
             raise self.fail(path, f"dtype {dtype!r} is not a plain numeric type")
+        if 0 in meta["shape"]:
+            raise self.fail(path, f"array of shape {meta['shape']} holds no pixels (a dimension "
+                            "of size 0); an OME-Zarr image level needs at least one pixel")
         if len(meta["shape"]) != len(image.axes):
             raise self.fail(
                 path, f"{len(meta['shape'])} dimensions but {len(image.axes)} axes in multiscales"

@@ -94,21 +94,28 @@ class Location:
     def write_parts(self, path: str, parts: Iterable[bytes]) -> None:
         """Write a whole file from consecutive parts, so a reader never sees half a file:
         locally through a temporary name and a rename; an object store's put is whole already."""
-        if self.is_local:
-            target = self.child(path)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            tmp = f"{os.path.dirname(target)}/.{os.path.basename(target)}.{uuid.uuid4().hex}.tmp"
-            try:
-                with open(tmp, "wb") as handle:
-                    handle.writelines(parts)
-                os.replace(tmp, target)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
-        else:
-            fs, full = self._remote(path)
-            fs.pipe_file(full, b"".join(parts))
+        try:
+            if self.is_local:
+                self._write_local(self.child(path), parts)
+            else:
+                fs, full = self._remote(path)
+                fs.pipe_file(full, b"".join(parts))
+        except OSError as err:
+            # The message names what was being written (a full disk is the output's problem).
+            raise StorageError(f"cannot write {self.child(path)}: {err}") from err
+
+    @staticmethod
+    def _write_local(target: str, parts: Iterable[bytes]) -> None:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        tmp = f"{os.path.dirname(target)}/.{os.path.basename(target)}.{uuid.uuid4().hex}.tmp"
+        try:
+            with open(tmp, "wb") as handle:
+                handle.writelines(parts)
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
 
     def write_bytes(self, path: str, data: bytes) -> None:
         self.write_parts(path, [data])

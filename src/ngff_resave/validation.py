@@ -52,8 +52,9 @@ from ngff_resave.shards import (
 from ngff_resave.storage import Location, StorageError
 
 LOG = logging.getLogger(__name__)
-# From this many arrays on, pixels are checked in worker processes (see _check_in_processes).
-MANY_ARRAYS = 256
+# From this many shards on, pixels are checked in worker processes (see _check_in_processes);
+# below, starting them costs more than it saves.
+WORTH_PROCESSES = 8
 
 
 @dataclass
@@ -610,40 +611,40 @@ def _run_bounded(tasks: Iterable[Callable[[], None]], threads: int) -> None:
             future.result()
 
 
-def _check_all_shards(checks: list[_ArrayCheck], send: Any) -> None:
-    """In a worker process: every shard of these arrays, one after another; the problems back
-    through the pipe."""
+def _check_shards(checks: list[_ArrayCheck], tasks: list[tuple[int, int]], send: Any) -> None:
+    """In a worker process: these (array, shard) checks one after another; the problems found
+    go back through the pipe."""
     try:
-        for check in checks:
-            for index in range(check.array["shards"]):
-                check.check_shard(index)
-        send.send([check.problems for check in checks])
+        for check_index, shard in tasks:
+            checks[check_index].check_shard(shard)
+        send.send({i: checks[i].problems for i in {i for i, _ in tasks}})
     finally:
         send.close()
 
 
 def _check_in_processes(checks: list[_ArrayCheck], workers: int) -> None:
-    """Many small arrays (a plate's fields) cost Python time per array, which threads do not
-    share out: split them over forked worker processes."""
+    """Decoding and comparing costs Python time per shard and per array, which threads do not
+    share out: split the shards over forked worker processes."""
+    tasks = [(i, shard) for i, check in enumerate(checks) for shard in range(check.array["shards"])]
     context = multiprocessing.get_context("fork")
-    groups = [checks[i::workers] for i in range(workers)]
     running = []
-    for group in groups:
+    for worker in range(workers):
         receive, send = context.Pipe(duplex=False)
-        process = context.Process(target=_check_all_shards, args=(group, send), daemon=True)
+        process = context.Process(target=_check_shards,
+                                  args=(checks, tasks[worker::workers], send), daemon=True)
         process.start()
         send.close()
-        running.append((group, receive, process))
-    for group, receive, process in running:
+        running.append((receive, process))
+    for receive, process in running:
         try:
-            problems = receive.recv()
+            found = receive.recv()
         except EOFError as err:
             raise RuntimeError(f"a validation worker died (exit code {process.exitcode})") \
                 from err
         finally:
             process.join()
-        for check, found in zip(group, problems, strict=True):
-            check.problems = found
+        for check_index, problems in found.items():
+            checks[check_index].problems.update(problems)
 
 
 def _compare_arrays(plan: dict[str, Any], nodes: _Nodes, source: Location, target: Location,
@@ -660,7 +661,8 @@ def _compare_arrays(plan: dict[str, Any], nodes: _Nodes, source: Location, targe
                     source, target, source_store, target_store)
         for array in plan["arrays"]
     ]
-    if threads > 1 and len(checks) >= MANY_ARRAYS:
+    shards = sum(check.array["shards"] for check in checks)
+    if threads > 1 and shards >= WORTH_PROCESSES:
         _check_in_processes(checks, threads)
     else:
         _run_bounded((partial(check.check_shard, index)

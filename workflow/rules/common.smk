@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 from snakemake.utils import validate
 
@@ -67,9 +68,14 @@ def sheet_inputs_digest():
 
 
 # The sheet plan of this run is named by what it is made from; rows that could not be planned
-# make the next run plan them again under a new name (see sheet_plan.sheet_attempt).
+# make the next run plan them again under a new name (see sheet_plan.sheet_attempt). A job's
+# own Snakemake (on a cluster) uses the sheet plan the main process made for this run.
 SHEET_INPUTS_DIGEST = sheet_inputs_digest()
-SHEET_ATTEMPT = sheet_attempt(SHEET_INPUTS_DIGEST, read_sheet_plan(LATEST_SHEET_PLAN))
+_latest = read_sheet_plan(LATEST_SHEET_PLAN)
+if workflow.is_main_process or _latest is None:
+    SHEET_ATTEMPT = sheet_attempt(SHEET_INPUTS_DIGEST, _latest)
+else:
+    SHEET_ATTEMPT = _latest.attempt
 SHEET_PLAN = f"results/plans/{SHEET_ATTEMPT}.json"
 
 
@@ -88,8 +94,15 @@ def _work(mtime):
     if workflow.is_main_process:
         # Convert records of work that is not done go, so that Snakemake redoes that work.
         for dataset in work.split:
-            for path in outcomes.stale_convert_records(RESULTS, work.entries[dataset]):
+            stale = outcomes.stale_convert_records(RESULTS, work.entries[dataset])
+            for path in stale:
                 path.unlink()
+            if stale:
+                logger.info(
+                    f"dataset '{dataset}': {len(stale)} convert job(s) to redo "
+                    f"({', '.join(p.stem for p in stale)}): their records no longer "
+                    "match the output"
+                )
     return work
 
 

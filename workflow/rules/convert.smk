@@ -1,6 +1,8 @@
+# The plan is ancient here: a plan rewritten for other crate fields keeps the shards; records
+# made for other pixels are removed when the jobs are laid out (see common.smk, _work).
 rule convert:
     input:
-        plan="results/{dataset}/plan.json",
+        plan=ancient("results/{dataset}/plan.json"),
     output:
         record="results/{dataset}/convert/{level}-{part}.json",
     log:
