@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import posixpath
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import pandas as pd
 from ngff_resave.codecs import v3_data_type
 from ngff_resave.crate import CRATE_FILE
 from ngff_resave.models import Failure, SheetEntry, SheetPlan, read_plan, read_sheet_plan
-from ngff_resave.storage import Location
+from ngff_resave.storage import Location, read_local_record, write_local_bytes
 
 CHALLENGE_COLUMNS = [
     "url", "written", "written_human_readable", "origin", "shape", "shards", "chunks",
@@ -109,13 +108,6 @@ def unplanned_row(entry: SheetEntry, url_prefix: str | None, error: str) -> dict
     return row
 
 
-def _load(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-
-
 def build_catalog(results: Path, sheet: SheetPlan, url_prefix: str | None,
                   crashed: dict[str, dict[str, str]] | None = None) -> tuple[
                       pd.DataFrame, list[dict[str, str]]]:
@@ -127,7 +119,7 @@ def build_catalog(results: Path, sheet: SheetPlan, url_prefix: str | None,
     for entry in sheet.entries:
         folder = results / entry.dataset
         failure: dict[str, str] | None = None
-        outcome = _load(folder / "validation.json")
+        outcome = read_local_record(folder / "validation.json")
         if entry.plan_digest is None:
             failure = {"rule": "plan", "log": f"logs/plans/{sheet.attempt}.log",
                        "failure": str(entry.failure or ""),
@@ -147,10 +139,11 @@ def build_catalog(results: Path, sheet: SheetPlan, url_prefix: str | None,
             raise FileNotFoundError(f"dataset '{entry.dataset}': {folder / 'plan.json'} is "
                                     "missing or not a plan of this version")
         plan = planned.model_dump(mode="json")
-        records = [_load(folder / "convert" / f"{job}.json") or {} for job in entry.jobs]
+        records = [read_local_record(folder / "convert" / f"{job}.json") or {}
+                   for job in entry.jobs]
         target = Location.from_text(plan["output"], plan.get("output_storage"))
         crate = target.read_json(CRATE_FILE) if outcome.get("valid") else None
-        rows.append(catalog_row(plan, records, _load(folder / "metadata.json") or {},
+        rows.append(catalog_row(plan, records, read_local_record(folder / "metadata.json") or {},
                                 outcome, crate, url_prefix))
         if failure is not None:
             failures.append({"dataset": entry.dataset, **failure})
@@ -158,11 +151,7 @@ def build_catalog(results: Path, sheet: SheetPlan, url_prefix: str | None,
 
 
 def write_catalog(frame: pd.DataFrame, path: str | Path) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(target)
+    write_local_bytes(path, frame.to_csv(index=False).encode())
 
 
 def write_failed(failures: list[dict[str, str]], path: str | Path) -> None:
@@ -172,9 +161,7 @@ def write_failed(failures: list[dict[str, str]], path: str | Path) -> None:
         target.unlink(missing_ok=True)
         return
     frame = pd.DataFrame(failures, columns=FAILED_COLUMNS)
-    tmp = target.with_name(f".{target.name}.tmp")
-    frame.to_csv(tmp, sep="\t", index=False)
-    tmp.replace(target)
+    write_local_bytes(target, frame.to_csv(sep="\t", index=False).encode())
 
 
 def summary(frame: pd.DataFrame, failures: list[dict[str, str]], catalog: str,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ngff_resave.models import Failure, SheetEntry, digest
-from ngff_resave.storage import is_url, write_local_json
+from ngff_resave.storage import is_url, read_local_record, write_local_json
 
 LOG = logging.getLogger(__name__)
 
@@ -65,11 +65,7 @@ def outcome_path(results: Path, dataset: str) -> Path:
 
 
 def read_outcome(results: Path, dataset: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(outcome_path(results, dataset).read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    return value if isinstance(value, dict) else None
+    return read_local_record(outcome_path(results, dataset))
 
 
 def output_complete(output: str) -> bool:
@@ -117,11 +113,10 @@ def stale_convert_records(results: Path, entry: SheetEntry) -> list[Path]:
     failed_arrays = outcome.get("failed_arrays") or []
     for job in entry.jobs:
         record_path = folder / "convert" / f"{job}.json"
-        try:
-            record = json.loads(record_path.read_text())
-        except (FileNotFoundError, ValueError):
-            continue
-        if not convert_record_reusable(record, entry.pixels_digest, entry.output, failed_arrays):
+        record = read_local_record(record_path)
+        reusable = convert_record_reusable(record, entry.pixels_digest, entry.output,
+                                           failed_arrays)
+        if record is not None and not reusable:
             stale.append(record_path)
     return stale
 

@@ -14,12 +14,12 @@ where its older records are still there.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ngff_resave.models import SheetEntry
 from ngff_resave.outcomes import DatasetState
+from ngff_resave.storage import read_local_record
 
 
 @dataclass
@@ -46,10 +46,7 @@ class Work:
 
 def recorded_members(record: Path) -> list[str]:
     """The datasets of a pack of an earlier run, from its record."""
-    try:
-        value = json.loads(record.read_text())
-    except (FileNotFoundError, ValueError):
-        return []
+    value = read_local_record(record) or {}
     return [item["dataset"] for item in value.get("datasets", [])]
 
 

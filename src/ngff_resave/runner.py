@@ -6,7 +6,6 @@ dataset's outcome (``results/{dataset}/validation.json`` with ``valid: false`` a
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from typing import Any
 from ngff_resave import outcomes
 from ngff_resave.models import Failure, Plan, digest
 from ngff_resave.outcomes import Outcome
-from ngff_resave.storage import Location, write_local_json
+from ngff_resave.storage import Location, read_local_record, write_local_json
 
 LOG = logging.getLogger(__name__)
 PACKAGE_LOGGER = "ngff_resave"
@@ -93,7 +92,7 @@ def run_dataset(dataset: str, results: Path, logs: Path, threads: int, mode: str
         failed_arrays = (outcomes.read_outcome(results, dataset) or {}).get("failed_arrays", [])
         for job in plan.jobs:
             record = results / dataset / "convert" / f"{job.id}.json"
-            if outcomes.convert_record_reusable(_read_if_there(record), pixels, plan.output,
+            if outcomes.convert_record_reusable(read_local_record(record), pixels, plan.output,
                                                 failed_arrays):
                 # Shards written for the same pixels and found good (a crate field changed, or
                 # the job was killed after this part): they stand.
@@ -134,18 +133,6 @@ def run_pack(datasets: list[str], record: Path, results: Path, logs: Path, threa
     return value
 
 
-def _read_if_there(path: Path) -> dict[str, Any] | None:
-    try:
-        return _read(path)
-    except (FileNotFoundError, ValueError):
-        return None
-
-
-def _read(path: str | Path) -> dict[str, Any]:
-    value = json.loads(Path(path).read_text())
-    return value if isinstance(value, dict) else {}
-
-
 def metadata_step(plan_path: Path, record: Path, results: Path,
                   convert_records: list[str]) -> dict[str, Any]:
     """Group metadata and crate of a dataset converted by its own jobs, unless one of its
@@ -153,7 +140,7 @@ def metadata_step(plan_path: Path, record: Path, results: Path,
     from ngff_resave.metadata import write_metadata
 
     plan, plan_digest = load_plan(plan_path)
-    failed = [r for r in map(_read, convert_records) if r.get("error")]
+    failed = [r for r in map(read_local_record, convert_records) if r and r.get("error")]
     if failed:
         value: dict[str, Any] = {"dataset": plan.dataset, "files": [], "bytes_written": 0,
                                  "failed_job": failed[0].get("job", ""),
@@ -178,7 +165,7 @@ def validate_step(plan_path: Path, record: Path, results: Path, logs: Path,
     """Validation of a dataset converted by its own jobs, or the failure that stopped it before;
     its outcome, then the job's record."""
     plan, plan_digest = load_plan(plan_path)
-    metadata = _read(metadata_record)
+    metadata = read_local_record(metadata_record) or {}
     if metadata.get("error"):
         job = metadata.get("failed_job")
         log = (f"convert-{job}.log" if job else f"metadata-{metadata_record.stem}.log")

@@ -173,6 +173,16 @@ def write_local_json(path: str | Path, value: Any) -> None:
     Location(str(path.parent)).write_json(path.name, value)
 
 
+def read_local_record(path: str | Path) -> dict[str, Any] | None:
+    """A JSON record (a job's or a dataset's), or None when it is missing or not an object:
+    a record that cannot be read stands for no finished work."""
+    try:
+        value = json.loads(Path(path).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def write_local_bytes(path: str | Path, data: bytes, only_if_changed: bool = False) -> bool:
     """Write a local file atomically; with ``only_if_changed``, an identical file is left as it
     is (its time stamp too, so Snakemake does not redo what reads it). True when written."""
