@@ -25,6 +25,10 @@ rule all:
         "results/catalog.csv",
 
 
+onstart:
+    start_of_run()
+
+
 onsuccess:
     end_of_run(log, crashed=False)
 

@@ -27,6 +27,7 @@ import numpy as np
 import zarr
 
 from ngff_resave.examples import AXES, fluorescence
+from ngff_resave.ownership import Run
 from ngff_resave.planning import PlanSettings
 from ngff_resave.sheet_plan import plan_dataset
 
@@ -139,7 +140,7 @@ def make_plan(source: Path, work: Path, codec: str, output: Path) -> Path:
     """One dataset's plan, as the workflow's plan job makes it."""
     settings = PlanSettings(dataset="bench", input=str(source), output=str(output), codec=codec)
     plan = work / f"plan-{codec}.json"
-    plan.write_bytes(plan_dataset(settings, overwrite=True))
+    plan.write_bytes(plan_dataset(settings, Run.current(work)))
     return plan
 
 

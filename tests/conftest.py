@@ -72,14 +72,16 @@ def run_pipeline(settings: PlanSettings, results: Path, threads: int = 2,
     """plan -> every convert job -> metadata -> validate, through the package alone."""
     from ngff_resave.convert import run_convert_job
     from ngff_resave.metadata import write_metadata
-    from ngff_resave.planning import make_plan, prepare_output
+    from ngff_resave.ownership import Run, check_output
+    from ngff_resave.planning import make_plan
     from ngff_resave.source import read_source
     from ngff_resave.storage import Location
     from ngff_resave.validation import validate_dataset
 
     layout = read_source(Location.from_text(settings.input), settings.dataset)
     plan = make_plan(layout, settings).model_dump(mode="json")
-    prepare_output(settings, overwrite=False)
+    check_output(settings.dataset, settings.input, Location.from_text(settings.output),
+                 Run.current(results))
     records = [run_convert_job(plan, job["id"], results / f"{job['id']}.json", threads=threads,
                                progress_interval=0.0)
                for job in plan["jobs"]]

@@ -28,8 +28,9 @@ def test_metadata_that_0_5_rejects_fails_its_row_at_planning_only(example_copy, 
                                                                    tmp_path, monkeypatch):
     root = example_copy("image-with-labels")
     attrs = json.loads((root / ".zattrs").read_text())
-    for axis in attrs["multiscales"][0]["axes"]:
-        axis.pop("type")  # allowed in 0.4 (SHOULD), rejected by the 0.5 models
+    # A scale with one value too few: rejected by the 0.5 models, and no mend guesses one.
+    transforms = attrs["multiscales"][0]["datasets"][0]["coordinateTransformations"]
+    transforms[0]["scale"] = transforms[0]["scale"][1:]
     (root / ".zattrs").write_text(json.dumps(attrs))
     monkeypatch.chdir(tmp_path)
     assert main(plan_workdir(tmp_path, {"img": root, "plate": examples["plate"]})) == 0
@@ -134,12 +135,17 @@ def test_a_pack_goes_on_past_a_failing_dataset(examples, example_copy, tmp_path,
 
 
 def test_a_write_error_names_the_output_path(examples, tmp_path, monkeypatch):
+    from ngff_resave.ownership import Run, check_output
     from ngff_resave.runner import run_dataset
+    from ngff_resave.storage import Location
 
     monkeypatch.chdir(tmp_path)
     assert main(plan_workdir(tmp_path, {"img": examples["image-with-labels"]})) == 0
     output = tmp_path / "results" / "ome-zarr" / "img.ome.zarr"
-    output.mkdir(parents=True)
+    plan = read_json(tmp_path / "results" / "img" / "plan.json")
+    # The output is this row's (claimed), then a file appears where an array's folder goes.
+    check_output("img", plan["input"], Location.from_text(str(output)),
+                 Run.current(tmp_path / "results"), take=True)
     (output / "1").write_text("a file where the array's folder goes")
     outcome = run_dataset("img", tmp_path / "results", tmp_path / "logs", 1, "full", 8)
     assert not outcome.valid

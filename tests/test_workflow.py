@@ -15,6 +15,7 @@ import pytest
 from conftest import CHALLENGE_FIXTURES, REPO, read_json, snakemake
 
 from ngff_resave.examples import write_example_workdir
+from ngff_resave.ownership import CLAIM_FILE
 
 pytestmark = pytest.mark.workflow
 DATASETS = ["image-with-labels", "plate", "bioformats2raw"]
@@ -43,8 +44,9 @@ def outputs_of(workdir: Path, dataset: str) -> dict[Path, int]:
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
+    """Every file of an output but its claim, which names the run that wrote it."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file()}
+            if p.is_file() and p.name != CLAIM_FILE}
 
 
 def failed_rows(workdir: Path) -> list[dict[str, str]]:
@@ -205,19 +207,31 @@ def test_a_bad_sheet_stops_the_run_before_any_job(workdir):
     assert not (workdir / "results").exists() and not (workdir / "logs").exists()
 
 
-def test_existing_output_is_kept_unless_overwrite(workdir):
+def test_files_the_workflow_did_not_write_are_never_replaced(workdir):
     target = output_of(workdir, "plate")
     target.mkdir(parents=True)
     (target / "zarr.json").write_text("{}")
-    result = snakemake(workdir, check=False)
-    assert result.returncode != 0
-    rows = failed_rows(workdir)
-    assert [r["dataset"] for r in rows] == ["plate"]
-    assert f"dataset 'plate': output {target} already holds a Zarr dataset" in rows[0]["error"]
-    assert (target / "zarr.json").read_text() == "{}"
+    for overwrite in ("false", "true"):
+        add_config(workdir, f"overwrite: {overwrite}\n")
+        result = snakemake(workdir, check=False)
+        assert result.returncode != 0
+        rows = failed_rows(workdir)
+        assert [r["dataset"] for r in rows] == ["plate"]
+        assert f"output {target} is not empty and holds files this workflow did not write " \
+               "(zarr.json)" in rows[0]["error"]
+        assert (target / "zarr.json").read_text() == "{}"
+
+
+def test_overwrite_on_a_finished_run_keeps_every_dataset(workdir):
+    snakemake(workdir)
+    before = {name: tree_bytes(output_of(workdir, name)) for name in DATASETS}
     add_config(workdir, "overwrite: true\n")
     snakemake(workdir)
-    assert read_json(target / "zarr.json")["attributes"]["ome"]["version"] == "0.5"
+    assert {name: tree_bytes(output_of(workdir, name)) for name in DATASETS} == before
+    catalog = pd.read_csv(workdir / "results" / "catalog.csv", keep_default_na=False)
+    assert list(catalog["valid"]) == [True] * len(DATASETS)
+    for name in DATASETS:
+        assert read_json(output_of(workdir, name) / "zarr.json")["attributes"]["ome"]
 
 
 def test_lint_and_format(workdir):

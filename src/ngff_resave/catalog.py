@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pandas as pd
 
 from ngff_resave.codecs import v3_data_type
 from ngff_resave.crate import CRATE_FILE
+from ngff_resave.metadata import mend_line
 from ngff_resave.models import Failure, SheetEntry, SheetPlan, read_plan, read_sheet_plan
 from ngff_resave.storage import Location, read_local_record, write_local_bytes
 
@@ -51,6 +53,11 @@ def _crate_fields(crate: dict[str, Any] | None) -> dict[str, Any]:
     return fields
 
 
+def _listed(items: Iterable[str]) -> str:
+    """Items of a catalog cell, ``;``-separated (a ``;`` inside an item becomes ``,``)."""
+    return "; ".join(item.replace(";", ",") for item in items)
+
+
 def public_url(output: str, url_prefix: str | None) -> str:
     if url_prefix:
         return url_prefix.rstrip("/") + "/" + posixpath.basename(output.rstrip("/"))
@@ -90,8 +97,9 @@ def catalog_row(plan: dict[str, Any], records: list[dict[str, Any]],
         "mode": "+".join(modes),
         "valid": bool(outcome.get("valid")),
         "validated": outcome.get("validated", "") if outcome.get("valid") else "",
-        "mended": "",
-        "skipped": "",
+        "mended": _listed(mend_line(m) for m in plan.get("mends", [])),
+        "skipped": _listed(f"{i['path']}: {i['reason']}" for i in plan.get("inventory", [])
+                           if i["action"] == "skip"),
         "error": outcome.get("error", ""),
     }
     if not row["name"]:

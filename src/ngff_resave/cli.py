@@ -15,6 +15,7 @@ LOG = logging.getLogger("ngff_resave")
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from ngff_resave.ownership import Run
     from ngff_resave.sheet import load_samples, plan_settings
     from ngff_resave.sheet_plan import plan_sheet
     from ngff_resave.storage import write_local_bytes
@@ -23,8 +24,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     workdir = Path.cwd()
     rows = load_samples(config, workdir)
     settings = [plan_settings(row, config, workdir) for row in rows.values()]
-    sheet = plan_sheet(settings, Path(args.results), bool(config.get("overwrite")),
-                       workers=args.threads)
+    run = Run.current(Path(args.results))
+    run.overwrite = bool(config.get("overwrite"))
+    sheet = plan_sheet(settings, Path(args.results), run, workers=args.threads)
     sheet.attempt, sheet.inputs_digest = args.attempt, args.inputs_digest
     # The latest sheet plan also under a fixed name, which the next run starts from.
     write_local_bytes(Path(args.results) / "plan.json", sheet.to_bytes())

@@ -120,6 +120,7 @@ def array_metadata(
     fill_value: Any,
     dimension_names: list[str],
     order: str = "C",
+    attributes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Zarr v3 ``zarr.json`` of a sharded output array."""
     data_type, endian = v3_data_type(dtype)
@@ -153,7 +154,7 @@ def array_metadata(
             },
         }],
         "dimension_names": list(dimension_names),
-        "attributes": {},
+        "attributes": dict(attributes or {}),
     }
 
 
@@ -168,4 +169,5 @@ def planned_array_metadata(array: dict[str, Any]) -> dict[str, Any]:
         fill_value=array["input"]["fill_value"],
         dimension_names=array["dimension_names"],
         order=array["output"].get("order", "C"),
+        attributes=array.get("attributes"),
     )

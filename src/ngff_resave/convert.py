@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ngff_resave.codecs import planned_array_metadata
 from ngff_resave.models import Engine, Failure, Plan
 from ngff_resave.outcomes import Outcome
+from ngff_resave.ownership import Run, check_output, confirm_claim
 from ngff_resave.planning import job_by_id
 from ngff_resave.shards import (
     assemble_shard,
@@ -156,6 +157,8 @@ def choose_engine(array: dict[str, Any], source: Location, target: Location) -> 
 
     if array["mode"] == "copy":
         return Engine.SHARD_COPY
+    if array.get("downsampled_from"):
+        return Engine.NEAREST
     if array["output"]["chunks"] == array["input"]["chunks"]:
         return Engine.CHUNK_TRANSCODE
     if TensorstoreEngine.usable(source, target, array):
@@ -170,6 +173,7 @@ def run_convert_job(
     threads: int = 1,
     progress_interval: float = 2.0,
     pixels_digest: str | None = None,
+    run: Run | None = None,
 ) -> dict[str, Any]:
     """Write every shard of one convert job, then its record (last, so a crash leaves none)."""
     job = job_by_id(plan, job_id)
@@ -177,6 +181,9 @@ def run_convert_job(
     arrays = {a["path"]: a for a in plan["arrays"]}
     source_loc = Location.from_text(plan["input"], plan.get("input_storage"))
     target_loc = Location.from_text(plan["output"], plan.get("output_storage"))
+    run = run or Run.current(Path("results"))
+    check_output(plan["dataset"], plan["input"], target_loc, run, arrays=list(arrays),
+                 files=plan["files"], take=True)
     # Whatever an earlier run left, a dataset being written must not look complete.
     target_loc.delete("zarr.json")
     engines = {p["path"]: choose_engine(arrays[p["path"]], source_loc, target_loc)
@@ -252,6 +259,8 @@ def run_convert_job(
                 finish(future)
             progress.tick()
 
+    # Another run that took the output over meanwhile would have mixed its shards with these.
+    confirm_claim(plan["dataset"], target_loc, run)
     reencoded = reencoder.counts() if reencoder else {"bytes_read": 0, "bytes_written": 0}
     record = {
         "dataset": plan["dataset"],
@@ -287,7 +296,8 @@ def convert_step(plan_path: Path, job_id: str, record: Path, threads: int) -> di
     plan = Plan.model_validate_json(data)
     try:
         return run_convert_job(plan.model_dump(mode="json"), job_id, record, threads=threads,
-                               pixels_digest=plan.pixels_digest())
+                               pixels_digest=plan.pixels_digest(),
+                               run=Run.current(plan_path.parent.parent))
     except Exception as err:  # noqa: BLE001 - recorded; the dataset fails at validate
         LOG.error("dataset '%s': convert job %s failed", plan.dataset, job_id, exc_info=err)
         value = {"dataset": plan.dataset, "job": job_id, "pixels_digest": plan.pixels_digest(),

@@ -14,7 +14,8 @@ from typing import Any
 from rocrate.model.contextentity import ContextEntity
 from rocrate.rocrate import ROCrate
 
-CRATE_FILE = "ro-crate-metadata.json"
+from ngff_resave.ownership import CRATE_FILE
+
 LICENSE_SHORTHANDS = {
     "CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/",
     "CC0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
@@ -54,8 +55,10 @@ def build_crate(
     organism: str | None = None,
     modality: str | None = None,
     date_published: str | None = None,
+    corrections: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The ``ro-crate-metadata.json`` content of one dataset."""
+    """The ``ro-crate-metadata.json`` content of one dataset; ``corrections`` are the input
+    defects the conversion mended (schema.org ``correction``)."""
     crate = ROCrate(gen_preview=False)
     crate.metadata.extra_terms = dict(EXTRA_TERMS)
     root = crate.root_dataset
@@ -63,6 +66,8 @@ def build_crate(
     root["description"] = description
     root["license"] = resolve_license(license)
     root["datePublished"] = date_published or dt.datetime.now(dt.UTC).date().isoformat()
+    if corrections:
+        root["correction"] = list(corrections)
     specimen = None
     if organism:
         # Fixed identifiers (not random ones), so the same settings give the same bytes.

@@ -6,7 +6,6 @@ root ``zarr.json`` exists is complete.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import posixpath
@@ -14,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ngff_resave import __version__
+from ngff_resave.ownership import Run, check_output, confirm_claim, settle_claim
+from ngff_resave.shards import grid_of
 from ngff_resave.storage import Location
 
 LOG = logging.getLogger(__name__)
@@ -21,6 +22,12 @@ LOG = logging.getLogger(__name__)
 NGFF_VERSION = "0.5"
 OME_KEYS = ("multiscales", "omero", "labels", "image-label", "plate", "well",
             "bioformats2raw.layout", "series")
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of JSON data (faster than copy.deepcopy, which a plate calls thousands of
+    times)."""
+    return json.loads(json.dumps(value))
 
 
 def ome_attributes(attrs: dict[str, Any], notes: str | None = None) -> dict[str, Any]:
@@ -34,9 +41,9 @@ def ome_attributes(attrs: dict[str, Any], notes: str | None = None) -> dict[str,
     other: dict[str, Any] = {}
     for key, value in attrs.items():
         if key in OME_KEYS:
-            ome[key] = copy.deepcopy(value)
+            ome[key] = _copy(value)
         elif key != "_creator":
-            other[key] = copy.deepcopy(value)
+            other[key] = _copy(value)
     if len(ome) == 1:
         return other
     for multiscale in ome.get("multiscales", []):
@@ -60,6 +67,10 @@ def group_metadata(attrs: dict[str, Any], notes: str | None = None) -> dict[str,
     }
 
 
+def mend_line(mend: dict[str, str]) -> str:
+    return f"{mend['rule']} at {mend['path'] or '(root)'}: {mend['mend']}"
+
+
 def crate_for_plan(plan: dict[str, Any]) -> dict[str, Any] | None:
     settings = plan.get("crate")
     if not settings:
@@ -74,13 +85,21 @@ def crate_for_plan(plan: dict[str, Any]) -> dict[str, Any] | None:
         license=settings["license"],
         organism=settings.get("organism"),
         modality=settings.get("modality"),
+        corrections=[mend_line(m) for m in plan.get("mends", [])],
     )
 
 
-def write_metadata(plan: dict[str, Any]) -> dict[str, Any]:
-    """Write every group's ``zarr.json``, the copied files and the crate; the root last."""
+def write_metadata(plan: dict[str, Any], run: Run | None = None) -> dict[str, Any]:
+    """Write every group's ``zarr.json``, the copied files and the crate; the root last.
+    What the workflow wrote under an earlier plan and this one does not have goes first."""
     source = Location.from_text(plan["input"], plan.get("input_storage"))
     target = Location.from_text(plan["output"], plan.get("output_storage"))
+    run = run or Run.current(Path("results"))
+    check_output(plan["dataset"], plan["input"], target, run,
+                 arrays=[a["path"] for a in plan["arrays"]], files=plan["files"], take=True)
+    settle_claim(target, {a["path"]: grid_of(a["shape"], a["output"]["shards"])
+                          for a in plan["arrays"]}, plan["files"],
+                 [e["path"] for e in plan.get("extras", []) if e["action"] == "migrate"])
     written: list[str] = []
     nbytes = 0
 
@@ -97,6 +116,12 @@ def write_metadata(plan: dict[str, Any]) -> dict[str, Any]:
         # Temporary files of killed convert jobs (shards are written under a temporary name).
         for leftover in Path(target.url).rglob(".*.tmp"):
             leftover.unlink()
+    for extra in plan.get("extras", []):
+        if extra["action"] == "migrate":
+            from ngff_resave.extras import migrate
+
+            migrate(source, target, extra)
+            written.append(posixpath.join(extra["path"], "zarr.json"))
     for path in plan["files"]:
         data = source.read_bytes(path)
         if data is None:
@@ -109,6 +134,7 @@ def write_metadata(plan: dict[str, Any]) -> dict[str, Any]:
 
     if crate is not None:
         put_json(CRATE_FILE, crate)
+    confirm_claim(plan["dataset"], target, run)
     put_json("zarr.json", group_metadata(plan["groups"][""], plan.get("notes")))
     LOG.info("%s: wrote %d metadata files, root last", plan["dataset"], len(written))
     return {"dataset": plan["dataset"], "files": written, "bytes_written": nbytes}

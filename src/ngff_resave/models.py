@@ -20,7 +20,7 @@ LOG = logging.getLogger(__name__)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-PLAN_FORMAT: Final = 2
+PLAN_FORMAT: Final = 3
 # Plan fields that change the metadata and crate written, never the pixels.
 METADATA_ONLY = frozenset({"crate", "notes", "origin", "settings_digest",
                            "pixel_settings_digest"})
@@ -41,6 +41,8 @@ class Engine(StrEnum):
     CHUNK_TRANSCODE = "chunk transcode"
     TENSORSTORE = "tensorstore"
     ZARR_PYTHON = "zarr-python"
+    # A label level the input lacks, computed from another level (a mend).
+    NEAREST = "nearest-neighbour downsampling"
 
     @property
     def mode(self) -> Mode:
@@ -88,6 +90,44 @@ class PlannedArray(_Model):
     bytes: int
     shards: int
     shard_bytes: int
+    attributes: dict[str, Any] = {}
+    downsampled_from: str | None = None
+
+
+class ExtraArray(_Model):
+    """An array that is not an image level, migrated to Zarr v3 by the metadata step (values
+    read and written by zarr-python), or skipped with the reason."""
+
+    path: str
+    shape: list[int]
+    dtype: Any
+    chunks: list[int]
+    compressor: dict[str, Any] | None
+    filters: list[dict[str, Any]] | None
+    fill_value: Any
+    attributes: dict[str, Any]
+    action: Literal["migrate", "skip"]
+    reason: str = ""
+
+
+class InventoryItem(_Model):
+    """One group, array or file of the input and what happens to it."""
+
+    path: str
+    kind: Literal["group", "array", "file"]
+    action: Literal["convert", "migrate", "copy", "replace", "drop", "skip"]
+    reason: str = ""
+
+
+class Mend(_Model):
+    """An input defect OME-Zarr 0.5 forbids, and what the conversion did about it."""
+
+    rule: str
+    path: str
+    mend: str
+
+    def line(self) -> str:
+        return f"{self.rule} at {self.path or '(root)'}: {self.mend}"
 
 
 class JobPart(_Model):
@@ -112,7 +152,7 @@ class Planner(_Model):
 
 
 class Plan(_Model):
-    format: Literal[2] = PLAN_FORMAT
+    format: Literal[3] = PLAN_FORMAT
     planner: Planner
     dataset: str
     input: str
@@ -127,6 +167,12 @@ class Plan(_Model):
     groups: dict[str, dict[str, Any]]
     files: list[str]
     arrays: list[PlannedArray]
+    extras: list[ExtraArray] = []
+    # Every group, array and file of the input (all that the metadata names, when the input
+    # cannot be listed) and what happens to each.
+    inventory: list[InventoryItem] = []
+    listed: bool = False
+    mends: list[Mend] = []
     jobs: list[ConvertJob]
     bytes: int
     crate: dict[str, Any] | None
@@ -148,6 +194,10 @@ class Plan(_Model):
         """The digest of what decides the pixels written: the plan without its crate fields,
         notes, origin and settings digests. Convert records made under it stay good."""
         return digest(self.model_dump_json(exclude=set(METADATA_ONLY)).encode())
+
+    @property
+    def skipped(self) -> list[InventoryItem]:
+        return [item for item in self.inventory if item.action == "skip"]
 
     @property
     def shard_bytes(self) -> int:

@@ -17,7 +17,6 @@ from ngff_resave import __version__
 from ngff_resave.codecs import CodecError, output_codecs
 from ngff_resave.models import PLAN_FORMAT, Plan
 from ngff_resave.shards import shard_count
-from ngff_resave.storage import Location
 
 if TYPE_CHECKING:
     from ngff_resave.source import SourceArray, SourceLayout
@@ -47,6 +46,8 @@ class PlanSettings:
     crate: dict[str, Any] | None = None
     notes: str | None = None
     origin: str | None = None
+    mend: bool = True
+    skip_unsupported: bool = False
 
 
 def grow_shards(
@@ -140,6 +141,9 @@ def plan_array(array: SourceArray, settings: PlanSettings, entry: dict[str, Any]
     except CodecError as err:
         raise PlanError(f"{where}: {err}") from err
     reasons = [r for r in [codec_note] if r]
+    if array.downsampled_from:
+        reasons.append(f"a missing label level, computed by nearest-neighbour downsampling of "
+                       f"{array.downsampled_from} (a mend)")
     if chunks != array.chunks:
         reasons.append(f"chunk shape changes from {array.chunks} to {chunks}")
     mode = "reencode" if reasons else "copy"
@@ -175,6 +179,8 @@ def plan_array(array: SourceArray, settings: PlanSettings, entry: dict[str, Any]
         "bytes": array.nbytes,
         "shards": shard_count(array.shape, shards),
         "shard_bytes": shard_bytes,
+        "attributes": array.attributes,
+        "downsampled_from": array.downsampled_from,
     }
 
 
@@ -218,7 +224,21 @@ def plan_jobs(arrays: list[dict[str, Any]], part_target_bytes: int) -> list[dict
     return jobs
 
 
-def make_plan(layout: SourceLayout, settings: PlanSettings) -> Plan:
+def plan_extras(layout: SourceLayout, settings: PlanSettings) -> list[dict[str, Any]]:
+    """The arrays that are not image levels: migrated, or skipped when the config allows it;
+    one without a Zarr v3 form fails the plan, naming it."""
+    unsupported = [e for e in layout.extras if e.action == "skip"]
+    if unsupported and not settings.skip_unsupported:
+        raise PlanError(
+            f"dataset '{settings.dataset}': {settings.input}: cannot be converted whole: "
+            + "; ".join(f"array {e.path}: {e.reason}" for e in unsupported)
+            + " (set skip_unsupported: true in the config to convert the rest and list these "
+            "in the catalog's skipped column)")
+    return [e.model_dump() for e in layout.extras]
+
+
+def make_plan(layout: SourceLayout, settings: PlanSettings,
+              mends: list[dict[str, str]] | None = None) -> Plan:
     entries: dict[str, dict[str, Any]] = {}
     if settings.details is not None:
         entries = match_details(settings.details, layout.arrays, settings.dataset)
@@ -241,6 +261,10 @@ def make_plan(layout: SourceLayout, settings: PlanSettings) -> Plan:
         "groups": layout.groups,
         "files": layout.files,
         "arrays": arrays,
+        "extras": plan_extras(layout, settings),
+        "inventory": [item.model_dump() for item in layout.inventory()],
+        "listed": layout.listed,
+        "mends": mends or [],
         "jobs": jobs,
         "bytes": int(sum(a["bytes"] for a in arrays)),
         "crate": settings.crate,
@@ -278,25 +302,3 @@ def job_memory_mb(shard_bytes: int, threads: int) -> int:
 def job_runtime_minutes(nbytes: int) -> int:
     """Wall time a job asks for, at a cautious 20 MB/s, plus start-up."""
     return int(5 + nbytes / (20 * 2**20) / 60)
-
-
-def prepare_output(settings: PlanSettings, overwrite: bool) -> None:
-    """Refuse to write over a finished dataset unless asked to; an unfinished one (no root
-    ``zarr.json``, as an interrupted run leaves it) is taken up again."""
-    if settings.output.rstrip("/") == settings.input.rstrip("/") or settings.output.startswith(
-        settings.input.rstrip("/") + "/"
-    ):
-        raise PlanError(f"dataset '{settings.dataset}': output {settings.output} is inside the "
-                        "input; the input is never modified")
-    target = Location.from_text(settings.output, settings.output_storage)
-    if target.read_bytes("zarr.json") is not None or target.read_bytes(".zgroup") is not None:
-        if not overwrite:
-            raise PlanError(
-                f"dataset '{settings.dataset}': output {settings.output} already holds a Zarr "
-                "dataset; set overwrite: true in the config to replace it"
-            )
-        LOG.warning("overwrite: removing the existing output %s", settings.output)
-        target.remove_tree()
-    elif target.list_dir():
-        LOG.warning("output %s exists without a root zarr.json: resuming an unfinished "
-                    "conversion", settings.output)

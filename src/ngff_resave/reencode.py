@@ -14,6 +14,20 @@ from ngff_resave.models import Engine
 from ngff_resave.storage import Location
 
 
+def open_source(store: Any, array: dict[str, Any]) -> Any:
+    """The input side of a planned array, indexable by region: the v2 array, or for a level
+    computed by a mend, the nearest-neighbour view of the level it comes from."""
+    import zarr
+
+    derived = array.get("downsampled_from")
+    source = zarr.open_array(store, path=derived or array["path"], mode="r", zarr_format=2)
+    if derived:
+        from ngff_resave.mends import NearestDownsample
+
+        return NearestDownsample(source, array["shape"])
+    return source
+
+
 class ZarrPythonEngine:
     """zarr-python for both sides; counts the bytes crossing the store boundary."""
 
@@ -32,7 +46,7 @@ class ZarrPythonEngine:
     def open(self, array: dict[str, Any]) -> None:
         path = array["path"]
         self.arrays[path] = (
-            self._zarr.open_array(self.source_store, path=path, mode="r", zarr_format=2),
+            open_source(self.source_store, array),
             self._zarr.open_array(self.target_store, path=path, mode="r+", zarr_format=3),
         )
 

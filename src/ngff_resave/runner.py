@@ -16,6 +16,7 @@ from typing import Any
 from ngff_resave import outcomes
 from ngff_resave.models import Failure, Plan, digest
 from ngff_resave.outcomes import Outcome
+from ngff_resave.ownership import Run, check_output
 from ngff_resave.storage import Location, read_local_record, write_local_json
 
 LOG = logging.getLogger(__name__)
@@ -84,12 +85,16 @@ def run_dataset(dataset: str, results: Path, logs: Path, threads: int, mode: str
 
     log = str(logs / dataset / f"{rule}.log")
     step = "convert"
+    plan_digest = None
     try:
         plan, plan_digest = load_plan(results / dataset / "plan.json")
         as_dict = plan.model_dump(mode="json")
         pixels = plan.pixels_digest()
         target = Location.from_text(plan.output, plan.output_storage)
         failed_arrays = (outcomes.read_outcome(results, dataset) or {}).get("failed_arrays", [])
+        run = Run.current(results)
+        check_output(dataset, plan.input, target, run, arrays=[a.path for a in plan.arrays],
+                     files=plan.files, take=True)
         for job in plan.jobs:
             record = results / dataset / "convert" / f"{job.id}.json"
             if outcomes.convert_record_reusable(read_local_record(record), pixels, plan.output,
@@ -99,14 +104,16 @@ def run_dataset(dataset: str, results: Path, logs: Path, threads: int, mode: str
                 LOG.info("dataset '%s': convert job %s kept (same pixels)", dataset, job.id)
                 target.delete("zarr.json")
                 continue
-            run_convert_job(as_dict, job.id, record, threads=threads, pixels_digest=pixels)
+            run_convert_job(as_dict, job.id, record, threads=threads, pixels_digest=pixels,
+                            run=run)
         step = "metadata"
-        write_local_json(results / dataset / "metadata.json", write_metadata(as_dict))
+        write_local_json(results / dataset / "metadata.json", write_metadata(as_dict, run))
         step = "validate"
         return validate_plan(plan, plan_digest, mode, sample_chunks, threads, rule, log)
     except Exception as err:  # noqa: BLE001 - one dataset's failure must not stop the others
         LOG.error("dataset '%s': %s failed", dataset, step, exc_info=err)
-        return Outcome.failed_with(dataset, err, Failure.CONVERSION, rule=rule, log=log)
+        return Outcome.failed_with(dataset, err, Failure.CONVERSION, rule=rule, log=log,
+                                   plan_digest=plan_digest)
 
 
 def run_pack(datasets: list[str], record: Path, results: Path, logs: Path, threads: int,
@@ -148,7 +155,7 @@ def metadata_step(plan_path: Path, record: Path, results: Path,
         LOG.error("dataset '%s': no metadata written: %s", plan.dataset, value["error"])
     else:
         try:
-            value = write_metadata(plan.model_dump(mode="json"))
+            value = write_metadata(plan.model_dump(mode="json"), Run.current(results))
         except Exception as err:  # noqa: BLE001 - recorded; the dataset fails at validate
             LOG.error("dataset '%s': writing metadata failed", plan.dataset, exc_info=err)
             value = {"dataset": plan.dataset, "files": [], "bytes_written": 0,

@@ -14,6 +14,7 @@ import jsonschema
 import pandas as pd
 import yaml
 
+from ngff_resave.ownership import real_path
 from ngff_resave.planning import PlanSettings
 from ngff_resave.storage import is_url
 
@@ -116,7 +117,7 @@ def check_sheet(frame: pd.DataFrame, config: dict[str, Any], sheet_name: str,
             problems.append(f"{where}, column 'dataset': duplicate id, first on line "
                             f"{seen_ids[dataset]}")
         seen_ids.setdefault(dataset, line)
-        output = resolve_output(row, config, workdir)
+        output = real_path(resolve_output(row, config, workdir))
         if output in seen_outputs:
             problems.append(f"{where}, column 'output': {output} is also the output of line "
                             f"{seen_outputs[output]}")
@@ -137,17 +138,17 @@ def check_sheet(frame: pd.DataFrame, config: dict[str, Any], sheet_name: str,
 
 def _check_overlaps(rows: list[dict[str, str]], config: dict[str, Any], sheet_name: str,
                     workdir: Path) -> list[str]:
-    """No output may lie in or around any row's input: inputs are never written to (and
-    ``overwrite`` would delete them). Linear in the rows: each path's ancestors are looked up in
-    the set of the other side's paths."""
+    """No output may lie in or around any row's input: inputs are never written to. Paths are
+    compared with their links resolved. Linear in the rows: each path's ancestors are looked up
+    in the set of the other side's paths."""
     problems = []
     inputs: dict[str, int] = {}
     for line, row in enumerate(rows, start=2):
         if row.get("input"):
-            inputs.setdefault(_absolute(row["input"], workdir), line)
+            inputs.setdefault(real_path(_absolute(row["input"], workdir)), line)
     outputs: dict[str, list[int]] = {}
     for line, row in enumerate(rows, start=2):
-        outputs.setdefault(resolve_output(row, config, workdir), []).append(line)
+        outputs.setdefault(real_path(resolve_output(row, config, workdir)), []).append(line)
 
     def report(output: str, source: str) -> None:
         for line in outputs[output]:
@@ -282,6 +283,8 @@ def plan_settings(row: dict[str, str], config: dict[str, Any], workdir: Path) ->
         crate=crate,
         notes=row.get("notes"),
         origin=row.get("origin"),
+        mend=bool(config.get("mend", True)),
+        skip_unsupported=bool(config.get("skip_unsupported", False)),
     )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ngff_resave import __version__
+from ngff_resave.mends import find_and_mend
 from ngff_resave.models import (
     METADATA_ONLY,
     PLAN_FORMAT,
@@ -28,7 +29,8 @@ from ngff_resave.models import (
     read_plan,
     read_sheet_plan,
 )
-from ngff_resave.planning import PlanError, PlanSettings, make_plan, prepare_output
+from ngff_resave.ownership import Run, check_output
+from ngff_resave.planning import PlanError, PlanSettings, make_plan
 from ngff_resave.source import SourceError, read_source
 from ngff_resave.storage import Location, StorageError, write_local_bytes
 
@@ -72,33 +74,44 @@ def file_digest(path: Path) -> str | None:
         return None
 
 
-def plan_dataset(settings: PlanSettings, overwrite: bool) -> bytes:
+def plan_dataset(settings: PlanSettings, run: Run) -> bytes:
     """One row's plan as the bytes of its ``plan.json``; raises naming the dataset and path."""
-    from ngff_resave.ome_models import metadata_problems
-
     source = Location.from_text(settings.input, settings.input_storage)
     if not source.exists():
         raise SourceError(settings.dataset, settings.input, "does not exist")
+    from ngff_resave.validation import planned_hierarchy_problems
+
     layout = read_source(source, settings.dataset)
-    problems = metadata_problems(layout.groups)
+    findings = find_and_mend(layout)
+    if findings and not settings.mend:
+        raise PlanError(f"dataset '{settings.dataset}': {settings.input}: input defects that "
+                        "OME-Zarr 0.5 forbids (mend: false): " + "; ".join(
+                            f"{f.rule} at {source.child(f.path)}: {f.change}" for f in findings))
+    for finding in findings:
+        LOG.warning("dataset '%s': mended: %s", settings.dataset, finding.line())
+    plan = make_plan(layout, settings, [
+        {"rule": f.rule, "path": f.path, "mend": f.mend} for f in findings])
+    problems = planned_hierarchy_problems(plan)
     if problems:
         raise PlanError(f"dataset '{settings.dataset}': {settings.input}: the converted metadata "
                         "would not be valid OME-Zarr 0.5: " + "; ".join(problems))
-    plan = make_plan(layout, settings)
     plan.settings_digest = settings_digest(settings)
     plan.pixel_settings_digest = pixel_settings_digest(settings)
-    prepare_output(settings, overwrite)
+    # Read-only: a conflict over the output is reported now, before any work; the jobs that
+    # write claim it.
+    check_output(settings.dataset, settings.input,
+                 Location.from_text(settings.output, settings.output_storage), run)
     LOG.info("%s: %s, %d arrays, %d images, %d convert jobs, %.1f MB of pixels", plan.dataset,
              plan.kind, len(plan.arrays), len(plan.images), len(plan.jobs), plan.bytes / 1e6)
     return plan.to_bytes()
 
 
-def _plan_row(task: tuple[PlanSettings, bool]) -> dict[str, Any]:
+def _plan_row(task: tuple[PlanSettings, Run]) -> dict[str, Any]:
     """Runs in a worker process: the plan's bytes, or the error (exceptions do not cross
     processes reliably, so failures come back as values)."""
-    settings, overwrite = task
+    settings, run = task
     try:
-        return {"plan": plan_dataset(settings, overwrite)}
+        return {"plan": plan_dataset(settings, run)}
     except (SourceError, PlanError) as err:
         failure, message = Failure.INPUT_DEFECT, str(err)
     except (OSError, ValueError, RuntimeError, StorageError) as err:
@@ -108,7 +121,7 @@ def _plan_row(task: tuple[PlanSettings, bool]) -> dict[str, Any]:
     return {"error": message, "failure": failure}
 
 
-def _map(tasks: list[tuple[PlanSettings, bool]], workers: int) -> Iterator[dict[str, Any]]:
+def _map(tasks: list[tuple[PlanSettings, Run]], workers: int) -> Iterator[dict[str, Any]]:
     if workers <= 1 or len(tasks) <= 1:
         yield from map(_plan_row, tasks)
         return
@@ -117,10 +130,11 @@ def _map(tasks: list[tuple[PlanSettings, bool]], workers: int) -> Iterator[dict[
         yield from pool.map(_plan_row, tasks, chunksize=max(1, len(tasks) // (8 * workers)))
 
 
-def plan_sheet(rows: Iterable[PlanSettings], results: Path, overwrite: bool = False,
+def plan_sheet(rows: Iterable[PlanSettings], results: Path, run: Run | None = None,
                workers: int = 1) -> SheetPlan:
     """Plan every row, reusing the plan of a row whose settings digest is unchanged."""
     rows = list(rows)
+    run = run or Run.current(results)
     previous = read_sheet_plan(results / SHEET_PLAN)
     known = {e.dataset: e for e in previous.entries} if previous else {}
     entries: dict[str, SheetEntry] = {}
@@ -138,7 +152,7 @@ def plan_sheet(rows: Iterable[PlanSettings], results: Path, overwrite: bool = Fa
             todo.append((settings, wanted))
     LOG.info("%d rows: %d plans reused, %d to plan with %d workers", len(rows),
              len(rows) - len(todo), len(todo), workers)
-    outcomes = _map([(settings, overwrite) for settings, _ in todo], workers)
+    outcomes = _map([(settings, run) for settings, _ in todo], workers)
     for (settings, wanted), outcome in zip(todo, outcomes, strict=True):
         entries[settings.dataset] = _entry(settings, wanted, outcome, results)
     failed = sum(1 for e in entries.values() if e.error)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ngff_resave.models import ExtraArray, InventoryItem
 from ngff_resave.shards import v2_chunk_key
 from ngff_resave.storage import Location, StorageError
 
@@ -47,6 +48,10 @@ class SourceArray:
     fill_value: Any
     dimension_separator: str
     dimension_names: list[str]
+    # Attributes of the array itself (its .zattrs), kept in its zarr.json.
+    attributes: dict[str, Any] = field(default_factory=dict)
+    # A label level the input lacks, computed from this level of the label (a mend).
+    downsampled_from: str | None = None
 
     @property
     def itemsize(self) -> int:
@@ -58,6 +63,13 @@ class SourceArray:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# Zarr v2 documents, replaced by the v3 zarr.json of their node.
+V2_DOCUMENTS = (".zgroup", ".zattrs", ".zarray")
+CONSOLIDATED = ".zmetadata"
+# Object codecs whose values have a Zarr v3 form (vlen-utf8 and vlen-bytes codecs).
+STRING_CODECS = {"vlen-utf8", "vlen-bytes"}
 
 
 @dataclass
@@ -76,6 +88,23 @@ class SourceLayout:
     arrays: list[SourceArray] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     wells: int | None = None
+    extras: list[ExtraArray] = field(default_factory=list)
+    # Items not written as they are, on purpose (a mend, v2-only metadata), with the reason.
+    left_out: list[InventoryItem] = field(default_factory=list)
+    # Whether the input was listed; a store that cannot list (HTTP) shows only what the OME
+    # metadata names.
+    listed: bool = False
+
+    def inventory(self) -> list[InventoryItem]:
+        """Every group, array and file found, with what happens to it."""
+        items = [InventoryItem(path=p, kind="group", action="convert") for p in self.groups]
+        items += [InventoryItem(path=a.path, kind="array", action="convert")
+                  for a in self.arrays if a.downsampled_from is None]
+        items += self.left_out
+        items += [InventoryItem(path=e.path, kind="array", action=e.action, reason=e.reason)
+                  for e in self.extras]
+        items += [InventoryItem(path=p, kind="file", action="copy") for p in self.files]
+        return sorted(items, key=lambda i: i.path)
 
     @property
     def name(self) -> str | None:
@@ -134,6 +163,8 @@ class _Reader:
             if self.layout.kind == "plate":
                 self.layout.kind = "bioformats2raw-plate"
             self.read_ome_folder()
+        if self.location.can_list:
+            self.walk()
         self.add_parent_groups()
         if not self.layout.arrays:
             raise self.fail("", "no arrays found")
@@ -182,6 +213,7 @@ class _Reader:
                 path, f"{len(meta['shape'])} dimensions but {len(image.axes)} axes in multiscales"
             )
         self.check_separator(path, meta)
+        attributes = self.json(posixpath.join(path, ".zattrs")) or {}
         self.layout.arrays.append(
             SourceArray(
                 path=path,
@@ -196,6 +228,7 @@ class _Reader:
                 fill_value=meta.get("fill_value"),
                 dimension_separator=meta.get("dimension_separator", "."),
                 dimension_names=image.axes,
+                attributes=attributes,
             )
         )
 
@@ -249,6 +282,68 @@ class _Reader:
         self.group_attrs("OME", required=False)
         if self.location.exists(OME_XML):
             self.layout.files.append(OME_XML)
+
+    def walk(self) -> None:
+        """Everything below the root that the OME metadata does not name: groups (kept with
+        their attributes), arrays (migrated when they have a Zarr v3 form) and files (copied).
+        Image levels are not listed: their folders hold only chunks."""
+        self.layout.listed = True
+        levels = {a.path for a in self.layout.arrays}
+        folders = [""]
+        while folders:
+            folder = folders.pop()
+            for name, is_folder in self.location.list_entries(folder):
+                path = posixpath.join(folder, name)
+                if not is_folder:
+                    if name in V2_DOCUMENTS:
+                        continue
+                    if name == CONSOLIDATED:
+                        self.layout.left_out.append(InventoryItem(
+                            path=path, kind="file", action="replace",
+                            reason="consolidated Zarr v2 metadata: the v3 zarr.json documents "
+                                   "replace it"))
+                    elif path not in self.layout.files:
+                        self.layout.files.append(path)
+                    continue
+                if path in levels:
+                    continue
+                if path in self.layout.groups:
+                    folders.append(path)
+                elif (meta := self.json(posixpath.join(path, ".zarray"))) is not None:
+                    self.layout.extras.append(self.extra_array(path, meta))
+                else:
+                    # A group (.zgroup), or a plain folder whose files are kept.
+                    if self.json(posixpath.join(path, ".zgroup")) is not None:
+                        self.layout.groups[path] = self.json(
+                            posixpath.join(path, ".zattrs")) or {}
+                    folders.append(path)
+
+    def extra_array(self, path: str, meta: dict[str, Any]) -> ExtraArray:
+        filters = meta.get("filters") or None
+        codecs = {f.get("id") for f in filters or []}
+        problem = None
+        try:
+            kind = np.dtype(meta["dtype"]).kind
+        except TypeError:
+            kind = ""
+        if meta.get("zarr_format") != 2:
+            problem = f"zarr_format {meta.get('zarr_format')!r} is not 2"
+        elif kind == "O":
+            if not (codecs & STRING_CODECS):
+                problem = (f"object array with filters {sorted(map(str, codecs))}: only "
+                           "vlen-utf8 and vlen-bytes strings have a Zarr v3 form")
+            elif "vlen-bytes" in codecs and not isinstance(meta.get("fill_value"),
+                                                           str | type(None)):
+                # zarr-python 3 cannot open such an array to read its values.
+                problem = (f"vlen-bytes array with fill_value {meta.get('fill_value')!r}: "
+                           "zarr-python reads only a string or null fill_value")
+        elif kind not in "biufc":
+            problem = f"dtype {meta['dtype']!r} has no Zarr v3 core data type"
+        return ExtraArray(path=path, shape=list(meta["shape"]), dtype=meta["dtype"],
+                          chunks=list(meta["chunks"]), compressor=meta.get("compressor"),
+                          filters=filters, fill_value=meta.get("fill_value"),
+                          attributes=self.json(posixpath.join(path, ".zattrs")) or {},
+                          action="skip" if problem else "migrate", reason=problem or "")
 
     def add_parent_groups(self) -> None:
         """Zarr v3 has no implicit groups: every folder above a node needs its zarr.json."""

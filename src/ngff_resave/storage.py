@@ -156,6 +156,45 @@ class Location:
             return []
         return sorted(posixpath.basename(str(e).rstrip("/")) for e in entries)
 
+    @property
+    def can_list(self) -> bool:
+        """Whether folders can be listed (plain HTTP servers and object stores behind HTTPS
+        cannot, in general)."""
+        return self.is_local or not self.url.startswith(("http://", "https://"))
+
+    def list_entries(self, path: str = "") -> list[tuple[str, bool]]:
+        """``(name, is_folder)`` for each entry directly below ``path``, sorted."""
+        if self.is_local:
+            try:
+                with os.scandir(self.child(path)) as entries:
+                    return sorted((e.name, e.is_dir()) for e in entries)
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+        fs, full = self._remote(path)
+        try:
+            entries = fs.ls(full, detail=True)
+        except FileNotFoundError:
+            return []
+        return sorted((posixpath.basename(str(e["name"]).rstrip("/")), e["type"] == "directory")
+                      for e in entries)
+
+    def list_files(self, path: str = "") -> list[str]:
+        """Every file below ``path``, relative to it, sorted (empty when nothing is there)."""
+        root = self.child(path)
+        if self.is_local:
+            found = []
+            for folder, _, names in os.walk(root):
+                relative = os.path.relpath(folder, root)
+                found += [n if relative == "." else f"{relative}/{n}" for n in names]
+            return sorted(found)
+        fs, full = self._remote(path)
+        try:
+            listed = fs.find(full)
+        except FileNotFoundError:
+            return []
+        prefix = full.rstrip("/") + "/"
+        return sorted(str(p)[len(prefix):] for p in listed if str(p).startswith(prefix))
+
     def zarr_store(self, path: str = "", read_only: bool = True) -> Store:
         """A zarr-python store rooted at ``path`` below this location."""
         import zarr.storage

@@ -41,6 +41,8 @@ from zarr.storage import StorePath
 
 from ngff_resave.codecs import planned_array_metadata, v3_data_type
 from ngff_resave.crate import CRATE_FILE, check_crate
+from ngff_resave.metadata import OME_KEYS, group_metadata
+from ngff_resave.reencode import open_source
 from ngff_resave.shards import (
     EMPTY,
     inner_chunk_coords,
@@ -131,12 +133,13 @@ class _Nodes:
     """The output's ``zarr.json`` documents, each read once: the plan's paths up front (in
     threads), any other path a model names on first use."""
 
-    def __init__(self, target: Location, paths: Iterable[str], threads: int) -> None:
+    def __init__(self, target: Location | None, paths: Iterable[str], threads: int,
+                 documents: dict[str, dict[str, Any]] | None = None) -> None:
         self.target = target
-        self.docs: dict[str, dict[str, Any] | None] = {}
+        self.docs: dict[str, dict[str, Any] | None] = dict(documents or {})
         self.errors: dict[str, str] = {}
         self._arrays: dict[str, Any] = {}
-        wanted = list(dict.fromkeys(paths))
+        wanted = [p for p in dict.fromkeys(paths) if p not in self.docs]
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
             for path, (doc, error) in zip(wanted, pool.map(self._read, wanted), strict=True):
                 self.docs[path] = doc
@@ -144,6 +147,8 @@ class _Nodes:
                     self.errors[path] = error
 
     def _read(self, path: str) -> tuple[dict[str, Any] | None, str]:
+        if self.target is None:
+            return None, ""
         try:
             return self.target.read_json(posixpath.join(path, "zarr.json")), ""
         except StorageError as err:
@@ -157,7 +162,8 @@ class _Nodes:
         return self.docs[path]
 
     def where(self, path: str) -> str:
-        return self.errors.get(path) or f"{self.target.child(_join(path, 'zarr.json'))} missing"
+        place = self.target.child(_join(path, "zarr.json")) if self.target else f"'{path}'"
+        return self.errors.get(path) or f"{place} missing"
 
     def group(self, path: str) -> dict[str, Any] | None:
         """A group's document; None when there is no node (raises when it is an array)."""
@@ -396,6 +402,20 @@ def _validate_models(plan: dict[str, Any], nodes: _Nodes, report: Report) -> Non
         report.run(f"ome-zarr-models v05 {name}", partial(models.model, model, path), group=path)
 
 
+def planned_hierarchy_problems(plan: Any) -> list[str]:
+    """What the ome-zarr-models v05 classes reject in the metadata a plan would write, across
+    groups too (label levels against image levels, wells against the plate), before any
+    pixel is written: one line per failing group."""
+    plan = _plain(plan)
+    documents = {path: group_metadata(attrs) for path, attrs in plan["groups"].items()}
+    documents.update({a["path"]: planned_array_metadata(a) for a in plan["arrays"]})
+    report = Report(plan["dataset"])
+    models = _Models(_Nodes(None, [], 1, documents))
+    for name, model, path in _model_checks(plan):
+        report.run(name, partial(models.model, model, path), group=path)
+    return [f"{c['check']}: {c['detail']}" for c in report.checks if not c["ok"]]
+
+
 # --- arrays: zarr.json as planned, pixels shard by shard ---------------------------------------
 
 
@@ -483,8 +503,7 @@ class _ArrayCheck:
                         metadata=ArrayV3Metadata.from_dict(dict(self.doc)),
                         store_path=StorePath(self.target_store, self.path)))
                 else:
-                    self._opened[side] = zarr.open_array(self.source_store, path=self.path,
-                                                         mode="r", zarr_format=2)
+                    self._opened[side] = open_source(self.source_store, self.array)
             return self._opened[side]
 
     def _out(self, key: str = "") -> str:
@@ -676,6 +695,31 @@ def _compare_arrays(plan: dict[str, Any], nodes: _Nodes, source: Location, targe
                    array=check.path)
 
 
+def _check_extras(plan: dict[str, Any], nodes: _Nodes, source: Location, target: Location,
+                  report: Report) -> None:
+    """Groups outside the OME metadata keep their attributes; arrays that are not image
+    levels read back equal to the input."""
+    from ngff_resave.extras import differences
+
+    ome_groups = {path for path, attrs in plan["groups"].items()
+                  if set(attrs) & set(OME_KEYS)}
+    for path, attrs in plan["groups"].items():
+        if path in ome_groups or not attrs:
+            continue
+        doc = nodes.doc(path) or {}
+        report.add(f"group {path}: attributes equal the input's", doc.get("attributes") == attrs,
+                   "" if doc.get("attributes") == attrs else nodes.where(path), group=path)
+    for extra in plan.get("extras", []):
+        if extra["action"] != "migrate":
+            continue
+        try:
+            problem = differences(source, target, extra)
+        except Exception as err:  # noqa: BLE001 - an unreadable array is a failed check
+            problem = _spell_error(err)
+        report.add(f"array {extra['path']}: migrated values equal the input", not problem,
+                   problem, array=extra["path"])
+
+
 def _spell(region: tuple[slice, ...]) -> str:
     return ",".join(f"{s.start}:{s.stop}" for s in region)
 
@@ -704,6 +748,7 @@ def validate_dataset(plan: dict[str, Any], mode: str = "full", sample: int = 8,
     _validate_models(plan, nodes, report)
     for path in plan["files"]:
         report.add(f"file {path} copied", source.read_bytes(path) == target.read_bytes(path))
+    _check_extras(plan, nodes, source, target, report)
     if seed is None:
         seed = random.SystemRandom().randrange(2**32)
     _compare_arrays(plan, nodes, source, target, mode, sample, seed, threads, report)

@@ -18,7 +18,7 @@ PACKAGE_SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(PACKAGE_SRC))
 
 from ngff_resave import catalog as run_catalog  # noqa: E402
-from ngff_resave import failures, outcomes, packing, planning  # noqa: E402
+from ngff_resave import failures, outcomes, ownership, packing, planning  # noqa: E402
 from ngff_resave import sheet as sample_sheet  # noqa: E402
 from ngff_resave.models import digest, read_plan, read_sheet_plan  # noqa: E402
 from ngff_resave.sheet_plan import sheet_attempt  # noqa: E402
@@ -221,9 +221,15 @@ def url_prefix_option():
     return f"--url-prefix {shlex.quote(prefix)}" if prefix else ""
 
 
+def start_of_run():
+    """The run's record, which its jobs claim outputs with (see ownership.Run)."""
+    ownership.Run.start(RESULTS, config["overwrite"])
+
+
 def end_of_run(snakemake_log, crashed):
     """The catalog (also when jobs died) and the summary the run ends with; a run in which any
     dataset failed ends with an error."""
+    ownership.Run.end(RESULTS)
     catalog = RESULTS / "catalog.csv"
     if crashed:
         if read_sheet_plan(SHEET_PLAN) is None:
