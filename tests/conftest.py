@@ -46,20 +46,38 @@ def example_copy(examples: dict[str, Path], tmp_path: Path):
 
 def settings_for(dataset: str, source: Path, output: Path, **extra: Any) -> PlanSettings:
     crate = {"license": LICENSE, "organism": "NCBI:txid9606", "modality": "obo:FBbi_00000369"}
-    return PlanSettings(dataset=dataset, input=str(source), output=str(output),
-                        crate=extra.pop("crate", crate), **extra)
+    return PlanSettings(
+        dataset=dataset,
+        input=str(source),
+        output=str(output),
+        crate=extra.pop("crate", crate),
+        **extra,
+    )
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run the workflow like a user: the Snakefile of this checkout, another working directory."""
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
-               "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"),
-               "--cores", "2", *args]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        "2",
+        *args,
+    ]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}"
-                             f"\n{result.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}"
+            f"\n{result.stderr[-6000:]}"
+        )
     return result
 
 
@@ -67,8 +85,9 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
-def run_pipeline(settings: PlanSettings, results: Path, threads: int = 2,
-                 mode: str = "full") -> dict[str, Any]:
+def run_pipeline(
+    settings: PlanSettings, results: Path, threads: int = 2, mode: str = "full"
+) -> dict[str, Any]:
     """plan -> every convert job -> metadata -> validate, through the package alone."""
     from ngff_resave.convert import run_convert_job
     from ngff_resave.metadata import write_metadata
@@ -80,11 +99,15 @@ def run_pipeline(settings: PlanSettings, results: Path, threads: int = 2,
 
     layout = read_source(Location.from_text(settings.input), settings.dataset)
     plan = make_plan(layout, settings).model_dump(mode="json")
-    check_output(settings.dataset, settings.input, Location.from_text(settings.output),
-                 Run.current(results))
-    records = [run_convert_job(plan, job["id"], results / f"{job['id']}.json", threads=threads,
-                               progress_interval=0.0)
-               for job in plan["jobs"]]
+    check_output(
+        settings.dataset, settings.input, Location.from_text(settings.output), Run.current(results)
+    )
+    records = [
+        run_convert_job(
+            plan, job["id"], results / f"{job['id']}.json", threads=threads, progress_interval=0.0
+        )
+        for job in plan["jobs"]
+    ]
     metadata = write_metadata(plan)
     report = validate_dataset(plan, mode=mode, seed=1)
     return {"plan": plan, "records": records, "metadata": metadata, "report": report.to_json()}

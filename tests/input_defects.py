@@ -32,15 +32,20 @@ LABEL_NAME = "cells"
 TABLE_NAME = "regions"
 
 # zarr-python 2's default compressor, hence what AnnData (through zarr 2) wrote for tables.
-_ANNDATA_COMPRESSOR = numcodecs.Blosc(cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE,
-                                      blocksize=0)
+_ANNDATA_COMPRESSOR = numcodecs.Blosc(
+    cname="lz4", clevel=5, shuffle=numcodecs.Blosc.SHUFFLE, blocksize=0
+)
 
 
 # ---- shared pieces -----------------------------------------------------------------------
 
 
-def _pixels(seed: int, shape: tuple[int, ...] = IMAGE_SHAPE,
-            dtype: type[np.integer[Any]] = np.uint16, high: int = 4096) -> np.ndarray:
+def _pixels(
+    seed: int,
+    shape: tuple[int, ...] = IMAGE_SHAPE,
+    dtype: type[np.integer[Any]] = np.uint16,
+    high: int = 4096,
+) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, high, shape, dtype=dtype)
 
 
@@ -73,11 +78,13 @@ def _v04() -> Any:
     return FormatV04()
 
 
-def _write_image(group: zarr.Group, data: np.ndarray, levels: int, axes: str = "tczyx",
-                 **metadata: Any) -> None:
+def _write_image(
+    group: zarr.Group, data: np.ndarray, levels: int, axes: str = "tczyx", **metadata: Any
+) -> None:
     """An image by ome-zarr-py, ``levels`` levels halving y and x (s0, s1, ...)."""
-    _writer().write_image(data, group, scale_factors=_scale_factors(levels), fmt=_v04(),
-                          axes=axes, **metadata)
+    _writer().write_image(
+        data, group, scale_factors=_scale_factors(levels), fmt=_v04(), axes=axes, **metadata
+    )
 
 
 def _write_label(group: zarr.Group, data: np.ndarray, levels: int) -> None:
@@ -86,8 +93,15 @@ def _write_label(group: zarr.Group, data: np.ndarray, levels: int) -> None:
     ``scaler=None`` is needed: with write_labels' default ``scaler=Scaler(order=0)`` the
     ``scale_factors`` argument is ignored and 5 levels are written whatever it says.
     """
-    _writer().write_labels(data, group, name=LABEL_NAME, scaler=None,
-                           scale_factors=_scale_factors(levels), fmt=_v04(), axes="tczyx")
+    _writer().write_labels(
+        data,
+        group,
+        name=LABEL_NAME,
+        scaler=None,
+        scale_factors=_scale_factors(levels),
+        fmt=_v04(),
+        axes="tczyx",
+    )
 
 
 def _level_count(path: Path) -> int:
@@ -119,8 +133,9 @@ def label_with_more_levels(root: Path) -> Path:
     with warnings.catch_warnings():
         # The default Scaler is deprecated and warns on every call; the default is the point.
         warnings.simplefilter("ignore", DeprecationWarning)
-        _writer().write_labels(_label_image(seed=2), group, name=LABEL_NAME, fmt=_v04(),
-                               axes="tczyx")
+        _writer().write_labels(
+            _label_image(seed=2), group, name=LABEL_NAME, fmt=_v04(), axes="tczyx"
+        )
     found = (_level_count(path), _level_count(path / "labels" / LABEL_NAME))
     if found != (3, 5):  # a later ome-zarr-py could change its default
         raise RuntimeError(f"expected 3 image and 5 label levels, ome-zarr-py wrote {found}")
@@ -156,13 +171,18 @@ def plate_with_unlisted_acquisitions(root: Path) -> Path:
     plate = _new_group(path)
     wells = {"A/1": 0, "A/2": 1}  # well -> acquisition id of its one field
     writer.write_plate_metadata(
-        plate, ["A"], ["1", "2"], list(wells), fmt=_v04(),
+        plate,
+        ["A"],
+        ["1", "2"],
+        list(wells),
+        fmt=_v04(),
         acquisitions=[{"id": 0, "name": "first pass", "maximumfieldcount": 1}],
-        field_count=1, name="unlisted-acquisition")
+        field_count=1,
+        name="unlisted-acquisition",
+    )
     for seed, (well_path, acquisition) in enumerate(wells.items(), start=5):
         well = plate.require_group(well_path)
-        writer.write_well_metadata(well, [{"path": "0", "acquisition": acquisition}],
-                                   fmt=_v04())
+        writer.write_well_metadata(well, [{"path": "0", "acquisition": acquisition}], fmt=_v04())
         _write_image(well.require_group("0"), _pixels(seed), levels=2)
     return path
 
@@ -170,8 +190,9 @@ def plate_with_unlisted_acquisitions(root: Path) -> Path:
 # ---- 4: metadata that 0.4 readers tolerate -----------------------------------------------
 
 
-def image_with_loose_metadata(root: Path, *,
-                              untyped_axes: tuple[str, ...] = ("c", "y", "x")) -> Path:
+def image_with_loose_metadata(
+    root: Path, *, untyped_axes: tuple[str, ...] = ("c", "y", "x")
+) -> Path:
     """A c,y,x image (uint8 2x64x64, 2 levels) by ome-zarr-py 0.18, then ``.zattrs`` edited.
 
     ome-zarr-py writes complete metadata (it requires every omero channel to have a color and
@@ -188,19 +209,39 @@ def image_with_loose_metadata(root: Path, *,
     """
     path = root / "loose-metadata.ome.zarr"
     group = _new_group(path)
-    omero = {"name": "loose", "version": "0.4", "rdefs": {"model": "color"}, "channels": [
-        {"label": "DAPI", "color": "0000FF", "active": True,
-         "window": {"min": 0, "max": 255, "start": 0, "end": 200}},
-        {"label": "GFP", "color": "00FF00", "active": True,
-         "window": {"min": 0, "max": 255, "start": 10, "end": 250}},
-    ]}
-    _write_image(group, _pixels(seed=7, shape=(2, 64, 64), dtype=np.uint8, high=256), levels=2,
-                 axes="cyx", omero=omero)
+    omero = {
+        "name": "loose",
+        "version": "0.4",
+        "rdefs": {"model": "color"},
+        "channels": [
+            {
+                "label": "DAPI",
+                "color": "0000FF",
+                "active": True,
+                "window": {"min": 0, "max": 255, "start": 0, "end": 200},
+            },
+            {
+                "label": "GFP",
+                "color": "00FF00",
+                "active": True,
+                "window": {"min": 0, "max": 255, "start": 10, "end": 250},
+            },
+        ],
+    }
+    _write_image(
+        group,
+        _pixels(seed=7, shape=(2, 64, 64), dtype=np.uint8, high=256),
+        levels=2,
+        axes="cyx",
+        omero=omero,
+    )
 
     def loosen(attrs: dict[str, Any]) -> None:
         multiscale = attrs["multiscales"][0]
-        multiscale["axes"] = [{"name": axis["name"]} if axis["name"] in untyped_axes else axis
-                              for axis in multiscale["axes"]]
+        multiscale["axes"] = [
+            {"name": axis["name"]} if axis["name"] in untyped_axes else axis
+            for axis in multiscale["axes"]
+        ]
         scale = multiscale["datasets"][0]["coordinateTransformations"][0]
         scale["scale"] = [str(float(value)) for value in scale["scale"]]
         channels = attrs["omero"]["channels"]
@@ -250,8 +291,12 @@ _DICT = {"encoding-type": "dict", "encoding-version": "0.1.0"}
 
 
 def _dataframe(columns: list[str]) -> dict[str, Any]:
-    return {"_index": "_index", "column-order": columns, "encoding-type": "dataframe",
-            "encoding-version": "0.2.0"}
+    return {
+        "_index": "_index",
+        "column-order": columns,
+        "encoding-type": "dataframe",
+        "encoding-version": "0.2.0",
+    }
 
 
 def _as_zarr2_written(zarray: Path, fill_value: Any) -> None:
@@ -268,8 +313,9 @@ def _as_zarr2_written(zarray: Path, fill_value: Any) -> None:
     zarray.write_text(json.dumps(metadata, indent=4, sort_keys=True))
 
 
-def _write_table_array(path: Path, key: str, values: np.ndarray,
-                       attributes: dict[str, Any]) -> None:
+def _write_table_array(
+    path: Path, key: str, values: np.ndarray, attributes: dict[str, Any]
+) -> None:
     """One array at ``path / key`` by zarr-python 3 (``zarr_format=2``), then in zarr 2's form."""
     dtype: Any = values.dtype
     fill_value: Any = 0
@@ -279,9 +325,15 @@ def _write_table_array(path: Path, key: str, values: np.ndarray,
         dtype, fill_value = VariableLengthBytes(), None
     elif values.dtype == object:
         dtype = VariableLengthUTF8()
-    array = zarr.create_array(str(path / key), shape=values.shape, chunks=values.shape,
-                              dtype=dtype, compressors=_ANNDATA_COMPRESSOR,
-                              attributes=attributes, zarr_format=2)
+    array = zarr.create_array(
+        str(path / key),
+        shape=values.shape,
+        chunks=values.shape,
+        dtype=dtype,
+        compressors=_ANNDATA_COMPRESSOR,
+        attributes=attributes,
+        zarr_format=2,
+    )
     array[...] = values
     _as_zarr2_written(path / key / ".zarray", fill_value)
 
@@ -312,12 +364,20 @@ def image_with_tables(root: Path) -> Path:
     (path / "tables" / "README.txt").write_text("Measurements of labels/cells, one per row.\n")
     table = f"tables/{TABLE_NAME}"
     groups: dict[str, dict[str, Any]] = {
-        table: {"encoding-type": "anndata", "encoding-version": "0.1.0",
-                "fractal_table_version": "1", "type": "feature_table",
-                "region": {"path": f"../labels/{LABEL_NAME}"}, "instance_key": "label"},
+        table: {
+            "encoding-type": "anndata",
+            "encoding-version": "0.1.0",
+            "fractal_table_version": "1",
+            "type": "feature_table",
+            "region": {"path": f"../labels/{LABEL_NAME}"},
+            "instance_key": "label",
+        },
         f"{table}/obs": _dataframe(["phase"]),
-        f"{table}/obs/phase": {"encoding-type": "categorical", "encoding-version": "0.2.0",
-                               "ordered": False},
+        f"{table}/obs/phase": {
+            "encoding-type": "categorical",
+            "encoding-version": "0.2.0",
+            "ordered": False,
+        },
         f"{table}/var": _dataframe([]),
         f"{table}/uns": _DICT,
         # An AnnData empty dict: a group whose only content is its attributes.
@@ -357,9 +417,16 @@ def image_with_unsupported_array(root: Path) -> Path:
     codec = numcodecs.JSON()
     array = path / "extras" / "objects"
     array.mkdir()
-    zarray = {"chunks": [len(items)], "compressor": _ANNDATA_COMPRESSOR.get_config(),
-              "dtype": "|O", "fill_value": 0, "filters": [codec.get_config()], "order": "C",
-              "shape": [len(items)], "zarr_format": 2}
+    zarray = {
+        "chunks": [len(items)],
+        "compressor": _ANNDATA_COMPRESSOR.get_config(),
+        "dtype": "|O",
+        "fill_value": 0,
+        "filters": [codec.get_config()],
+        "order": "C",
+        "shape": [len(items)],
+        "zarr_format": 2,
+    }
     (array / ".zarray").write_text(json.dumps(zarray, indent=4, sort_keys=True))
     (array / "0").write_bytes(_ANNDATA_COMPRESSOR.encode(codec.encode(items)))
     return path

@@ -22,8 +22,11 @@ def test_byte_copy_reads_and_writes_every_file(tmp_path):
 
 
 def test_table_ratios_and_readme_markers(tmp_path):
-    figures = [benchmark.Figure("a. copy", 2.0, 2**20), benchmark.Figure("b. ours", 1.0, 2**21),
-               benchmark.Figure("d. challenge", 8.0, 2**30)]
+    figures = [
+        benchmark.Figure("a. copy", 2.0, 2**20),
+        benchmark.Figure("b. ours", 1.0, 2**21),
+        benchmark.Figure("d. challenge", 8.0, 2**30),
+    ]
     text = benchmark.table(figures, 10**9, 5 * 10**8, 3, 2)
     row = next(line for line in text.splitlines() if line.startswith("| b. ours"))
     assert row.split("|")[2].strip() == "1.0"
@@ -33,14 +36,16 @@ def test_table_ratios_and_readme_markers(tmp_path):
     readme.write_text("intro\n<!-- bench:start -->\nold\n<!-- bench:end -->\nrest\n")
     benchmark.update_readme(readme, "new table\n")
     assert readme.read_text() == (
-        "intro\n<!-- bench:start -->\nnew table\n<!-- bench:end -->\nrest\n")
+        "intro\n<!-- bench:start -->\nnew table\n<!-- bench:end -->\nrest\n"
+    )
 
 
 def test_the_benchmark_plans_as_the_workflow_does(examples, tmp_path):
     from ngff_resave.models import read_plan
 
-    path = benchmark.make_plan(examples["image-with-labels"], tmp_path, "keep",
-                               tmp_path / "out.ome.zarr")
+    path = benchmark.make_plan(
+        examples["image-with-labels"], tmp_path, "keep", tmp_path / "out.ome.zarr"
+    )
     plan = read_plan(path)
     assert plan is not None and plan.dataset == "bench"
     assert {a.mode for a in plan.arrays} == {"copy"} and plan.jobs

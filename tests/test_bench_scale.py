@@ -18,10 +18,24 @@ import scale  # noqa: E402
 
 
 def row(name: str, items: int, ours: float, challenge: float, **extra: float) -> scale.Row:
-    values = {"jobs": 4, "own_peak_bytes": 100 * 2**20, "own_cpu": 1.5, "tree_cpu": 3.0,
-              "dry_scratch": 1.2, "dry_done": 0.8, **extra}
-    return scale.Row(scenario=name, datasets=str(items), items=items, item="dataset", ours=ours,
-                     challenge=challenge, **values)
+    values = {
+        "jobs": 4,
+        "own_peak_bytes": 100 * 2**20,
+        "own_cpu": 1.5,
+        "tree_cpu": 3.0,
+        "dry_scratch": 1.2,
+        "dry_done": 0.8,
+        **extra,
+    }
+    return scale.Row(
+        scenario=name,
+        datasets=str(items),
+        items=items,
+        item="dataset",
+        ours=ours,
+        challenge=challenge,
+        **values,
+    )
 
 
 def test_ratio_and_per_item() -> None:
@@ -48,26 +62,38 @@ def test_plate_layout_and_row_names() -> None:
     assert scale.plate_layout(4) == (1, 4)
     assert scale.plate_layout(1) == (1, 1)
     assert [scale.row_name(i) for i in (0, 25, 26, 31, 701, 702)] == [
-        "A", "Z", "AA", "AF", "ZZ", "AAA"]
+        "A",
+        "Z",
+        "AA",
+        "AF",
+        "ZZ",
+        "AAA",
+    ]
 
 
 def test_table() -> None:
-    rows = [row("small-100", 100, 50.0, 150.0),
-            row("plate", 6144, 30.0, 90.0, dry_scratch=math.nan)]
+    rows = [
+        row("small-100", 100, 50.0, 150.0),
+        row("plate", 6144, 30.0, 90.0, dry_scratch=math.nan),
+    ]
     rows[1].item = "field"
     text = scale.table(rows)
     lines = text.splitlines()
     assert lines[0].startswith("| scenario | datasets | jobs | ours s | challenge s | ratio |")
     assert len(lines) == 4
     assert lines[1].count("|") == lines[0].count("|") == lines[2].count("|")
-    assert "| small-100 | 100 | 4 | 50.0 | 150.0 | 3.00x | 0.500 / 1.500 | 100 | 1.5 | " \
-           "1.2 / 0.8 |" == lines[2]
+    assert (
+        "| small-100 | 100 | 4 | 50.0 | 150.0 | 3.00x | 0.500 / 1.500 | 100 | 1.5 | "
+        "1.2 / 0.8 |" == lines[2]
+    )
     assert "per field" in lines[3] and "| n/a / 0.8 |" in lines[3]
 
 
 def test_linearity_against_the_ideal() -> None:
-    small, large = row("small-100", 100, 10.0, 1.0), row("small-1000", 1000, 80.0, 1.0,
-                                                         own_peak_bytes=200 * 2**20)
+    small, large = (
+        row("small-100", 100, 10.0, 1.0),
+        row("small-1000", 1000, 80.0, 1.0, own_peak_bytes=200 * 2**20),
+    )
     text = scale.linearity([large, small])
     assert "1000 vs 100 datasets (linear = 10x)" in text
     assert "wall 8.00x" in text and "Snakemake peak memory 2.00x" in text
@@ -75,8 +101,9 @@ def test_linearity_against_the_ideal() -> None:
 
 
 def test_report_lists_every_scenario() -> None:
-    text = scale.report([row("small-3", 3, 4.0, 1.0), row("small-6", 6, 5.0, 2.0)], (2.0, 0.5),
-                        repeat=1, cores=2)
+    text = scale.report(
+        [row("small-3", 3, 4.0, 1.0), row("small-6", 6, 5.0, 2.0)], (2.0, 0.5), repeat=1, cores=2
+    )
     assert "| small-3 |" in text and "| small-6 |" in text
     assert "linear = 2x" in text
     assert "`snakemake --until plan` from clean 2.0 s wall" in text
@@ -85,8 +112,9 @@ def test_report_lists_every_scenario() -> None:
 def test_replace_between() -> None:
     start, end = scale.README_START, scale.README_END
     content = f"intro\n{start}\nold\n{end}\nrest\n"
-    assert scale.replace_between(content, start, end, "new\n") == \
-        f"intro\n{start}\nnew\n{end}\nrest\n"
+    assert (
+        scale.replace_between(content, start, end, "new\n") == f"intro\n{start}\nnew\n{end}\nrest\n"
+    )
     assert scale.replace_between("no markers", start, end, "x") is None
 
 
@@ -117,8 +145,10 @@ def test_plan_job_seconds(tmp_path: Path) -> None:
 
 
 def test_median_run() -> None:
-    runs = [scale.SnakemakeRun(s, p, c, 2 * c, 5) for s, p, c in
-            ((3.0, 10, 1.0), (1.0, 30, 2.0), (2.0, 20, 3.0))]
+    runs = [
+        scale.SnakemakeRun(s, p, c, 2 * c, 5)
+        for s, p, c in ((3.0, 10, 1.0), (1.0, 30, 2.0), (2.0, 20, 3.0))
+    ]
     assert scale.median_run(runs) == scale.SnakemakeRun(2.0, 30, 2.0, 4.0, 5)
 
 

@@ -10,8 +10,10 @@ def test_catalog_columns_values_and_failures(examples, tmp_path, example_copy):
     results, logs = tmp_path / "results", tmp_path / "logs"
     broken = example_copy("image-with-labels")
     (broken / ".zattrs").write_text("{}")  # not OME-Zarr: fails at planning
-    rows = [settings_for(d, examples[d], tmp_path / f"{d}.ome.zarr", origin="https://o")
-            for d in ("plate", "image-with-labels")]
+    rows = [
+        settings_for(d, examples[d], tmp_path / f"{d}.ome.zarr", origin="https://o")
+        for d in ("plate", "image-with-labels")
+    ]
     rows.append(settings_for("broken", broken, tmp_path / "broken.ome.zarr"))
     sheet = plan_sheet(rows, results)
     (results / "plan.json").write_bytes(sheet.to_bytes())
@@ -22,9 +24,23 @@ def test_catalog_columns_values_and_failures(examples, tmp_path, example_copy):
     assert "FAILED broken (input defect, rule plan)" in summary
     read = pd.read_csv(results / "catalog.csv", dtype=str, keep_default_na=False)
     assert list(read.columns) == COLUMNS
-    assert COLUMNS[:15] == ["url", "written", "written_human_readable", "origin", "shape",
-                            "shards", "chunks", "dimension_names", "license", "name",
-                            "description", "organismId", "fbbiId", "wells", "images"]
+    assert COLUMNS[:15] == [
+        "url",
+        "written",
+        "written_human_readable",
+        "origin",
+        "shape",
+        "shards",
+        "chunks",
+        "dimension_names",
+        "license",
+        "name",
+        "description",
+        "organismId",
+        "fbbiId",
+        "wells",
+        "images",
+    ]
     assert COLUMNS[-5:] == ["valid", "validated", "mended", "skipped", "error"]
     plate, image, failed = read.to_dict(orient="records")
     assert plate["url"] == "https://host/bucket/plate.ome.zarr"

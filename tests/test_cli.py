@@ -18,14 +18,27 @@ def plan_workdir(workdir: Path, inputs: dict[str, Path], **config) -> list[str]:
     """A sheet of the given inputs; the `plan` command line for it."""
     lines = ["dataset\tinput"] + [f"{d}\t{path}" for d, path in inputs.items()]
     (workdir / "samples.tsv").write_text("\n".join(lines) + "\n")
-    full = fill_config_defaults({"samples": "samples.tsv", "rocrate": {"license": LICENSE},
-                                 **config})
-    return ["plan", "--config", json.dumps(full), "--results", "results", "--output",
-            "results/plans/a.json", "--attempt", "a", "--inputs-digest", "d"]
+    full = fill_config_defaults(
+        {"samples": "samples.tsv", "rocrate": {"license": LICENSE}, **config}
+    )
+    return [
+        "plan",
+        "--config",
+        json.dumps(full),
+        "--results",
+        "results",
+        "--output",
+        "results/plans/a.json",
+        "--attempt",
+        "a",
+        "--inputs-digest",
+        "d",
+    ]
 
 
-def test_metadata_that_0_5_rejects_fails_its_row_at_planning_only(example_copy, examples,
-                                                                   tmp_path, monkeypatch):
+def test_metadata_that_0_5_rejects_fails_its_row_at_planning_only(
+    example_copy, examples, tmp_path, monkeypatch
+):
     root = example_copy("image-with-labels")
     attrs = json.loads((root / ".zattrs").read_text())
     # A scale with one value too few: rejected by the 0.5 models, and no mend guesses one.
@@ -43,8 +56,9 @@ def test_metadata_that_0_5_rejects_fails_its_row_at_planning_only(example_copy, 
     assert not (tmp_path / "results" / "ome-zarr" / "img.ome.zarr").exists()
 
 
-def test_unchanged_rows_reuse_their_plan_without_reading_the_input(example_copy, tmp_path,
-                                                                  monkeypatch):
+def test_unchanged_rows_reuse_their_plan_without_reading_the_input(
+    example_copy, tmp_path, monkeypatch
+):
     root = example_copy("plate")
     monkeypatch.chdir(tmp_path)
     args = plan_workdir(tmp_path, {"plate": root})
@@ -77,17 +91,28 @@ def test_a_plan_of_an_older_format_is_planned_again(examples, tmp_path, monkeypa
 
 
 @pytest.mark.parametrize(("damage", "arrays_redone"), [("crate", set()), ("pixels", {"2"})])
-def test_an_invalid_dataset_names_what_must_be_redone(examples, tmp_path, monkeypatch, damage,
-                                                       arrays_redone):
+def test_an_invalid_dataset_names_what_must_be_redone(
+    examples, tmp_path, monkeypatch, damage, arrays_redone
+):
     monkeypatch.chdir(tmp_path)
-    assert main(plan_workdir(tmp_path, {"img": examples["image-with-labels"]},
-                             parts={"target_bytes": 20000})) == 0
+    assert (
+        main(
+            plan_workdir(
+                tmp_path, {"img": examples["image-with-labels"]}, parts={"target_bytes": 20000}
+            )
+        )
+        == 0
+    )
     plan = read_plan(tmp_path / "results" / "img" / "plan.json")
     records = []
     for job in plan.jobs:
         record = f"results/img/convert/{job.id}.json"
-        assert main(["convert", "--plan", "results/img/plan.json", "--job", job.id,
-                     "--record", record]) == 0
+        assert (
+            main(
+                ["convert", "--plan", "results/img/plan.json", "--job", job.id, "--record", record]
+            )
+            == 0
+        )
         records.append(record)
     out = Path(plan.output)
     if damage == "crate":
@@ -95,11 +120,40 @@ def test_an_invalid_dataset_names_what_must_be_redone(examples, tmp_path, monkey
         arrays_redone = {a.path for a in plan.arrays if a.path.startswith("labels/")}
     else:
         shutil.rmtree(out / "2" / "c")
-    assert main(["metadata", "--plan", "results/img/plan.json", "--record", "results/img/m.json",
-                 "--results", "results", "--convert-records", *records]) == 0
-    assert main(["validate", "--plan", "results/img/plan.json", "--record",
-                 "results/img/v.json", "--results", "results", "--logs", "logs",
-                 "--metadata-record", "results/img/m.json"]) == 0
+    assert (
+        main(
+            [
+                "metadata",
+                "--plan",
+                "results/img/plan.json",
+                "--record",
+                "results/img/m.json",
+                "--results",
+                "results",
+                "--convert-records",
+                *records,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "validate",
+                "--plan",
+                "results/img/plan.json",
+                "--record",
+                "results/img/v.json",
+                "--results",
+                "results",
+                "--logs",
+                "logs",
+                "--metadata-record",
+                "results/img/m.json",
+            ]
+        )
+        == 0
+    )
     outcome = read_json(tmp_path / "results" / "img" / "validation.json")
     assert outcome["valid"] is False and "dataset 'img'" in outcome["error"]
     assert outcome["failure"] == "conversion failure" and outcome["rule"] == "validate"
@@ -115,13 +169,42 @@ def test_an_invalid_dataset_names_what_must_be_redone(examples, tmp_path, monkey
 def test_a_pack_goes_on_past_a_failing_dataset(examples, example_copy, tmp_path, monkeypatch):
     broken = example_copy("plate")
     monkeypatch.chdir(tmp_path)
-    assert main(plan_workdir(tmp_path, {"broken": broken, "img": examples["image-with-labels"],
-                                        "b2r": examples["bioformats2raw"]})) == 0
-    chunk = next(p for p in (broken / "A" / "1" / "0" / "0").rglob("*") if p.is_file()
-                 and not p.name.startswith("."))
+    assert (
+        main(
+            plan_workdir(
+                tmp_path,
+                {
+                    "broken": broken,
+                    "img": examples["image-with-labels"],
+                    "b2r": examples["bioformats2raw"],
+                },
+            )
+        )
+        == 0
+    )
+    chunk = next(
+        p
+        for p in (broken / "A" / "1" / "0" / "0").rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    )
     chunk.write_bytes(b"not a compressed chunk" * 4)
-    assert main(["pack", "--record", "results/packs/p.json", "--results", "results", "--logs",
-                 "logs", "broken", "img", "b2r"]) == 0
+    assert (
+        main(
+            [
+                "pack",
+                "--record",
+                "results/packs/p.json",
+                "--results",
+                "results",
+                "--logs",
+                "logs",
+                "broken",
+                "img",
+                "b2r",
+            ]
+        )
+        == 0
+    )
     record = read_json(tmp_path / "results" / "packs" / "p.json")
     assert record["failed"] == ["broken"]
     assert [d["valid"] for d in record["datasets"]] == [False, True, True]
@@ -144,8 +227,13 @@ def test_a_write_error_names_the_output_path(examples, tmp_path, monkeypatch):
     output = tmp_path / "results" / "ome-zarr" / "img.ome.zarr"
     plan = read_json(tmp_path / "results" / "img" / "plan.json")
     # The output is this row's (claimed), then a file appears where an array's folder goes.
-    check_output("img", plan["input"], Location.from_text(str(output)),
-                 Run.current(tmp_path / "results"), take=True)
+    check_output(
+        "img",
+        plan["input"],
+        Location.from_text(str(output)),
+        Run.current(tmp_path / "results"),
+        take=True,
+    )
     (output / "1").write_text("a file where the array's folder goes")
     outcome = run_dataset("img", tmp_path / "results", tmp_path / "logs", 1, "full", 8)
     assert not outcome.valid

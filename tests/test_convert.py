@@ -16,11 +16,13 @@ def assert_same_pixels(plan):
         source = zarr.open_array(f"{plan['input']}/{array['path']}", mode="r", zarr_format=2)
         expected = source[...]
         output = f"{plan['output']}/{array['path']}"
-        np.testing.assert_array_equal(zarr.open_array(output, mode="r")[...], expected,
-                                      err_msg=array["path"])
+        np.testing.assert_array_equal(
+            zarr.open_array(output, mode="r")[...], expected, err_msg=array["path"]
+        )
         spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": output}}
-        np.testing.assert_array_equal(ts.open(spec, open=True).result().read().result(),
-                                      expected, err_msg=array["path"])
+        np.testing.assert_array_equal(
+            ts.open(spec, open=True).result().read().result(), expected, err_msg=array["path"]
+        )
         meta = read_json(__import__("pathlib").Path(output) / "zarr.json")
         assert meta["dimension_names"] == array["dimension_names"]
 
@@ -39,14 +41,16 @@ def test_every_example_kind_converts_bit_identically(examples, tmp_path, dataset
 @pytest.mark.parametrize("name", sorted(FIXTURE_KINDS))
 def test_every_challenge_fixture_converts(challenge_fixtures, tmp_path, name):
     output = tmp_path / f"{name}.ome.zarr"
-    result = run_pipeline(settings_for(name, challenge_fixtures / f"{name}.zarr", output),
-                          tmp_path / "records")
+    result = run_pipeline(
+        settings_for(name, challenge_fixtures / f"{name}.zarr", output), tmp_path / "records"
+    )
     assert result["plan"]["kind"] == FIXTURE_KINDS[name]
     assert result["report"]["valid"], result["report"]["failed"]
     assert_same_pixels(result["plan"])
     if name != "2d":
         assert (output / "OME" / "METADATA.ome.xml").read_bytes() == (
-            challenge_fixtures / f"{name}.zarr" / "OME" / "METADATA.ome.xml").read_bytes()
+            challenge_fixtures / f"{name}.zarr" / "OME" / "METADATA.ome.xml"
+        ).read_bytes()
 
 
 def test_input_is_never_modified(examples, tmp_path):
@@ -59,21 +63,32 @@ def test_input_is_never_modified(examples, tmp_path):
 
 
 def test_a_level_split_in_parts_writes_each_shard_once(examples, tmp_path):
-    settings = settings_for("img", examples["image-with-labels"], tmp_path / "o.ome.zarr",
-                            shards=[1, 1, 1, 64, 64], part_target_bytes=40_000)
+    settings = settings_for(
+        "img",
+        examples["image-with-labels"],
+        tmp_path / "o.ome.zarr",
+        shards=[1, 1, 1, 64, 64],
+        part_target_bytes=40_000,
+    )
     result = run_pipeline(settings, tmp_path / "r")
     level0 = [j for j in result["plan"]["jobs"] if j["level"] == 0]
     assert len(level0) > 2
     assert sum(r["shards_written"] for r in result["records"] if r["level"] == 0) == sum(
-        a["shards"] for a in result["plan"]["arrays"] if a["level"] == 0)
+        a["shards"] for a in result["plan"]["arrays"] if a["level"] == 0
+    )
     assert result["report"]["valid"], result["report"]["failed"]
     assert_same_pixels(result["plan"])
 
 
 def test_reencode_to_a_named_codec_and_explicit_chunks(examples, tmp_path):
-    settings = settings_for("b", examples["bioformats2raw"], tmp_path / "o.ome.zarr",
-                            codec="blosc-zstd-5", chunks=[1, 1, 1, 16, 16],
-                            shards=[1, 1, 1, 32, 32])
+    settings = settings_for(
+        "b",
+        examples["bioformats2raw"],
+        tmp_path / "o.ome.zarr",
+        codec="blosc-zstd-5",
+        chunks=[1, 1, 1, 16, 16],
+        shards=[1, 1, 1, 32, 32],
+    )
     result = run_pipeline(settings, tmp_path / "r")
     meta = read_json(tmp_path / "o.ome.zarr" / "0" / "0" / "zarr.json")
     sharding = meta["codecs"][0]["configuration"]
@@ -85,11 +100,18 @@ def test_reencode_to_a_named_codec_and_explicit_chunks(examples, tmp_path):
 
 def test_job_record_and_progress_lines(examples, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="ngff_resave")
-    result = run_pipeline(settings_for("img", examples["image-with-labels"],
-                                       tmp_path / "o.ome.zarr"), tmp_path / "r")
+    result = run_pipeline(
+        settings_for("img", examples["image-with-labels"], tmp_path / "o.ome.zarr"), tmp_path / "r"
+    )
     record = json.loads((tmp_path / "r" / "0-0.json").read_text())
-    for key in ("arrays", "shards_written", "bytes_read", "bytes_written", "seconds",
-                "peak_memory_bytes"):
+    for key in (
+        "arrays",
+        "shards_written",
+        "bytes_read",
+        "bytes_written",
+        "seconds",
+        "peak_memory_bytes",
+    ):
         assert key in record
     assert record["bytes_read"] > 0 and record["bytes_written"] > 0
     assert record == result["records"][0]
@@ -99,8 +121,9 @@ def test_job_record_and_progress_lines(examples, tmp_path, caplog):
 
 def test_missing_input_chunks_stay_missing_and_read_as_fill(examples, tmp_path):
     # the example image has one chunk never written at level 0
-    result = run_pipeline(settings_for("img", examples["image-with-labels"],
-                                       tmp_path / "o.ome.zarr"), tmp_path / "r")
+    result = run_pipeline(
+        settings_for("img", examples["image-with-labels"], tmp_path / "o.ome.zarr"), tmp_path / "r"
+    )
     source = zarr.open_array(f"{examples['image-with-labels']}/0", mode="r", zarr_format=2)
     assert source.nchunks_initialized < source.nchunks
     assert result["report"]["valid"]

@@ -18,12 +18,21 @@ def challenge_catalog_fields(crate):
 
 
 def test_crate_has_the_challenge_graph_and_required_fields():
-    crate = build_crate(name="n", description="d", license="CC-BY-4.0",
-                        organism="NCBI:txid9606", modality="obo:FBbi_00000369",
-                        date_published="2026-01-02")
+    crate = build_crate(
+        name="n",
+        description="d",
+        license="CC-BY-4.0",
+        organism="NCBI:txid9606",
+        modality="obo:FBbi_00000369",
+        date_published="2026-01-02",
+    )
     assert challenge_catalog_fields(crate) == {
-        "license": "https://creativecommons.org/licenses/by/4.0/", "name": "n",
-        "description": "d", "organismId": "NCBI:txid9606", "fbbiId": "obo:FBbi_00000369"}
+        "license": "https://creativecommons.org/licenses/by/4.0/",
+        "name": "n",
+        "description": "d",
+        "organismId": "NCBI:txid9606",
+        "fbbiId": "obo:FBbi_00000369",
+    }
     graph = {i["@id"]: i for i in crate["@graph"]}
     root = graph["./"]
     acquisition = graph[root["resultOf"]["@id"]]
@@ -31,8 +40,10 @@ def test_crate_has_the_challenge_graph_and_required_fields():
     assert specimen["@type"] == "specimen"
     assert graph[specimen["biosample"]["@id"]]["@type"] == "biosample"
     assert root["datePublished"] == "2026-01-02"
-    checks = check_crate(crate, {"license": "CC-BY-4.0", "organism": "NCBI:txid9606",
-                                 "modality": "obo:FBbi_00000369"})
+    checks = check_crate(
+        crate,
+        {"license": "CC-BY-4.0", "organism": "NCBI:txid9606", "modality": "obo:FBbi_00000369"},
+    )
     assert all(ok for _, ok, _ in checks), checks
 
 

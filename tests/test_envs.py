@@ -9,15 +9,30 @@ import tomllib
 import yaml
 from conftest import REPO
 
-RULES = {"plan": "cmd_plan", "pack": "cmd_pack", "convert": "cmd_convert",
-         "metadata": "cmd_metadata", "validate": "cmd_validate", "catalog": "cmd_catalog"}
+RULES = {
+    "plan": "cmd_plan",
+    "pack": "cmd_pack",
+    "convert": "cmd_convert",
+    "metadata": "cmd_metadata",
+    "validate": "cmd_validate",
+    "catalog": "cmd_catalog",
+}
 # import name -> distribution name
-DISTRIBUTIONS = {"zarr": "zarr", "numcodecs": "numcodecs", "numpy": "numpy", "fsspec": "fsspec",
-                 "rocrate": "rocrate", "ome_zarr_models": "ome-zarr-models",
-                 "pydantic_zarr": "pydantic-zarr",
-                 "pydantic": "pydantic", "pandas": "pandas", "jsonschema": "jsonschema",
-                 "yaml": "pyyaml", "google_crc32c": "google-crc32c",
-                 "tensorstore": "tensorstore"}
+DISTRIBUTIONS = {
+    "zarr": "zarr",
+    "numcodecs": "numcodecs",
+    "numpy": "numpy",
+    "fsspec": "fsspec",
+    "rocrate": "rocrate",
+    "ome_zarr_models": "ome-zarr-models",
+    "pydantic_zarr": "pydantic-zarr",
+    "pydantic": "pydantic",
+    "pandas": "pandas",
+    "jsonschema": "jsonschema",
+    "yaml": "pyyaml",
+    "google_crc32c": "google-crc32c",
+    "tensorstore": "tensorstore",
+}
 
 
 def pyproject_pins():
@@ -52,8 +67,11 @@ def needed_distributions(entry):
     """Distributions reached from one CLI subcommand, following package imports."""
     cli = ast.parse((REPO / "src" / "ngff_resave" / "cli.py").read_text())
     func = next(n for n in cli.body if isinstance(n, ast.FunctionDef) and n.name == entry)
-    todo = [n.module.split(".")[1] for n in ast.walk(func)
-            if isinstance(n, ast.ImportFrom) and n.module.startswith("ngff_resave.")]
+    todo = [
+        n.module.split(".")[1]
+        for n in ast.walk(func)
+        if isinstance(n, ast.ImportFrom) and n.module.startswith("ngff_resave.")
+    ]
     seen, found = set(), set()
     while todo:
         module = todo.pop()
@@ -68,7 +86,8 @@ def needed_distributions(entry):
                 found.add(DISTRIBUTIONS[top])
             else:
                 assert top in sys.stdlib_module_names or top in ("ngff_resave", "__future__"), (
-                    f"{module} imports {top}: add it to DISTRIBUTIONS and the envs")
+                    f"{module} imports {top}: add it to DISTRIBUTIONS and the envs"
+                )
     return found
 
 

@@ -10,12 +10,12 @@ BIN = Path(sys.executable).parent
 
 
 def test_ruff_is_clean():
-    result = subprocess.run([BIN / "ruff", "check", "."], cwd=REPO, capture_output=True,
-                            text=True)
+    result = subprocess.run([BIN / "ruff", "check", "."], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
 
 def test_package_type_checks():
-    result = subprocess.run([BIN / "mypy", "src/ngff_resave"], cwd=REPO, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [BIN / "mypy", "src/ngff_resave"], cwd=REPO, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout

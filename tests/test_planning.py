@@ -58,8 +58,9 @@ def test_jobs_split_a_level_into_shard_aligned_parts_covering_every_shard_once()
     assert [j["id"] for j in jobs] == [f"0-{i}" for i in range(len(level0))] + ["1-0"]
     assert len(level0) == math.ceil(21000 / 5000)
     for array in arrays[:3]:
-        ranges = sorted(p["shards"] for j in level0 for p in j["arrays"]
-                        if p["path"] == array["path"])
+        ranges = sorted(
+            p["shards"] for j in level0 for p in j["arrays"] if p["path"] == array["path"]
+        )
         covered = [i for lo, hi in ranges for i in range(lo, hi)]
         assert covered == list(range(array["shards"]))
     assert sum(j["bytes"] for j in level0) == 21000
@@ -77,15 +78,23 @@ def test_shard_slices_tile_the_array():
     seen = set()
     for index in range(shard_count(shape, shards)):
         region = shard_slices(shape, shards, index)
-        seen |= {(y, x) for y in range(region[0].start, region[0].stop)
-                 for x in range(region[1].start, region[1].stop)}
+        seen |= {
+            (y, x)
+            for y in range(region[0].start, region[0].stop)
+            for x in range(region[1].start, region[1].stop)
+        }
     assert len(seen) == 35
 
 
 def test_sheet_shards_must_be_a_multiple_of_chunks(examples):
     layout = read_source(Location.from_text(str(examples["image-with-labels"])), "img")
-    settings = PlanSettings("img", str(examples["image-with-labels"]), "/tmp/o",
-                            chunks=[1, 1, 1, 64, 64], shards=[1, 1, 1, 96, 128])
+    settings = PlanSettings(
+        "img",
+        str(examples["image-with-labels"]),
+        "/tmp/o",
+        chunks=[1, 1, 1, 64, 64],
+        shards=[1, 1, 1, 96, 128],
+    )
     with pytest.raises(PlanError, match=r"dataset 'img', array 0: shards .* not a whole multiple"):
         make_plan(layout, settings)
 
@@ -98,8 +107,11 @@ def test_details_round_trip_overrides_single_arrays(examples):
     assert details_key(source, "labels/cells/0") in details
     # edit one array, as a user would, written on another machine (different prefix)
     edited = {k.replace(source, "/elsewhere/in.zarr"): v for k, v in details.items()}
-    edited["/elsewhere/in.zarr/0"] = {"shape": [1, 2, 3, 150, 130], "chunks": [1, 1, 1, 64, 64],
-                                      "shards": [1, 1, 1, 128, 128]}
+    edited["/elsewhere/in.zarr/0"] = {
+        "shape": [1, 2, 3, 150, 130],
+        "chunks": [1, 1, 1, 64, 64],
+        "shards": [1, 1, 1, 128, 128],
+    }
     replanned = make_plan(layout, PlanSettings("img", source, "/tmp/o", details=edited))
     by_path = {a.path: a for a in replanned.arrays}
     assert by_path["0"].output.shards == [1, 1, 1, 128, 128]
@@ -111,8 +123,10 @@ def test_details_round_trip_overrides_single_arrays(examples):
 
 def test_plan_records_mode_and_reason_for_every_array(examples):
     source = str(examples["bioformats2raw"])
-    plan = make_plan(read_source(Location.from_text(source), "b"),
-                     PlanSettings("b", source, "/tmp/o", codec="blosc-zstd-5"))
+    plan = make_plan(
+        read_source(Location.from_text(source), "b"),
+        PlanSettings("b", source, "/tmp/o", codec="blosc-zstd-5"),
+    )
     for array in plan.arrays:
         assert array.mode in ("copy", "reencode")
         assert array.reason

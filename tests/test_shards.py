@@ -25,27 +25,62 @@ COMPRESSORS = {
 }
 
 
-def write_v2_image(root, compressor, dtype="<u2", order="C", separator="/",
-                   shape=(1, 2, 3, 70, 45), chunks=(1, 1, 2, 32, 20), drop=2):
+def write_v2_image(
+    root,
+    compressor,
+    dtype="<u2",
+    order="C",
+    separator="/",
+    shape=(1, 2, 3, 70, 45),
+    chunks=(1, 1, 2, 32, 20),
+    drop=2,
+):
     """A one-level OME-Zarr 0.4 image whose chunks do not divide the shape and some of whose
     chunks were never written."""
     rng = np.random.default_rng(0)
     data = (rng.integers(0, 400, size=shape) + np.arange(shape[-1])).astype(dtype)
-    array = zarr.create_array(zarr.storage.LocalStore(root), name="0", shape=shape,
-                              chunks=chunks, dtype=np.dtype(dtype), compressors=compressor,
-                              order=order, zarr_format=2, fill_value=0,
-                              chunk_key_encoding={"name": "v2", "separator": separator})
+    array = zarr.create_array(
+        zarr.storage.LocalStore(root),
+        name="0",
+        shape=shape,
+        chunks=chunks,
+        dtype=np.dtype(dtype),
+        compressors=compressor,
+        order=order,
+        zarr_format=2,
+        fill_value=0,
+        chunk_key_encoding={"name": "v2", "separator": separator},
+    )
     array[...] = data
-    for path in sorted(p for p in (root / "0").rglob("*") if p.is_file()
-                       and not p.name.startswith("."))[:drop]:
+    for path in sorted(
+        p for p in (root / "0").rglob("*") if p.is_file() and not p.name.startswith(".")
+    )[:drop]:
         path.unlink()
-    axes = [{"name": n, "type": t} for n, t in
-            zip("tczyx", ["time", "channel", "space", "space", "space"], strict=True)]
+    axes = [
+        {"name": n, "type": t}
+        for n, t in zip("tczyx", ["time", "channel", "space", "space", "space"], strict=True)
+    ]
     (root / ".zgroup").write_text('{"zarr_format": 2}')
-    (root / ".zattrs").write_text(json.dumps({"multiscales": [{
-        "version": "0.4", "axes": axes[-len(shape):],
-        "datasets": [{"path": "0", "coordinateTransformations": [
-            {"type": "scale", "scale": [1.0] * len(shape)}]}]}]}))
+    (root / ".zattrs").write_text(
+        json.dumps(
+            {
+                "multiscales": [
+                    {
+                        "version": "0.4",
+                        "axes": axes[-len(shape) :],
+                        "datasets": [
+                            {
+                                "path": "0",
+                                "coordinateTransformations": [
+                                    {"type": "scale", "scale": [1.0] * len(shape)}
+                                ],
+                            }
+                        ],
+                    }
+                ]
+            }
+        )
+    )
     return zarr.open_array(str(root / "0"), mode="r", zarr_format=2)[...]
 
 
@@ -53,21 +88,30 @@ def read_three_ways(path):
     by_zarr = zarr.open_array(str(path), mode="r")[...]
     spec = {"driver": "zarr3", "kvstore": {"driver": "file", "path": str(path)}}
     by_tensorstore = ts.open(spec, open=True).result().read().result()
-    with zarr.config.set({"codec_pipeline.path": "zarrs.ZarrsCodecPipeline",
-                          "codec_pipeline.strict": True}):
+    with zarr.config.set(
+        {"codec_pipeline.path": "zarrs.ZarrsCodecPipeline", "codec_pipeline.strict": True}
+    ):
         by_zarrs = zarr.open_array(str(path), mode="r")[...]
     return by_zarr, by_tensorstore, by_zarrs
 
 
 @pytest.mark.parametrize("name", sorted(COMPRESSORS))
-@pytest.mark.parametrize(("dtype", "order", "separator"), [
-    ("<u2", "C", "/"), (">u2", "C", "."), ("<f4", "F", "/"), ("|u1", "F", "."),
-    (">i4", "F", "/"),
-])
+@pytest.mark.parametrize(
+    ("dtype", "order", "separator"),
+    [
+        ("<u2", "C", "/"),
+        (">u2", "C", "."),
+        ("<f4", "F", "/"),
+        ("|u1", "F", "."),
+        (">i4", "F", "/"),
+    ],
+)
 def test_copied_shards_read_identically_everywhere(tmp_path, name, dtype, order, separator):
     expected = write_v2_image(tmp_path / "in.zarr", COMPRESSORS[name], dtype, order, separator)
-    result = run_pipeline(settings_for("d", tmp_path / "in.zarr", tmp_path / "out.zarr",
-                                       shards=[1, 2, 4, 64, 40]), tmp_path / "records")
+    result = run_pipeline(
+        settings_for("d", tmp_path / "in.zarr", tmp_path / "out.zarr", shards=[1, 2, 4, 64, 40]),
+        tmp_path / "records",
+    )
     array = result["plan"]["arrays"][0]
     assert array["mode"] == "copy", array["reason"]
     assert result["records"][0]["bytes_read"] > 0
@@ -78,26 +122,54 @@ def test_copied_shards_read_identically_everywhere(tmp_path, name, dtype, order,
 
 def test_copy_writes_the_input_bytes_unchanged(tmp_path):
     write_v2_image(tmp_path / "in.zarr", COMPRESSORS["zstd"], drop=0)
-    run_pipeline(settings_for("d", tmp_path / "in.zarr", tmp_path / "out.zarr",
-                              shards=[1, 1, 2, 32, 20]), tmp_path / "r")
+    run_pipeline(
+        settings_for("d", tmp_path / "in.zarr", tmp_path / "out.zarr", shards=[1, 1, 2, 32, 20]),
+        tmp_path / "r",
+    )
     shard = (tmp_path / "out.zarr" / "0" / "c" / "0" / "1" / "0" / "0" / "0").read_bytes()
     assert shard.startswith((tmp_path / "in.zarr" / "0" / "0" / "1" / "0" / "0" / "0").read_bytes())
 
 
-@pytest.mark.parametrize(("codec", "compressor", "dtype", "order", "chunks", "why", "engine"), [
-    ("keep", numcodecs.Zlib(level=1), ">u2", "F", None, "zlib", "chunk transcode"),
-    ("blosc-zstd-5", COMPRESSORS["zstd"], "<f4", "C", None, "codec blosc-zstd-5 asked for",
-     "chunk transcode"),
-    ("gzip-3", COMPRESSORS["blosc-lz4-shuffle"], "|u1", "F", None, "codec gzip-3",
-     "chunk transcode"),
-    ("none", COMPRESSORS["gzip"], "<u2", "C", None, "codec none", "chunk transcode"),
-    ("keep", COMPRESSORS["zstd"], ">u2", "F", [1, 1, 1, 32, 20], "chunk shape changes",
-     "tensorstore"),
-])
+@pytest.mark.parametrize(
+    ("codec", "compressor", "dtype", "order", "chunks", "why", "engine"),
+    [
+        ("keep", numcodecs.Zlib(level=1), ">u2", "F", None, "zlib", "chunk transcode"),
+        (
+            "blosc-zstd-5",
+            COMPRESSORS["zstd"],
+            "<f4",
+            "C",
+            None,
+            "codec blosc-zstd-5 asked for",
+            "chunk transcode",
+        ),
+        (
+            "gzip-3",
+            COMPRESSORS["blosc-lz4-shuffle"],
+            "|u1",
+            "F",
+            None,
+            "codec gzip-3",
+            "chunk transcode",
+        ),
+        ("none", COMPRESSORS["gzip"], "<u2", "C", None, "codec none", "chunk transcode"),
+        (
+            "keep",
+            COMPRESSORS["zstd"],
+            ">u2",
+            "F",
+            [1, 1, 1, 32, 20],
+            "chunk shape changes",
+            "tensorstore",
+        ),
+    ],
+)
 def test_reencode_and_why(tmp_path, codec, compressor, dtype, order, chunks, why, engine):
     expected = write_v2_image(tmp_path / "in.zarr", compressor, dtype, order)
-    result = run_pipeline(settings_for("d", tmp_path / "in.zarr", tmp_path / "out.zarr",
-                                       codec=codec, chunks=chunks), tmp_path / "r")
+    result = run_pipeline(
+        settings_for("d", tmp_path / "in.zarr", tmp_path / "out.zarr", codec=codec, chunks=chunks),
+        tmp_path / "r",
+    )
     array = result["plan"]["arrays"][0]
     assert array["mode"] == "reencode" and why in array["reason"]
     assert result["records"][0]["arrays"][0]["engine"] == engine
@@ -106,19 +178,28 @@ def test_reencode_and_why(tmp_path, codec, compressor, dtype, order, chunks, why
     assert result["report"]["valid"], result["report"]["failed"]
 
 
-@pytest.mark.parametrize(("chunks", "engine"), [(None, "chunk transcode"),
-                                                ([1, 1, 1, 16, 16], "zarr-python")])
+@pytest.mark.parametrize(
+    ("chunks", "engine"), [(None, "chunk transcode"), ([1, 1, 1, 16, 16], "zarr-python")]
+)
 def test_filters_force_reencode(tmp_path, chunks, engine):
     root = tmp_path / "in.zarr"
     write_v2_image(root, COMPRESSORS["zstd"])
-    array = zarr.create_array(zarr.storage.LocalStore(root), name="0", shape=(1, 2, 3, 70, 45),
-                              chunks=(1, 1, 2, 32, 20), dtype="<u2", zarr_format=2,
-                              filters=[numcodecs.Delta(dtype="<u2")],
-                              compressors=numcodecs.Zstd(level=1), overwrite=True)
+    array = zarr.create_array(
+        zarr.storage.LocalStore(root),
+        name="0",
+        shape=(1, 2, 3, 70, 45),
+        chunks=(1, 1, 2, 32, 20),
+        dtype="<u2",
+        zarr_format=2,
+        filters=[numcodecs.Delta(dtype="<u2")],
+        compressors=numcodecs.Zstd(level=1),
+        overwrite=True,
+    )
     expected = (np.arange(2 * 3 * 70 * 45) % 1000).astype("<u2").reshape(1, 2, 3, 70, 45)
     array[...] = expected
-    result = run_pipeline(settings_for("d", root, tmp_path / "out.zarr", chunks=chunks),
-                          tmp_path / "r")
+    result = run_pipeline(
+        settings_for("d", root, tmp_path / "out.zarr", chunks=chunks), tmp_path / "r"
+    )
     assert result["plan"]["arrays"][0]["mode"] == "reencode"
     assert "filters" in result["plan"]["arrays"][0]["reason"]
     assert result["records"][0]["arrays"][0]["engine"] == engine
@@ -147,11 +228,13 @@ def test_shards_left_from_an_earlier_plan_are_not_read(tmp_path):
     new plan does not rewrite is removed, so nothing stale is read."""
     expected = write_v2_image(tmp_path / "in.zarr", COMPRESSORS["zstd"], drop=6)
     out = tmp_path / "out.zarr"
-    run_pipeline(settings_for("d", tmp_path / "in.zarr", out, shards=[1, 1, 2, 32, 20]),
-                 tmp_path / "r1")
+    run_pipeline(
+        settings_for("d", tmp_path / "in.zarr", out, shards=[1, 1, 2, 32, 20]), tmp_path / "r1"
+    )
     (out / "zarr.json").unlink()
-    result = run_pipeline(settings_for("d", tmp_path / "in.zarr", out,
-                                       shards=[1, 1, 2, 64, 40]), tmp_path / "r2")
+    result = run_pipeline(
+        settings_for("d", tmp_path / "in.zarr", out, shards=[1, 1, 2, 64, 40]), tmp_path / "r2"
+    )
     assert result["report"]["valid"], result["report"]["failed"]
     for got in read_three_ways(out / "0"):
         np.testing.assert_array_equal(got, expected)
@@ -159,8 +242,9 @@ def test_shards_left_from_an_earlier_plan_are_not_read(tmp_path):
 
 def test_tensorstore_is_only_chosen_for_compressors_it_reads(tmp_path):
     expected = write_v2_image(tmp_path / "in.zarr", numcodecs.LZ4())
-    result = run_pipeline(settings_for("d", tmp_path / "in.zarr", tmp_path / "out.zarr",
-                                       chunks=[1, 1, 1, 16, 16]), tmp_path / "r")
+    result = run_pipeline(
+        settings_for("d", tmp_path / "in.zarr", tmp_path / "out.zarr", chunks=[1, 1, 1, 16, 16]),
+        tmp_path / "r",
+    )
     assert result["records"][0]["arrays"][0]["engine"] == "zarr-python"
-    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "out.zarr" / "0"))[...],
-                                  expected)
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "out.zarr" / "0"))[...], expected)

@@ -39,7 +39,7 @@ def test_good_sheet_and_settings(tmp_path):
 
 
 def test_csv_sheets_are_read_by_extension(tmp_path):
-    config = write_sheet(tmp_path, "dataset,input,chunks\na,in.zarr,\"1,1,64,64\"\n", "s.csv")
+    config = write_sheet(tmp_path, 'dataset,input,chunks\na,in.zarr,"1,1,64,64"\n', "s.csv")
     assert load_samples(config, tmp_path)["a"]["chunks"] == "1,1,64,64"
 
 
@@ -48,32 +48,48 @@ def test_csv_sheets_are_read_by_extension(tmp_path):
     [
         ("dataset\n a\n", r"missing column\(s\) input"),
         ("dataset\tinput\tcolour\na\tin.zarr\tred\n", r"unknown column\(s\) colour"),
-        ("dataset\tinput\na\tin.zarr\na\tin.zarr\n",
-         r"line 3 \(dataset 'a'\), column 'dataset': duplicate id, first on line 2"),
+        (
+            "dataset\tinput\na\tin.zarr\na\tin.zarr\n",
+            r"line 3 \(dataset 'a'\), column 'dataset': duplicate id, first on line 2",
+        ),
         ("dataset\tinput\nbad id\tin.zarr\n", r"line 2 \(dataset 'bad id'\), column 'dataset'"),
         ("dataset\tinput\n-a\tin.zarr\n", r"column 'dataset'"),
-        ("dataset\tinput\toutput\na\tin.zarr\tout.zarr\nb\tin.zarr\tout.zarr\n",
-         r"line 3 \(dataset 'b'\), column 'output': .*out.zarr is also the output of line 2"),
-        ("dataset\tinput\tchunks\na\tin.zarr\t1,x,64\n",
-         r"line 2 \(dataset 'a'\), column 'chunks'"),
+        (
+            "dataset\tinput\toutput\na\tin.zarr\tout.zarr\nb\tin.zarr\tout.zarr\n",
+            r"line 3 \(dataset 'b'\), column 'output': .*out.zarr is also the output of line 2",
+        ),
+        (
+            "dataset\tinput\tchunks\na\tin.zarr\t1,x,64\n",
+            r"line 2 \(dataset 'a'\), column 'chunks'",
+        ),
         ("dataset\tinput\tshards\na\tin.zarr\t1,,64\n", r"column 'shards'"),
-        ("dataset\tinput\tchunks\tshards\na\tin.zarr\t1,64\t1,96\n",
-         r"column 'shards': \[1, 96\] is not a whole multiple of chunks \[1, 64\]"),
-        ("dataset\tinput\tlicense\na\tin.zarr\tCC-BY-SA\n",
-         r"line 2 \(dataset 'a'\), column 'license'"),
+        (
+            "dataset\tinput\tchunks\tshards\na\tin.zarr\t1,64\t1,96\n",
+            r"column 'shards': \[1, 96\] is not a whole multiple of chunks \[1, 64\]",
+        ),
+        (
+            "dataset\tinput\tlicense\na\tin.zarr\tCC-BY-SA\n",
+            r"line 2 \(dataset 'a'\), column 'license'",
+        ),
         ("dataset\tinput\torganism\na\tin.zarr\thuman\n", r"column 'organism'"),
         ("dataset\tinput\tmodality\na\tin.zarr\tFBbi:123\n", r"column 'modality'"),
         ("dataset\tinput\tcodec\na\tin.zarr\tbrotli\n", r"column 'codec'"),
         ("dataset\tinput\na\tmissing.zarr\n", r"column 'input': .*missing.zarr does not exist"),
-        ("dataset\tinput\tinput_storage\na\tin.zarr\tnowhere\n",
-         r"column 'input_storage': no storage preset 'nowhere'"),
+        (
+            "dataset\tinput\tinput_storage\na\tin.zarr\tnowhere\n",
+            r"column 'input_storage': no storage preset 'nowhere'",
+        ),
         ("dataset\tinput\tdetails\na\tin.zarr\tnone.json\n", r"column 'details': cannot read"),
         ("dataset\tinput\n\tin.zarr\n", r"line 2 \(dataset ''\), column 'dataset'"),
-        ("dataset\tinput\na\tnosuch://bucket/x.zarr\n",
-         r"column 'input': cannot open nosuch:// URLs here"),
+        (
+            "dataset\tinput\na\tnosuch://bucket/x.zarr\n",
+            r"column 'input': cannot open nosuch:// URLs here",
+        ),
         ("dataset\tinput\n", r"the sheet has no rows"),
-        ("dataset\tinput\toutput\na\tin.zarr\tout.zarr\nb\tout.zarr/x\t\n",
-         r"line 2 \(dataset 'a'\), column 'output': .*out.zarr overlaps the input of line 3"),
+        (
+            "dataset\tinput\toutput\na\tin.zarr\tout.zarr\nb\tout.zarr/x\t\n",
+            r"line 2 \(dataset 'a'\), column 'output': .*out.zarr overlaps the input of line 3",
+        ),
     ],
 )
 def test_bad_sheets_name_row_and_column(tmp_path, sheet, expected):
@@ -108,10 +124,13 @@ def test_an_empty_sheet_file_says_what_it_needs(tmp_path):
         load_samples(config, tmp_path)
 
 
-@pytest.mark.parametrize(("name", "text", "said"), [
-    ("samples.tsv", "dataset,input\nfirst,in.zarr\n", "read as tab-separated"),
-    ("samples.csv", "dataset\tinput\nfirst\tin.zarr\n", "read as comma-separated"),
-])
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        ("samples.tsv", "dataset,input\nfirst,in.zarr\n", "read as tab-separated"),
+        ("samples.csv", "dataset\tinput\nfirst\tin.zarr\n", "read as comma-separated"),
+    ],
+)
 def test_a_sheet_with_the_other_separator_says_so(tmp_path, name, text, said):
     config = write_sheet(tmp_path, text, name)
     with pytest.raises(SheetError, match="the separator looks wrong") as raised:

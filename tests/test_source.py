@@ -80,8 +80,11 @@ def test_chunks_under_an_undeclared_separator_are_refused(example_copy):
     meta = json.loads((root / "A" / "1" / "0" / "0" / ".zarray").read_text())
     meta["dimension_separator"] = "/"
     (root / "A" / "1" / "0" / "0" / ".zarray").write_text(json.dumps(meta))
-    with pytest.raises(SourceError, match=r"A/1/0/0: chunks are stored under '\.' keys but "
-                       r"\.zarray declares dimension_separator '/'"):
+    with pytest.raises(
+        SourceError,
+        match=r"A/1/0/0: chunks are stored under '\.' keys but "
+        r"\.zarray declares dimension_separator '/'",
+    ):
         layout_of(root, "plate")
 
 
@@ -97,9 +100,12 @@ def test_a_zarr_format_that_is_not_the_integer_2_is_named(example_copy, value):
     meta = json.loads((root / "1" / ".zarray").read_text())
     meta["zarr_format"] = value
     (root / "1" / ".zarray").write_text(json.dumps(meta))
-    with pytest.raises(SourceError, match=r"dataset 'd': .*/1: .zarray has zarr_format "
-                                          rf"{json.dumps(value)}; a Zarr v2 array must say "
-                                          "the integer 2"):
+    with pytest.raises(
+        SourceError,
+        match=r"dataset 'd': .*/1: .zarray has zarr_format "
+        rf"{json.dumps(value)}; a Zarr v2 array must say "
+        "the integer 2",
+    ):
         layout_of(root)
 
 
@@ -108,6 +114,9 @@ def test_a_zero_size_array_is_named(example_copy):
     meta = json.loads((root / "2" / ".zarray").read_text())
     meta["shape"][3] = 0
     (root / "2" / ".zarray").write_text(json.dumps(meta))
-    with pytest.raises(SourceError, match=r"dataset 'd': .*/2: array of shape \[.*0.*\] holds "
-                                          "no pixels"):
+    with pytest.raises(
+        SourceError,
+        match=r"dataset 'd': .*/2: array of shape \[.*0.*\] holds "
+        "no pixels",
+    ):
         layout_of(root)

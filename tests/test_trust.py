@@ -25,8 +25,9 @@ def convert(tmp_path: Path, source: Path, dataset: str = "d", **settings) -> dic
     """Plan one row, convert it as a pack does, and write the catalog: its row."""
     results = tmp_path / "results"
     results.mkdir(parents=True, exist_ok=True)
-    sheet = plan_sheet([settings_for(dataset, source, tmp_path / f"{dataset}.ome.zarr",
-                                     **settings)], results)
+    sheet = plan_sheet(
+        [settings_for(dataset, source, tmp_path / f"{dataset}.ome.zarr", **settings)], results
+    )
     (results / "plan.json").write_bytes(sheet.to_bytes())
     if sheet.entries[0].plan_digest is not None:
         run_dataset(dataset, results, tmp_path / "logs", 1, "full", 8).write(results)
@@ -58,13 +59,16 @@ def test_tables_and_files_outside_the_images_are_migrated_and_read_back_equal(tm
     for path, values in expected.items():
         migrated = zarr.open_array(output / path, mode="r", zarr_format=3)
         np.testing.assert_array_equal(np.asarray(migrated[...], dtype=values.dtype), values)
-    assert (output / "tables/README.txt").read_bytes() == (source / "tables/README.txt"
-                                                           ).read_bytes()
+    assert (output / "tables/README.txt").read_bytes() == (
+        source / "tables/README.txt"
+    ).read_bytes()
     table = read_json(output / "tables/regions/zarr.json")
     assert table["attributes"] == read_json(source / "tables/regions/.zattrs")
     report = read_json(tmp_path / "results" / "d" / "validation.json")
-    assert any(c["check"] == "array tables/regions/obs/_index: migrated values equal the input"
-               and c["ok"] for c in report["checks"])
+    assert any(
+        c["check"] == "array tables/regions/obs/_index: migrated values equal the input" and c["ok"]
+        for c in report["checks"]
+    )
 
 
 def test_a_changed_table_value_fails_validation(tmp_path):
@@ -99,12 +103,15 @@ def test_an_array_without_a_v3_form_fails_planning_unless_skipping_is_allowed(tm
 # --- 4. input defects mended (and recorded), or refused --------------------------------------
 
 
-@pytest.mark.parametrize(("make", "rule"), [
-    (input_defects.label_with_more_levels, "label has more levels than its image"),
-    (input_defects.label_with_fewer_levels, "label has fewer levels than its image"),
-    (input_defects.plate_with_unlisted_acquisitions, "well acquisition not in the plate"),
-    (input_defects.image_with_loose_metadata, "axis without type"),
-])
+@pytest.mark.parametrize(
+    ("make", "rule"),
+    [
+        (input_defects.label_with_more_levels, "label has more levels than its image"),
+        (input_defects.label_with_fewer_levels, "label has fewer levels than its image"),
+        (input_defects.plate_with_unlisted_acquisitions, "well acquisition not in the plate"),
+        (input_defects.image_with_loose_metadata, "axis without type"),
+    ],
+)
 def test_defects_are_mended_and_recorded_or_refused_with_mend_false(tmp_path, make, rule):
     source = make(tmp_path / "in")
     refused = convert(tmp_path / "strict", source, mend=False)
@@ -142,14 +149,16 @@ def test_missing_label_levels_are_nearest_neighbour_downsampled(tmp_path):
     assert len(label["datasets"]) == len(image["datasets"]) == 4
     last = zarr.open_array(source / "labels/cells" / label["datasets"][1]["path"], mode="r")[...]
     for level, factor in ((2, 2), (3, 4)):
-        made = zarr.open_array(output / "labels/cells" / label["datasets"][level]["path"],
-                               mode="r")[...]
+        made = zarr.open_array(
+            output / "labels/cells" / label["datasets"][level]["path"], mode="r"
+        )[...]
         shape = zarr.open_array(output / image["datasets"][level]["path"], mode="r").shape
         assert made.shape[-2:] == shape[-2:]
         # Each output pixel is the input pixel nearest its centre (independent of the code).
         start = factor // 2
-        np.testing.assert_array_equal(made, last[..., start::factor, start::factor][
-            ..., :made.shape[-2], :made.shape[-1]])
+        np.testing.assert_array_equal(
+            made, last[..., start::factor, start::factor][..., : made.shape[-2], : made.shape[-1]]
+        )
 
 
 def test_loose_metadata_is_written_as_05_wants_it(tmp_path):
@@ -165,7 +174,8 @@ def test_loose_metadata_is_written_as_05_wants_it(tmp_path):
     assert windows[0] == {"min": 0, "max": 255, "start": 0, "end": 255}
     assert windows[1]["start"] == 10.0 and windows[1]["min"] == 0
     assert {"number written as a string", "omero window incomplete", "axis without type"} <= {
-        m.rule for m in plan_of(tmp_path).mends}
+        m.rule for m in plan_of(tmp_path).mends
+    }
     # The input is never modified.
     assert "type" not in read_json(source / ".zattrs")["multiscales"][0]["axes"][0]
 
@@ -183,17 +193,36 @@ def test_the_plate_gets_the_missing_acquisition(tmp_path):
 def claim_of_another_workdir(output: Path, other: Path, alive: bool) -> None:
     """A claim as another working directory's run leaves it: still running, or over."""
     token = "other-run"
-    run = {"token": token, "workdir": str(other), "host": socket.gethostname(),
-           "pid": os.getpid(), "overwrite": False, "started": 0.0, "ended": None}
+    run = {
+        "token": token,
+        "workdir": str(other),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "overwrite": False,
+        "started": 0.0,
+        "ended": None,
+    }
     if not alive:
         run["ended"] = 1.0
     (other / "results").mkdir(parents=True, exist_ok=True)
     (other / "results" / "run.json").write_text(json.dumps(run))
     output.mkdir(parents=True, exist_ok=True)
-    (output / CLAIM_FILE).write_text(json.dumps({
-        "tool": "ngff-resave", "dataset": "theirs", "input": "/elsewhere", "workdir": str(other),
-        "run": token, "host": socket.gethostname(), "pid": os.getpid(), "claimed": 0.0,
-        "arrays": ["0"], "files": []}))
+    (output / CLAIM_FILE).write_text(
+        json.dumps(
+            {
+                "tool": "ngff-resave",
+                "dataset": "theirs",
+                "input": "/elsewhere",
+                "workdir": str(other),
+                "run": token,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "claimed": 0.0,
+                "arrays": ["0"],
+                "files": [],
+            }
+        )
+    )
     (output / "0" / "c").mkdir(parents=True)
     (output / "0" / "c" / "0").write_bytes(b"shard")
 
@@ -203,8 +232,9 @@ def test_an_output_held_by_a_live_run_fails_naming_both(tmp_path, examples):
     claim_of_another_workdir(output, tmp_path / "other", alive=True)
     run = Run(token="mine", workdir=str(tmp_path), overwrite=True)
     with pytest.raises(OutputConflict) as err:
-        check_output("d", str(examples["image-with-labels"]), Location.from_text(str(output)),
-                     run, take=True)
+        check_output(
+            "d", str(examples["image-with-labels"]), Location.from_text(str(output)), run, take=True
+        )
     message = str(err.value)
     assert "dataset 'd' of working directory" in message
     assert f"dataset 'theirs' of working directory {tmp_path / 'other'}" in message
@@ -231,7 +261,8 @@ def test_overwrite_replaces_only_what_the_workflow_wrote(tmp_path, examples):
 def test_a_symlinked_output_inside_the_input_is_refused(tmp_path, example_copy):
     source = example_copy("image-with-labels")
     (tmp_path / "link").symlink_to(source)
-    sheet = plan_sheet([settings_for("d", source, tmp_path / "link" / "out.ome.zarr")],
-                       tmp_path / "results")
+    sheet = plan_sheet(
+        [settings_for("d", source, tmp_path / "link" / "out.ome.zarr")], tmp_path / "results"
+    )
     assert "the input is never written to" in sheet.entries[0].error
     assert not (source / "out.ome.zarr").exists()

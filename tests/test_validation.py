@@ -13,8 +13,10 @@ from ngff_resave.validation import validate_dataset
 
 
 def converted(examples, tmp_path, dataset="image-with-labels", **settings):
-    return run_pipeline(settings_for(dataset, examples[dataset], tmp_path / "o.ome.zarr",
-                                     **settings), tmp_path / "r")["plan"]
+    return run_pipeline(
+        settings_for(dataset, examples[dataset], tmp_path / "o.ome.zarr", **settings),
+        tmp_path / "r",
+    )["plan"]
 
 
 def failed_checks(plan, **kwargs):
@@ -24,9 +26,11 @@ def failed_checks(plan, **kwargs):
 def shard_chunks(shard: Path, count: int) -> list[bytes | None]:
     """The inner chunks' bytes of a shard written with the index at the end (None: empty)."""
     data = shard.read_bytes()
-    index = struct.unpack(f"<{2 * count}Q", data[-16 * count - 4:-4])
-    return [None if offset == EMPTY else data[offset:offset + nbytes]
-            for offset, nbytes in zip(index[0::2], index[1::2], strict=True)]
+    index = struct.unpack(f"<{2 * count}Q", data[-16 * count - 4 : -4])
+    return [
+        None if offset == EMPTY else data[offset : offset + nbytes]
+        for offset, nbytes in zip(index[0::2], index[1::2], strict=True)
+    ]
 
 
 def rewrite_shard(shard: Path, chunks: list[bytes | None]) -> None:
@@ -123,8 +127,7 @@ def test_a_dropped_inner_chunk_fails(examples, tmp_path):
     rewrite_shard(shard, chunks)
     report = validate_dataset(plan, seed=3).to_json()
     assert report["failed_arrays"] == ["2"]
-    assert "is missing; the input has" in next(c["detail"] for c in report["checks"]
-                                               if not c["ok"])
+    assert "is missing; the input has" in next(c["detail"] for c in report["checks"] if not c["ok"])
 
 
 def test_codecs_that_differ_from_the_plan_fail(examples, tmp_path):
@@ -145,13 +148,15 @@ def test_an_image_missing_a_level_array_is_named(examples, tmp_path):
     (tmp_path / "o.ome.zarr" / "B" / "1" / "0" / "1" / "zarr.json").unlink()
     report = validate_dataset(plan, seed=3).to_json()
     assert "ome-zarr-models v05 Image B/1/0" in report["failed"]
-    detail = next(c["detail"] for c in report["checks"]
-                  if c["check"] == "ome-zarr-models v05 Image B/1/0")
+    detail = next(
+        c["detail"] for c in report["checks"] if c["check"] == "ome-zarr-models v05 Image B/1/0"
+    )
     assert "B/1/0/1" in detail
     # the image's well and plate fail with it, as ome-zarr-models' from_zarr would, naming it
     assert "ome-zarr-models v05 Well B/1" in report["failed"]
-    assert "'B/1/0'" in next(c["detail"] for c in report["checks"]
-                             if c["check"] == "ome-zarr-models v05 Well B/1")
+    assert "'B/1/0'" in next(
+        c["detail"] for c in report["checks"] if c["check"] == "ome-zarr-models v05 Well B/1"
+    )
     assert "ome-zarr-models v05 Image B/1/1" not in report["failed"]
     assert "B/1/0" in report["failed_groups"]
     assert report["failed_arrays"] == ["B/1/0/1"]
@@ -166,8 +171,7 @@ def test_an_image_label_with_the_wrong_level_count_is_caught(examples, tmp_path)
     report = validate_dataset(plan, seed=3).to_json()
     assert report["failed"] == ["ome-zarr-models v05 Image"]
     assert report["failed_groups"] == [""]
-    assert "multiscale levels (2)" in next(c["detail"] for c in report["checks"]
-                                           if not c["ok"])
+    assert "multiscale levels (2)" in next(c["detail"] for c in report["checks"] if not c["ok"])
 
 
 def test_broken_metadata_is_caught_by_the_ome_models(examples, tmp_path):
@@ -209,8 +213,11 @@ def test_sample_mode_compares_a_logged_subset(examples, tmp_path):
     assert "array 0: values equal the input (sample)" in failed_checks(plan, mode="sample")
 
 
-@pytest.mark.parametrize("settings", [{"codec": "zstd-3"}, {"chunks": [1, 1, 1, 32, 32]}],
-                         ids=["transcoded", "rechunked"])
+@pytest.mark.parametrize(
+    "settings",
+    [{"codec": "zstd-3"}, {"chunks": [1, 1, 1, 32, 32]}],
+    ids=["transcoded", "rechunked"],
+)
 def test_reencoded_arrays_are_compared_by_value(examples, tmp_path, settings):
     plan = converted(examples, tmp_path, "bioformats2raw", **settings)
     modes = {a["mode"] for a in (plan if isinstance(plan, dict) else plan.model_dump())["arrays"]}
@@ -234,4 +241,3 @@ def test_a_corrupt_reencoded_chunk_fails_in_sample_mode(examples, tmp_path):
     rewrite_shard(shard, chunks)
     report = validate_dataset(plan, mode="sample", sample=0, seed=1).to_json()
     assert report["failed_arrays"] == ["1"]
-

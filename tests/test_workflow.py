@@ -45,8 +45,11 @@ def outputs_of(workdir: Path, dataset: str) -> dict[Path, int]:
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
     """Every file of an output but its claim, which names the run that wrote it."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name != CLAIM_FILE}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != CLAIM_FILE
+    }
 
 
 def failed_rows(workdir: Path) -> list[dict[str, str]]:
@@ -56,8 +59,11 @@ def failed_rows(workdir: Path) -> list[dict[str, str]]:
 
 def jobs_run(result: subprocess.CompletedProcess[str]) -> list[str]:
     text = result.stdout + result.stderr
-    return [line.split()[-1].rstrip(":") for line in text.splitlines()
-            if line.startswith(("rule ", "localrule ", "checkpoint ", "localcheckpoint "))]
+    return [
+        line.split()[-1].rstrip(":")
+        for line in text.splitlines()
+        if line.startswith(("rule ", "localrule ", "checkpoint ", "localcheckpoint "))
+    ]
 
 
 def test_examples_end_to_end_and_dry_runs(workdir):
@@ -98,8 +104,9 @@ def test_packed_and_split_runs_write_the_same_files(workdir, tmp_path_factory):
         assert tree_bytes(output_of(workdir, dataset)) == tree_bytes(output_of(split, dataset))
     packed = pd.read_csv(workdir / "results" / "catalog.csv")
     assert pd.read_csv(split / "results" / "catalog.csv")["valid"].all()
-    assert list(packed["written"]) == list(pd.read_csv(split / "results" / "catalog.csv")
-                                           ["written"])
+    assert list(packed["written"]) == list(
+        pd.read_csv(split / "results" / "catalog.csv")["written"]
+    )
 
 
 @pytest.mark.parametrize("layout", ["packed", "split"])
@@ -123,7 +130,8 @@ def test_a_failed_dataset_is_catalogued_reported_and_redone_alone(workdir, layou
     rows = failed_rows(workdir)
     rule = "pack" if layout == "packed" else "validate"
     assert [(r["dataset"], r["rule"], r["failure"]) for r in rows] == [
-        ("image-with-labels", rule, "conversion failure")]
+        ("image-with-labels", rule, "conversion failure")
+    ]
     assert rows[0]["log"].startswith(f"logs/image-with-labels/{rule}")
     assert "image-with-labels.ome.zarr/1" in rows[0]["error"]
     assert "dataset 'plate'" not in (workdir / rows[0]["log"]).read_text()
@@ -166,7 +174,8 @@ def test_a_row_that_cannot_be_planned_is_planned_again_by_the_next_run(workdir):
     assert failed.returncode != 0
     rows = failed_rows(workdir)
     assert [(r["dataset"], r["rule"], r["failure"]) for r in rows] == [
-        ("plate", "plan", "input defect")]
+        ("plate", "plan", "input defect")
+    ]
     assert "not OME-Zarr" in rows[0]["error"] and (workdir / rows[0]["log"]).is_file()
     # not fixed: planned (and reported) again
     assert snakemake(workdir, check=False).returncode != 0
@@ -182,17 +191,20 @@ def test_a_row_that_cannot_be_planned_is_planned_again_by_the_next_run(workdir):
 def test_challenge_fixtures_end_to_end(tmp_path):
     if not CHALLENGE_FIXTURES.is_dir():
         pytest.skip(f"{CHALLENGE_FIXTURES} not present (only in the project's CI checkout)")
-    rows = ["dataset\tinput"] + [f"{n}\t{CHALLENGE_FIXTURES / n}.zarr" for n in
-                                 ("2d", "bf2raw", "hcs")]
+    rows = ["dataset\tinput"] + [
+        f"{n}\t{CHALLENGE_FIXTURES / n}.zarr" for n in ("2d", "bf2raw", "hcs")
+    ]
     (tmp_path / "samples.tsv").write_text("\n".join(rows) + "\n")
     (tmp_path / "config.yaml").write_text(
         "samples: samples.tsv\nrocrate:\n  license: CC0-1.0\ncatalog:\n"
-        "  url_prefix: https://example.org/ngff\n")
+        "  url_prefix: https://example.org/ngff\n"
+    )
     snakemake(tmp_path)
     catalog = pd.read_csv(tmp_path / "results" / "catalog.csv")
     assert catalog["valid"].all() and len(catalog) == 3
-    assert list(catalog["url"]) == [f"https://example.org/ngff/{n}.ome.zarr"
-                                    for n in ("2d", "bf2raw", "hcs")]
+    assert list(catalog["url"]) == [
+        f"https://example.org/ngff/{n}.ome.zarr" for n in ("2d", "bf2raw", "hcs")
+    ]
     assert catalog.loc[2, "wells"] == 4 and catalog.loc[2, "images"] == 8
 
 
@@ -202,8 +214,10 @@ def test_a_bad_sheet_stops_the_run_before_any_job(workdir):
     (workdir / "samples.tsv").write_text("\n".join(sheet) + "\n")
     result = snakemake(workdir, check=False)
     assert result.returncode != 0
-    assert ("samples.tsv line 5 (dataset 'image-with-labels'), column 'dataset': duplicate id"
-            in result.stderr)
+    assert (
+        "samples.tsv line 5 (dataset 'image-with-labels'), column 'dataset': duplicate id"
+        in result.stderr
+    )
     assert not (workdir / "results").exists() and not (workdir / "logs").exists()
 
 
@@ -217,8 +231,10 @@ def test_files_the_workflow_did_not_write_are_never_replaced(workdir):
         assert result.returncode != 0
         rows = failed_rows(workdir)
         assert [r["dataset"] for r in rows] == ["plate"]
-        assert f"output {target} is not empty and holds files this workflow did not write " \
-               "(zarr.json)" in rows[0]["error"]
+        assert (
+            f"output {target} is not empty and holds files this workflow did not write "
+            "(zarr.json)" in rows[0]["error"]
+        )
         assert (target / "zarr.json").read_text() == "{}"
 
 
@@ -237,8 +253,12 @@ def test_overwrite_on_a_finished_run_keeps_every_dataset(workdir):
 def test_lint_and_format(workdir):
     lint = snakemake(workdir, "--lint", check=False)
     assert lint.returncode == 0 and "Congratulations" in lint.stdout + lint.stderr, lint.stderr
-    fmt = subprocess.run([Path(sys.executable).parent / "snakefmt", "--check", "Snakefile",
-                          "workflow"], cwd=REPO, capture_output=True, text=True)
+    fmt = subprocess.run(
+        [Path(sys.executable).parent / "snakefmt", "--check", "Snakefile", "workflow"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert fmt.returncode == 0, fmt.stderr
 
 
@@ -254,8 +274,10 @@ def test_a_job_that_dies_still_leaves_a_catalog_of_every_dataset(workdir):
     # the pack converted the first dataset before it died; the others have no outcome
     assert list(catalog["valid"]) == [True, False, False]
     rows = failed_rows(workdir)
-    assert [(r["dataset"], r["rule"]) for r in rows] == [("plate", "pack"),
-                                                        ("bioformats2raw", "pack")]
+    assert [(r["dataset"], r["rule"]) for r in rows] == [
+        ("plate", "pack"),
+        ("bioformats2raw", "pack"),
+    ]
     assert rows[0]["log"].startswith("logs/packs/") and "IsADirectoryError" in rows[0]["error"]
     (workdir / "logs" / "plate" / "pack.log").rmdir()
     snakemake(workdir)
@@ -263,8 +285,19 @@ def test_a_job_that_dies_still_leaves_a_catalog_of_every_dataset(workdir):
 
 
 def snakemake_command(workdir: Path) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
-            str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2"]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        "--cores",
+        "2",
+    ]
 
 
 def wait_for_reader(fifo: Path, seconds: float = 120) -> int:
@@ -280,12 +313,16 @@ def wait_for_reader(fifo: Path, seconds: float = 120) -> int:
     raise AssertionError(f"no job opened {fifo} within {seconds} s")
 
 
-@pytest.mark.parametrize(("step", "blocked"), [
-    ("convert", "image-with-labels.ome.zarr/1/0/0/0/0/0"),
-    ("metadata", "bioformats2raw.ome.zarr/OME/METADATA.ome.xml"),
-])
-def test_after_kill_9_the_readme_recovery_steps_finish_the_run(workdir, tmp_path_factory, step,
-                                                               blocked):
+@pytest.mark.parametrize(
+    ("step", "blocked"),
+    [
+        ("convert", "image-with-labels.ome.zarr/1/0/0/0/0/0"),
+        ("metadata", "bioformats2raw.ome.zarr/OME/METADATA.ome.xml"),
+    ],
+)
+def test_after_kill_9_the_readme_recovery_steps_finish_the_run(
+    workdir, tmp_path_factory, step, blocked
+):
     """Snakemake and its jobs are killed while a job is stuck reading one input file (a FIFO
     in its place); `--unlock` and the same command again give the files of a clean run."""
     clean = tmp_path_factory.mktemp("clean")
@@ -299,8 +336,12 @@ def test_after_kill_9_the_readme_recovery_steps_finish_the_run(workdir, tmp_path
     content = source.read_bytes()
     source.unlink()
     os.mkfifo(source)
-    run = subprocess.Popen(snakemake_command(workdir), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, start_new_session=True)
+    run = subprocess.Popen(
+        snakemake_command(workdir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         writer = wait_for_reader(source)
         os.killpg(run.pid, signal.SIGKILL)
@@ -329,13 +370,16 @@ def test_editing_crate_fields_redoes_the_metadata_not_the_pixels(workdir, layout
     if layout == "split":
         add_config(workdir, SPLIT)
     snakemake(workdir)
-    shards = {p: p.stat().st_mtime_ns for p in output_of(workdir, "plate").rglob("c/**/*")
-              if p.is_file()}
+    shards = {
+        p: p.stat().st_mtime_ns for p in output_of(workdir, "plate").rglob("c/**/*") if p.is_file()
+    }
     others = {d: outputs_of(workdir, d) for d in ("image-with-labels", "bioformats2raw")}
     sheet = (workdir / "samples.tsv").read_text()
-    (workdir / "samples.tsv").write_text(sheet.replace(
-        "https://example.org/plate", "https://example.org/plate-moved").replace(
-        "plate\tinputs/plate.ome.zarr\tCC-BY-4.0", "plate\tinputs/plate.ome.zarr\tCC0-1.0"))
+    (workdir / "samples.tsv").write_text(
+        sheet.replace("https://example.org/plate", "https://example.org/plate-moved").replace(
+            "plate\tinputs/plate.ome.zarr\tCC-BY-4.0", "plate\tinputs/plate.ome.zarr\tCC0-1.0"
+        )
+    )
     rerun = snakemake(workdir)  # no overwrite needed: the output is this row's own
     assert "convert" not in jobs_run(rerun)
     assert shards and {p: p.stat().st_mtime_ns for p in shards} == shards

@@ -16,12 +16,38 @@ from ngff_resave.models import Failure, SheetEntry, SheetPlan, read_plan, read_s
 from ngff_resave.storage import Location, read_local_record, write_local_bytes
 
 CHALLENGE_COLUMNS = [
-    "url", "written", "written_human_readable", "origin", "shape", "shards", "chunks",
-    "dimension_names", "license", "name", "description", "organismId", "fbbiId", "wells", "images",
+    "url",
+    "written",
+    "written_human_readable",
+    "origin",
+    "shape",
+    "shards",
+    "chunks",
+    "dimension_names",
+    "license",
+    "name",
+    "description",
+    "organismId",
+    "fbbiId",
+    "wells",
+    "images",
 ]
 OUR_COLUMNS = [
-    "dataset", "input", "kind", "ngff_version", "dtype", "levels", "arrays", "read", "seconds",
-    "mode", "valid", "validated", "mended", "skipped", "error",
+    "dataset",
+    "input",
+    "kind",
+    "ngff_version",
+    "dtype",
+    "levels",
+    "arrays",
+    "read",
+    "seconds",
+    "mode",
+    "valid",
+    "validated",
+    "mended",
+    "skipped",
+    "error",
 ]
 COLUMNS = CHALLENGE_COLUMNS + OUR_COLUMNS
 FAILED_COLUMNS = ["dataset", "rule", "log", "failure", "error"]
@@ -64,13 +90,19 @@ def public_url(output: str, url_prefix: str | None) -> str:
     return output
 
 
-def catalog_row(plan: dict[str, Any], records: list[dict[str, Any]],
-                metadata_record: dict[str, Any], outcome: dict[str, Any],
-                crate: dict[str, Any] | None, url_prefix: str | None) -> dict[str, Any]:
+def catalog_row(
+    plan: dict[str, Any],
+    records: list[dict[str, Any]],
+    metadata_record: dict[str, Any],
+    outcome: dict[str, Any],
+    crate: dict[str, Any] | None,
+    url_prefix: str | None,
+) -> dict[str, Any]:
     first_image = plan["images"][0] if plan["images"] else ""
     level0 = next(a for a in plan["arrays"] if a["image"] == first_image and a["level"] == 0)
     written = sum(r.get("bytes_written", 0) for r in records) + metadata_record.get(
-        "bytes_written", 0)
+        "bytes_written", 0
+    )
     modes = sorted({a["mode"] for a in plan["arrays"]})
     is_plate = plan["kind"].endswith("plate")
     row = {
@@ -98,8 +130,11 @@ def catalog_row(plan: dict[str, Any], records: list[dict[str, Any]],
         "valid": bool(outcome.get("valid")),
         "validated": outcome.get("validated", "") if outcome.get("valid") else "",
         "mended": _listed(mend_line(m) for m in plan.get("mends", [])),
-        "skipped": _listed(f"{i['path']}: {i['reason']}" for i in plan.get("inventory", [])
-                           if i["action"] == "skip"),
+        "skipped": _listed(
+            f"{i['path']}: {i['reason']}"
+            for i in plan.get("inventory", [])
+            if i["action"] == "skip"
+        ),
         "error": outcome.get("error", ""),
     }
     if not row["name"]:
@@ -110,15 +145,26 @@ def catalog_row(plan: dict[str, Any], records: list[dict[str, Any]],
 def unplanned_row(entry: SheetEntry, url_prefix: str | None, error: str) -> dict[str, Any]:
     """A dataset without a plan: what the sheet says, and why it failed."""
     row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
-    row.update({"url": public_url(entry.output, url_prefix), "written": 0,
-                "written_human_readable": human_bytes(0), "dataset": entry.dataset,
-                "input": entry.input, "valid": False, "error": error})
+    row.update(
+        {
+            "url": public_url(entry.output, url_prefix),
+            "written": 0,
+            "written_human_readable": human_bytes(0),
+            "dataset": entry.dataset,
+            "input": entry.input,
+            "valid": False,
+            "error": error,
+        }
+    )
     return row
 
 
-def build_catalog(results: Path, sheet: SheetPlan, url_prefix: str | None,
-                  crashed: dict[str, dict[str, str]] | None = None) -> tuple[
-                      pd.DataFrame, list[dict[str, str]]]:
+def build_catalog(
+    results: Path,
+    sheet: SheetPlan,
+    url_prefix: str | None,
+    crashed: dict[str, dict[str, str]] | None = None,
+) -> tuple[pd.DataFrame, list[dict[str, str]]]:
     """One row per dataset of the sheet, failed ones included, and the failures: read from
     the sheet plan, each dataset's plan, records, outcome and crate. ``crashed`` names the
     datasets whose job died before it could record an outcome (from Snakemake's log)."""
@@ -129,30 +175,47 @@ def build_catalog(results: Path, sheet: SheetPlan, url_prefix: str | None,
         failure: dict[str, str] | None = None
         outcome = read_local_record(folder / "validation.json")
         if entry.plan_digest is None:
-            failure = {"rule": "plan", "log": f"logs/plans/{sheet.attempt}.log",
-                       "failure": str(entry.failure or ""),
-                       "error": entry.error or ""}
+            failure = {
+                "rule": "plan",
+                "log": f"logs/plans/{sheet.attempt}.log",
+                "failure": str(entry.failure or ""),
+                "error": entry.error or "",
+            }
             rows.append(unplanned_row(entry, url_prefix, failure["error"]))
             failures.append({"dataset": entry.dataset, **failure})
             continue
         if outcome is None or outcome.get("plan_digest") != entry.plan_digest:
             failure = crashed.get(entry.dataset) or {
-                "rule": "", "log": "", "failure": Failure.CONVERSION.value,
-                "error": f"dataset '{entry.dataset}': not converted: its job did not finish"}
+                "rule": "",
+                "log": "",
+                "failure": Failure.CONVERSION.value,
+                "error": f"dataset '{entry.dataset}': not converted: its job did not finish",
+            }
             outcome = {"valid": False, "error": failure["error"]}
         elif not outcome.get("valid"):
             failure = {k: outcome.get(k, "") for k in ("rule", "log", "failure", "error")}
         planned = read_plan(folder / "plan.json")
         if planned is None:
-            raise FileNotFoundError(f"dataset '{entry.dataset}': {folder / 'plan.json'} is "
-                                    "missing or not a plan of this version")
+            raise FileNotFoundError(
+                f"dataset '{entry.dataset}': {folder / 'plan.json'} is "
+                "missing or not a plan of this version"
+            )
         plan = planned.model_dump(mode="json")
-        records = [read_local_record(folder / "convert" / f"{job}.json") or {}
-                   for job in entry.jobs]
+        records = [
+            read_local_record(folder / "convert" / f"{job}.json") or {} for job in entry.jobs
+        ]
         target = Location.from_text(plan["output"], plan.get("output_storage"))
         crate = target.read_json(CRATE_FILE) if outcome.get("valid") else None
-        rows.append(catalog_row(plan, records, read_local_record(folder / "metadata.json") or {},
-                                outcome, crate, url_prefix))
+        rows.append(
+            catalog_row(
+                plan,
+                records,
+                read_local_record(folder / "metadata.json") or {},
+                outcome,
+                crate,
+                url_prefix,
+            )
+        )
         if failure is not None:
             failures.append({"dataset": entry.dataset, **failure})
     return pd.DataFrame(rows, columns=COLUMNS), failures
@@ -172,24 +235,31 @@ def write_failed(failures: list[dict[str, str]], path: str | Path) -> None:
     write_local_bytes(target, frame.to_csv(sep="\t", index=False).encode())
 
 
-def summary(frame: pd.DataFrame, failures: list[dict[str, str]], catalog: str,
-            failed_tsv: str) -> str:
+def summary(
+    frame: pd.DataFrame, failures: list[dict[str, str]], catalog: str, failed_tsv: str
+) -> str:
     """The lines a run ends with: what was converted, what failed and why, where to look."""
     valid = int(frame["valid"].astype(bool).sum()) if len(frame) else 0
-    lines = [f"ngff-resave: {valid} of {len(frame)} datasets converted and valid; "
-             f"{len(failures)} failed.", f"  catalog: {catalog}"]
+    lines = [
+        f"ngff-resave: {valid} of {len(frame)} datasets converted and valid; "
+        f"{len(failures)} failed.",
+        f"  catalog: {catalog}",
+    ]
     if failures:
         lines.append(f"  failures: {failed_tsv}")
         for failure in failures[:20]:
-            lines.append(f"  FAILED {failure['dataset']} ({failure['failure'] or 'failure'}, "
-                         f"rule {failure['rule'] or '?'}): {failure['error'][:300]}")
+            lines.append(
+                f"  FAILED {failure['dataset']} ({failure['failure'] or 'failure'}, "
+                f"rule {failure['rule'] or '?'}): {failure['error'][:300]}"
+            )
         if len(failures) > 20:
             lines.append(f"  ... and {len(failures) - 20} more in {failed_tsv}")
     return "\n".join(lines)
 
 
-def write_run_catalog(results: Path, url_prefix: str | None,
-                      crashed: dict[str, dict[str, str]] | None = None) -> tuple[bool, str]:
+def write_run_catalog(
+    results: Path, url_prefix: str | None, crashed: dict[str, dict[str, str]] | None = None
+) -> tuple[bool, str]:
     """``results/catalog.csv`` and ``results/failed.tsv`` for the sheet plan in ``results``;
     whether every dataset is valid, and the summary to end the run with."""
     sheet = read_sheet_plan(results / "plan.json")
@@ -208,6 +278,7 @@ def read_run_summary(results: Path) -> tuple[bool, str]:
     frame = pd.read_csv(catalog, dtype={"valid": bool})
     failures: list[dict[str, str]] = []
     if failed_tsv.exists():
-        failures = pd.read_csv(failed_tsv, sep="\t", dtype=str,
-                               keep_default_na=False).to_dict(orient="records")
+        failures = pd.read_csv(failed_tsv, sep="\t", dtype=str, keep_default_na=False).to_dict(
+            orient="records"
+        )
     return not failures, summary(frame, failures, str(catalog), str(failed_tsv))

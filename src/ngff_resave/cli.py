@@ -37,8 +37,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_pack(args: argparse.Namespace) -> int:
     from ngff_resave.runner import run_pack
 
-    run_pack(args.datasets, Path(args.record), Path(args.results), Path(args.logs),
-             args.threads, args.mode, args.sample_chunks)
+    run_pack(
+        args.datasets,
+        Path(args.record),
+        Path(args.results),
+        Path(args.logs),
+        args.threads,
+        args.mode,
+        args.sample_chunks,
+    )
     return 0
 
 
@@ -59,8 +66,16 @@ def cmd_metadata(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from ngff_resave.runner import validate_step
 
-    validate_step(Path(args.plan), Path(args.record), Path(args.results), Path(args.logs),
-                  Path(args.metadata_record), args.mode, args.sample_chunks, args.threads)
+    validate_step(
+        Path(args.plan),
+        Path(args.record),
+        Path(args.results),
+        Path(args.logs),
+        Path(args.metadata_record),
+        args.mode,
+        args.sample_chunks,
+        args.threads,
+    )
     return 0
 
 

@@ -11,8 +11,10 @@ import re
 from typing import Any
 
 BLOSC_SHUFFLE = {0: "noshuffle", 1: "shuffle", 2: "bitshuffle"}
-NAMED_CODEC = re.compile(r"^(?:blosc-(?P<cname>lz4|lz4hc|zstd|zlib|blosclz)-(?P<blevel>[0-9])"
-                         r"|(?P<plain>zstd|gzip)-(?P<level>[0-9]{1,2})|(?P<none>none))$")
+NAMED_CODEC = re.compile(
+    r"^(?:blosc-(?P<cname>lz4|lz4hc|zstd|zlib|blosclz)-(?P<blevel>[0-9])"
+    r"|(?P<plain>zstd|gzip)-(?P<level>[0-9]{1,2})|(?P<none>none))$"
+)
 DEFAULT_REENCODE = "blosc-zstd-5"
 
 
@@ -42,8 +44,11 @@ def v3_fill_value(fill_value: Any, dtype: str) -> Any:
         return fill_value  # "NaN", "Infinity", "-Infinity" are spelled the same in v3
     if kind == "f":
         value = float(fill_value)
-        return value if math.isfinite(value) else ("NaN" if math.isnan(value) else
-                                                   ("Infinity" if value > 0 else "-Infinity"))
+        return (
+            value
+            if math.isfinite(value)
+            else ("NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity"))
+        )
     if kind == "b":
         return bool(fill_value)
     return int(fill_value)
@@ -59,21 +64,28 @@ def compressor_to_v3(compressor: dict[str, Any] | None, itemsize: int) -> list[d
         shuffle = int(compressor.get("shuffle", 1))
         if shuffle == -1:  # numcodecs AUTOSHUFFLE: bit shuffle for 1-byte types, else byte shuffle
             shuffle = 2 if itemsize == 1 else 1
-        return [{
-            "name": "blosc",
-            "configuration": {
-                "cname": compressor.get("cname", "lz4"),
-                "clevel": int(compressor.get("clevel", 5)),
-                "shuffle": BLOSC_SHUFFLE[shuffle],
-                "typesize": itemsize,
-                "blocksize": int(compressor.get("blocksize", 0)),
-            },
-        }]
+        return [
+            {
+                "name": "blosc",
+                "configuration": {
+                    "cname": compressor.get("cname", "lz4"),
+                    "clevel": int(compressor.get("clevel", 5)),
+                    "shuffle": BLOSC_SHUFFLE[shuffle],
+                    "typesize": itemsize,
+                    "blocksize": int(compressor.get("blocksize", 0)),
+                },
+            }
+        ]
     if codec_id == "zstd":
-        return [{"name": "zstd", "configuration": {
-            "level": int(compressor.get("level", 0)),
-            "checksum": bool(compressor.get("checksum", False)),
-        }}]
+        return [
+            {
+                "name": "zstd",
+                "configuration": {
+                    "level": int(compressor.get("level", 0)),
+                    "checksum": bool(compressor.get("checksum", False)),
+                },
+            }
+        ]
     if codec_id == "gzip":
         return [{"name": "gzip", "configuration": {"level": int(compressor.get("level", 1))}}]
     raise CodecError(f"compressor {codec_id!r} has no core Zarr v3 form")
@@ -130,8 +142,9 @@ def array_metadata(
     inner: list[dict[str, Any]] = []
     if order == "F":
         # Chunks stored Fortran-ordered read back right through a reversing transpose.
-        inner.append({"name": "transpose",
-                      "configuration": {"order": list(reversed(range(len(shape))))}})
+        inner.append(
+            {"name": "transpose", "configuration": {"order": list(reversed(range(len(shape))))}}
+        )
     inner += [bytes_codec, *compressor_codecs]
     return {
         "zarr_format": 3,
@@ -141,18 +154,20 @@ def array_metadata(
         "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(shards)}},
         "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
         "fill_value": v3_fill_value(fill_value, dtype),
-        "codecs": [{
-            "name": "sharding_indexed",
-            "configuration": {
-                "chunk_shape": list(chunks),
-                "codecs": inner,
-                "index_codecs": [
-                    {"name": "bytes", "configuration": {"endian": "little"}},
-                    {"name": "crc32c"},
-                ],
-                "index_location": "end",
-            },
-        }],
+        "codecs": [
+            {
+                "name": "sharding_indexed",
+                "configuration": {
+                    "chunk_shape": list(chunks),
+                    "codecs": inner,
+                    "index_codecs": [
+                        {"name": "bytes", "configuration": {"endian": "little"}},
+                        {"name": "crc32c"},
+                    ],
+                    "index_location": "end",
+                },
+            }
+        ],
         "dimension_names": list(dimension_names),
         "attributes": dict(attributes or {}),
     }

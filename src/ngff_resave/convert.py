@@ -130,10 +130,14 @@ class ShardTask:
         separator = array["input"]["dimension_separator"]
         chunks: list[bytes | None] = []
         read = 0
-        for coord in inner_chunk_coords(array["shape"], array["output"]["chunks"],
-                                        array["output"]["shards"], self.index):
-            data = None if coord is None else self.source_loc.read_bytes(
-                f"{array['path']}/{v2_chunk_key(coord, separator)}")
+        for coord in inner_chunk_coords(
+            array["shape"], array["output"]["chunks"], array["output"]["shards"], self.index
+        ):
+            data = (
+                None
+                if coord is None
+                else self.source_loc.read_bytes(f"{array['path']}/{v2_chunk_key(coord, separator)}")
+            )
             if data is not None:
                 read += len(data)
                 if self.transcoder is not None:
@@ -182,12 +186,20 @@ def run_convert_job(
     source_loc = Location.from_text(plan["input"], plan.get("input_storage"))
     target_loc = Location.from_text(plan["output"], plan.get("output_storage"))
     run = run or Run.current(Path("results"))
-    check_output(plan["dataset"], plan["input"], target_loc, run, arrays=list(arrays),
-                 files=plan["files"], take=True)
+    check_output(
+        plan["dataset"],
+        plan["input"],
+        target_loc,
+        run,
+        arrays=list(arrays),
+        files=plan["files"],
+        take=True,
+    )
     # Whatever an earlier run left, a dataset being written must not look complete.
     target_loc.delete("zarr.json")
-    engines = {p["path"]: choose_engine(arrays[p["path"]], source_loc, target_loc)
-               for p in job["arrays"]}
+    engines = {
+        p["path"]: choose_engine(arrays[p["path"]], source_loc, target_loc) for p in job["arrays"]
+    }
     reencoder = None
     if set(engines.values()) - {Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE}:
         from ngff_resave.reencode import Reencoder
@@ -219,8 +231,16 @@ def run_convert_job(
                 assert reencoder is not None
                 reencoder.open(array, engine)
             for index in range(*part["shards"]):
-                yield ShardTask(plan["dataset"], array, index, source_loc, target_loc, engine,
-                                reencoder, transcoder)
+                yield ShardTask(
+                    plan["dataset"],
+                    array,
+                    index,
+                    source_loc,
+                    target_loc,
+                    engine,
+                    reencoder,
+                    transcoder,
+                )
 
     total_shards = sum(p["shards"][1] - p["shards"][0] for p in job["arrays"])
     progress = Progress(
@@ -231,7 +251,11 @@ def run_convert_job(
     )
     LOG.info(
         "%s: %d arrays, %d shards, %.1f MB of pixels, %d threads",
-        progress.label, len(job["arrays"]), total_shards, job["bytes"] / 1e6, threads,
+        progress.label,
+        len(job["arrays"]),
+        total_shards,
+        job["bytes"] / 1e6,
+        threads,
     )
     assembled = ShardResult(0)
 
@@ -246,15 +270,17 @@ def run_convert_job(
         pending: set[Future[ShardResult]] = set()
         for task in tasks():
             while len(pending) >= in_flight:
-                done, pending = wait(pending, timeout=progress_interval or None,
-                                     return_when=FIRST_COMPLETED)
+                done, pending = wait(
+                    pending, timeout=progress_interval or None, return_when=FIRST_COMPLETED
+                )
                 for future in done:
                     finish(future)
                 progress.tick()
             pending.add(pool.submit(task.run))
         while pending:
-            done, pending = wait(pending, timeout=progress_interval or None,
-                                 return_when=FIRST_COMPLETED)
+            done, pending = wait(
+                pending, timeout=progress_interval or None, return_when=FIRST_COMPLETED
+            )
             for future in done:
                 finish(future)
             progress.tick()
@@ -269,8 +295,12 @@ def run_convert_job(
         "level": job["level"],
         "part": job["part"],
         "arrays": [
-            {"path": p["path"], "shards": p["shards"], "mode": arrays[p["path"]]["mode"],
-             "engine": engines[p["path"]]}
+            {
+                "path": p["path"],
+                "shards": p["shards"],
+                "mode": arrays[p["path"]]["mode"],
+                "engine": engines[p["path"]],
+            }
             for p in job["arrays"]
         ],
         "shards_written": total_shards,
@@ -284,7 +314,10 @@ def run_convert_job(
     write_local_json(record_path, record)
     LOG.info(
         "%s: done in %.1f s, read %d bytes, wrote %d bytes, peak memory %.0f MB",
-        progress.label, record["seconds"], record["bytes_read"], record["bytes_written"],
+        progress.label,
+        record["seconds"],
+        record["bytes_read"],
+        record["bytes_written"],
         record["peak_memory_bytes"] / 1e6,
     )
     return record
@@ -295,13 +328,22 @@ def convert_step(plan_path: Path, job_id: str, record: Path, threads: int) -> di
     data = plan_path.read_bytes()
     plan = Plan.model_validate_json(data)
     try:
-        return run_convert_job(plan.model_dump(mode="json"), job_id, record, threads=threads,
-                               pixels_digest=plan.pixels_digest(),
-                               run=Run.current(plan_path.parent.parent))
+        return run_convert_job(
+            plan.model_dump(mode="json"),
+            job_id,
+            record,
+            threads=threads,
+            pixels_digest=plan.pixels_digest(),
+            run=Run.current(plan_path.parent.parent),
+        )
     except Exception as err:  # noqa: BLE001 - recorded; the dataset fails at validate
         LOG.error("dataset '%s': convert job %s failed", plan.dataset, job_id, exc_info=err)
-        value = {"dataset": plan.dataset, "job": job_id, "pixels_digest": plan.pixels_digest(),
-                 "arrays": [p.model_dump() for p in plan.job(job_id).arrays],
-                 "error": Outcome.failed_with(plan.dataset, err, Failure.CONVERSION).error}
+        value = {
+            "dataset": plan.dataset,
+            "job": job_id,
+            "pixels_digest": plan.pixels_digest(),
+            "arrays": [p.model_dump() for p in plan.job(job_id).arrays],
+            "error": Outcome.failed_with(plan.dataset, err, Failure.CONVERSION).error,
+        }
         write_local_json(record, value)
         return value

@@ -71,15 +71,29 @@ def build_crate(
     specimen = None
     if organism:
         # Fixed identifiers (not random ones), so the same settings give the same bytes.
-        biosample = crate.add(ContextEntity(crate, "#biosample", properties={
-            "@type": "biosample", "organism_classification": {"@id": organism},
-        }))
+        biosample = crate.add(
+            ContextEntity(
+                crate,
+                "#biosample",
+                properties={
+                    "@type": "biosample",
+                    "organism_classification": {"@id": organism},
+                },
+            )
+        )
         specimen = crate.add(ContextEntity(crate, "#specimen", properties={"@type": "specimen"}))
         specimen["biosample"] = biosample
     if modality:
-        acquisition = crate.add(ContextEntity(crate, "#image_acquisition", properties={
-            "@type": "image_acquisition", "fbbi_id": {"@id": modality},
-        }))
+        acquisition = crate.add(
+            ContextEntity(
+                crate,
+                "#image_acquisition",
+                properties={
+                    "@type": "image_acquisition",
+                    "fbbi_id": {"@id": modality},
+                },
+            )
+        )
         if specimen is not None:
             acquisition["specimen"] = specimen
         root["resultOf"] = acquisition
@@ -93,9 +107,11 @@ def check_crate(document: dict[str, Any], expected: dict[str, Any]) -> list[tupl
     root_id = descriptor.get("about", {}).get("@id")
     root = graph.get(root_id, {})
     checks = [
-        ("crate: metadata descriptor conformsTo RO-Crate",
-         "w3id.org/ro/crate/" in str(descriptor.get("conformsTo", {}).get("@id", "")),
-         str(descriptor.get("conformsTo"))),
+        (
+            "crate: metadata descriptor conformsTo RO-Crate",
+            "w3id.org/ro/crate/" in str(descriptor.get("conformsTo", {}).get("@id", "")),
+            str(descriptor.get("conformsTo")),
+        ),
         ("crate: root is a Dataset", root_id == "./" and "Dataset" in _types(root), str(root_id)),
     ]
     for key in ("name", "description", "license", "datePublished"):

@@ -52,7 +52,7 @@ def _group(path: Path, attrs: dict[str, Any] | None = None) -> None:
 def fluorescence(shape: tuple[int, ...], dtype: str, seed: int) -> np.ndarray:
     """Smooth background, bright blobs and noise: compresses like real fluorescence."""
     rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:shape[-2], 0:shape[-1]].astype(np.float32)
+    y, x = np.mgrid[0 : shape[-2], 0 : shape[-1]].astype(np.float32)
     plane = 200 + 80 * np.sin(x / 37.0) * np.cos(y / 53.0)
     for _ in range(12):
         cy, cx = rng.uniform(0, shape[-2]), rng.uniform(0, shape[-1])
@@ -72,15 +72,24 @@ def _pyramid(data: np.ndarray, levels: int) -> list[np.ndarray]:
     return out
 
 
-def write_image(root: Path, data: np.ndarray, levels: int, style: ArrayStyle, name: str,
-                axes: list[dict[str, Any]] | None = None, label: bool = False,
-                skip_chunks: bool = False) -> None:
+def write_image(
+    root: Path,
+    data: np.ndarray,
+    levels: int,
+    style: ArrayStyle,
+    name: str,
+    axes: list[dict[str, Any]] | None = None,
+    label: bool = False,
+    skip_chunks: bool = False,
+) -> None:
     """One multiscale image group at ``root`` with ``levels`` levels (factor 2 in y and x)."""
-    axes = axes or AXES[-data.ndim:]
+    axes = axes or AXES[-data.ndim :]
     datasets = []
     for level, level_data in enumerate(_pyramid(data, levels)):
-        chunks = tuple(min(c, max(s, 1)) if level == 0 else c
-                       for c, s in zip(style.chunks[-data.ndim:], level_data.shape, strict=True))
+        chunks = tuple(
+            min(c, max(s, 1)) if level == 0 else c
+            for c, s in zip(style.chunks[-data.ndim :], level_data.shape, strict=True)
+        )
         array = zarr.create_array(
             zarr.storage.LocalStore(root),
             name=str(level),
@@ -98,25 +107,47 @@ def write_image(root: Path, data: np.ndarray, levels: int, style: ArrayStyle, na
         array[...] = level_data
         if skip_chunks and level == 0:
             # A sparse acquisition: one chunk never written reads as the fill value.
-            first = next(p for p in (root / str(level)).rglob("*") if p.is_file()
-                         and not p.name.startswith("."))
+            first = next(
+                p
+                for p in (root / str(level)).rglob("*")
+                if p.is_file() and not p.name.startswith(".")
+            )
             first.unlink()
         scale = [1.0] * (data.ndim - 2) + [2.0**level, 2.0**level]
-        datasets.append({"path": str(level),
-                         "coordinateTransformations": [{"type": "scale", "scale": scale}]})
-    attrs: dict[str, Any] = {"multiscales": [{
-        "version": "0.4", "name": name, "axes": axes, "datasets": datasets,
-    }]}
+        datasets.append(
+            {"path": str(level), "coordinateTransformations": [{"type": "scale", "scale": scale}]}
+        )
+    attrs: dict[str, Any] = {
+        "multiscales": [
+            {
+                "version": "0.4",
+                "name": name,
+                "axes": axes,
+                "datasets": datasets,
+            }
+        ]
+    }
     if label:
-        attrs["image-label"] = {"version": "0.4", "colors": [
-            {"label-value": 1, "rgba": [255, 0, 0, 255]}], "source": {"image": "../../"}}
+        attrs["image-label"] = {
+            "version": "0.4",
+            "colors": [{"label-value": 1, "rgba": [255, 0, 0, 255]}],
+            "source": {"image": "../../"},
+        }
     else:
         names = [a["name"] for a in axes]
         channels = data.shape[names.index("c")] if "c" in names else 1
-        attrs["omero"] = {"channels": [
-            {"label": f"Channel {i}", "color": "00FF00", "active": True,
-             "window": {"min": 0, "max": 4095, "start": 0, "end": 2000}}
-            for i in range(channels)], "rdefs": {"model": "color"}}
+        attrs["omero"] = {
+            "channels": [
+                {
+                    "label": f"Channel {i}",
+                    "color": "00FF00",
+                    "active": True,
+                    "window": {"min": 0, "max": 4095, "start": 0, "end": 2000},
+                }
+                for i in range(channels)
+            ],
+            "rdefs": {"model": "color"},
+        }
     _group(root, attrs)
 
 
@@ -126,30 +157,54 @@ def write_image_with_labels(root: Path) -> None:
     write_image(root, data, 3, ArrayStyle(chunks=(1, 1, 1, 64, 64)), "cells", skip_chunks=True)
     labels = (data[:, :1] > 1000).astype("<u4")
     _group(root / "labels", {"labels": ["cells"]})
-    write_image(root / "labels" / "cells", labels, 3,
-                ArrayStyle(dtype="<u4", chunks=(1, 1, 1, 64, 64),
-                           compressor=numcodecs.Blosc("zstd", 3, numcodecs.Blosc.BITSHUFFLE)),
-                "cells", label=True)
+    write_image(
+        root / "labels" / "cells",
+        labels,
+        3,
+        ArrayStyle(
+            dtype="<u4",
+            chunks=(1, 1, 1, 64, 64),
+            compressor=numcodecs.Blosc("zstd", 3, numcodecs.Blosc.BITSHUFFLE),
+        ),
+        "cells",
+        label=True,
+    )
 
 
 def write_plate(root: Path, rows: str = "AB", columns: int = 2, fields: int = 2) -> None:
     """An HCS plate (zstd, '.' chunk keys, two acquisitions, fields of two levels)."""
-    wells: list[dict[str, Any]] = [{"path": f"{r}/{c + 1}", "rowIndex": i, "columnIndex": c}
-             for i, r in enumerate(rows) for c in range(columns)]
-    _group(root, {"plate": {
-        "version": "0.4", "name": "example plate",
-        "rows": [{"name": r} for r in rows],
-        "columns": [{"name": str(c + 1)} for c in range(columns)],
-        "wells": wells, "field_count": fields,
-        "acquisitions": [{"id": 0, "name": "first"}, {"id": 1, "name": "second"}],
-    }})
-    style = ArrayStyle(chunks=(1, 1, 1, 40, 40), compressor=numcodecs.Zstd(level=3),
-                       separator=".")
+    wells: list[dict[str, Any]] = [
+        {"path": f"{r}/{c + 1}", "rowIndex": i, "columnIndex": c}
+        for i, r in enumerate(rows)
+        for c in range(columns)
+    ]
+    _group(
+        root,
+        {
+            "plate": {
+                "version": "0.4",
+                "name": "example plate",
+                "rows": [{"name": r} for r in rows],
+                "columns": [{"name": str(c + 1)} for c in range(columns)],
+                "wells": wells,
+                "field_count": fields,
+                "acquisitions": [{"id": 0, "name": "first"}, {"id": 1, "name": "second"}],
+            }
+        },
+    )
+    style = ArrayStyle(chunks=(1, 1, 1, 40, 40), compressor=numcodecs.Zstd(level=3), separator=".")
     for n, well in enumerate(wells):
         row = well["path"].split("/")[0]
         _group(root / row)
-        _group(root / well["path"], {"well": {"version": "0.4", "images": [
-            {"path": str(f), "acquisition": f % 2} for f in range(fields)]}})
+        _group(
+            root / well["path"],
+            {
+                "well": {
+                    "version": "0.4",
+                    "images": [{"path": str(f), "acquisition": f % 2} for f in range(fields)],
+                }
+            },
+        )
         for f in range(fields):
             data = fluorescence((1, 1, 1, 90, 70), "<u2", seed=100 + n * fields + f)
             write_image(root / well["path"] / str(f), data, 2, style, f"field {well['path']}/{f}")
@@ -171,12 +226,22 @@ def write_bioformats2raw(root: Path) -> None:
     _group(root, {"bioformats2raw.layout": 3})
     _group(root / "OME", {"series": ["0", "1"]})
     (root / "OME" / "METADATA.ome.xml").write_text(OME_XML)
-    write_image(root / "0", fluorescence((1, 1, 2, 80, 100), ">u2", seed=7), 3,
-                ArrayStyle(dtype=">u2", chunks=(1, 1, 1, 32, 48),
-                           compressor=numcodecs.GZip(level=5), order="F"), "series 0")
-    write_image(root / "1", fluorescence((1, 1, 1, 40, 50), "<f4", seed=8), 2,
-                ArrayStyle(dtype="<f4", chunks=(1, 1, 1, 40, 50), compressor=None,
-                           fill_value=None), "series 1")
+    write_image(
+        root / "0",
+        fluorescence((1, 1, 2, 80, 100), ">u2", seed=7),
+        3,
+        ArrayStyle(
+            dtype=">u2", chunks=(1, 1, 1, 32, 48), compressor=numcodecs.GZip(level=5), order="F"
+        ),
+        "series 0",
+    )
+    write_image(
+        root / "1",
+        fluorescence((1, 1, 1, 40, 50), "<f4", seed=8),
+        2,
+        ArrayStyle(dtype="<f4", chunks=(1, 1, 1, 40, 50), compressor=None, fill_value=None),
+        "series 1",
+    )
 
 
 EXAMPLES = {
@@ -203,8 +268,10 @@ def write_example_workdir(workdir: Path) -> Path:
     paths = write_examples(workdir / "inputs")
     rows = ["dataset\tinput\tlicense\torganism\tmodality\torigin"]
     for dataset, path in paths.items():
-        rows.append(f"{dataset}\t{path.relative_to(workdir)}\tCC-BY-4.0\tNCBI:txid9606\t"
-                    f"obo:FBbi_00000246\thttps://example.org/{dataset}")
+        rows.append(
+            f"{dataset}\t{path.relative_to(workdir)}\tCC-BY-4.0\tNCBI:txid9606\t"
+            f"obo:FBbi_00000246\thttps://example.org/{dataset}"
+        )
     (workdir / "samples.tsv").write_text("\n".join(rows) + "\n")
     config = workdir / "config.yaml"
     config.write_text("samples: samples.tsv\n")

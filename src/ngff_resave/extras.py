@@ -20,8 +20,9 @@ LOG = logging.getLogger(__name__)
 BLOCK_BYTES = 64 * 2**20
 
 
-def _blocks(shape: tuple[int, ...], chunks: tuple[int, ...], itemsize: int
-            ) -> Iterator[tuple[slice, ...]]:
+def _blocks(
+    shape: tuple[int, ...], chunks: tuple[int, ...], itemsize: int
+) -> Iterator[tuple[slice, ...]]:
     """Regions of whole chunks along the first axis, about ``BLOCK_BYTES`` each."""
     if not shape:
         yield ()
@@ -46,14 +47,22 @@ def migrate(source: Location, target: Location, extra: dict[str, Any]) -> None:
 
     path = extra["path"]
     src = zarr.open_array(source.zarr_store(read_only=True), path=path, mode="r", zarr_format=2)
-    dst = zarr.create_array(target.zarr_store(read_only=False), name=path, shape=src.shape,
-                            dtype=src.metadata.dtype, chunks=src.chunks,
-                            fill_value=src.fill_value, attributes=extra["attributes"],
-                            overwrite=True, zarr_format=3)
+    dst = zarr.create_array(
+        target.zarr_store(read_only=False),
+        name=path,
+        shape=src.shape,
+        dtype=src.metadata.dtype,
+        chunks=src.chunks,
+        fill_value=src.fill_value,
+        attributes=extra["attributes"],
+        overwrite=True,
+        zarr_format=3,
+    )
     for region in _blocks(src.shape, src.chunks, src.dtype.itemsize):
         dst[region] = src[region]
-    LOG.info("array %s migrated to Zarr v3 (%s, shape %s)", path, src.metadata.dtype,
-             list(src.shape))
+    LOG.info(
+        "array %s migrated to Zarr v3 (%s, shape %s)", path, src.metadata.dtype, list(src.shape)
+    )
 
 
 def differences(source: Location, target: Location, extra: dict[str, Any]) -> str:
@@ -67,9 +76,11 @@ def differences(source: Location, target: Location, extra: dict[str, Any]) -> st
     numeric = np.dtype(src.dtype).kind in "biufc"
     for region in _blocks(src.shape, src.chunks, src.dtype.itemsize):
         want, got = src[region], dst[region]
-        same = (np.array_equal(want, got, equal_nan=np.dtype(src.dtype).kind in "fc")
-                if numeric else all(a == b for a, b in zip(np.ravel(want), np.ravel(got),
-                                                           strict=True)))
+        same = (
+            np.array_equal(want, got, equal_nan=np.dtype(src.dtype).kind in "fc")
+            if numeric
+            else all(a == b for a, b in zip(np.ravel(want), np.ravel(got), strict=True))
+        )
         if not same:
             where = ",".join(f"{r.start}:{r.stop}" for r in region)
             return f"values differ in [{where}]"

@@ -51,8 +51,9 @@ def parse_failures(snakemake_log: Path) -> list[dict[str, str]]:
     return failures
 
 
-def crashed_jobs(snakemake_logs: str | Path | list[str] | None,
-                 pack_members: dict[str, list[str]]) -> dict[str, dict[str, str]]:
+def crashed_jobs(
+    snakemake_logs: str | Path | list[str] | None, pack_members: dict[str, list[str]]
+) -> dict[str, dict[str, str]]:
     """The datasets whose job died before it could record an outcome (killed, out of memory),
     from Snakemake's log: by dataset, the rule, the job's log and its last error line. A pack's
     failure counts for each of its datasets. Snakemake hands ``onerror`` its log file (a list
@@ -68,7 +69,10 @@ def crashed_jobs(snakemake_logs: str | Path | list[str] | None,
             pack = re.search(r"^logs/packs/([^/]+)\.log$", failure["log"])
             datasets = pack_members.get(pack.group(1), []) if pack else [failure["dataset"]]
             for dataset in filter(None, datasets):
-                crashed[dataset] = {"rule": failure["rule"], "log": failure["log"],
-                                    "failure": "conversion failure",
-                                    "error": error or f"job of rule {failure['rule']} failed"}
+                crashed[dataset] = {
+                    "rule": failure["rule"],
+                    "log": failure["log"],
+                    "failure": "conversion failure",
+                    "error": error or f"job of rule {failure['rule']} failed",
+                }
     return crashed

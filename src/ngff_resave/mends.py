@@ -62,8 +62,12 @@ class _Mender:
             return
         if isinstance(value, str) and (parsed := _number(value, integer)) is not None:
             holder[key] = parsed
-            self.found("number written as a string", path, f"{what} {value!r} read as {parsed}",
-                       f"write {what} as a JSON number")
+            self.found(
+                "number written as a string",
+                path,
+                f"{what} {value!r} read as {parsed}",
+                f"write {what} as a JSON number",
+            )
 
     def _parse_list(self, holder: Any, key: str, integer: bool, path: str, what: str) -> None:
         values = holder.get(key) if isinstance(holder, dict) else None
@@ -74,11 +78,15 @@ class _Mender:
     def numbers(self) -> None:
         for path, attrs in self.layout.groups.items():
             for m, multiscale in enumerate(_list(attrs.get("multiscales"))):
-                transforms = [(f"multiscales[{m}]", t) for t in
-                              _list(multiscale.get("coordinateTransformations"))]
+                transforms = [
+                    (f"multiscales[{m}]", t)
+                    for t in _list(multiscale.get("coordinateTransformations"))
+                ]
                 for d, dataset in enumerate(_list(multiscale.get("datasets"))):
-                    transforms += [(f"multiscales[{m}].datasets[{d}]", t)
-                                   for t in _list(dataset.get("coordinateTransformations"))]
+                    transforms += [
+                        (f"multiscales[{m}].datasets[{d}]", t)
+                        for t in _list(dataset.get("coordinateTransformations"))
+                    ]
                 for where, transform in transforms:
                     kind = transform.get("type", "") if isinstance(transform, dict) else ""
                     self._parse_list(transform, kind, False, path, f"{where} {kind}")
@@ -114,9 +122,12 @@ class _Mender:
                     if inferred is None:
                         continue  # no safe guess: the model check refuses it, naming the axis
                     axis["type"] = inferred
-                    self.found("axis without type", path,
-                               f"axis '{name}' given type '{inferred}' from its name",
-                               f"add \"type\": \"{inferred}\" to axis '{name}'")
+                    self.found(
+                        "axis without type",
+                        path,
+                        f"axis '{name}' given type '{inferred}' from its name",
+                        f'add "type": "{inferred}" to axis \'{name}\'',
+                    )
 
     # --- omero windows -----------------------------------------------------------------
 
@@ -145,10 +156,12 @@ class _Mender:
                         window[key] = window[other]
                         filled.append(f"{key} {window[other]}")
                 if filled:
-                    self.found("omero window incomplete", image.path,
-                               f"channel {c} window: {', '.join(filled)} (from the "
-                               f"{level0.dtype} range)",
-                               f"give omero channel {c} a window with min, max, start, end")
+                    self.found(
+                        "omero window incomplete",
+                        image.path,
+                        f"channel {c} window: {', '.join(filled)} (from the {level0.dtype} range)",
+                        f"give omero channel {c} a window with min, max, start, end",
+                    )
 
     # --- plate acquisitions ------------------------------------------------------------
 
@@ -164,9 +177,12 @@ class _Mender:
                 if isinstance(wanted, int) and wanted not in known:
                     listed.append({"id": wanted})
                     known.add(wanted)
-                    self.found("well acquisition not in the plate", path,
-                               f"acquisition {wanted} added to the plate's acquisitions",
-                               f"add {{\"id\": {wanted}}} to the plate's acquisitions")
+                    self.found(
+                        "well acquisition not in the plate",
+                        path,
+                        f"acquisition {wanted} added to the plate's acquisitions",
+                        f'add {{"id": {wanted}}} to the plate\'s acquisitions',
+                    )
 
     # --- label levels ------------------------------------------------------------------
 
@@ -182,25 +198,43 @@ class _Mender:
                 dropped = have[wanted:]
                 multiscale["datasets"] = multiscale["datasets"][:wanted]
                 self.layout.arrays = [a for a in self.layout.arrays if a not in dropped]
-                self.layout.left_out += [InventoryItem(
-                    path=a.path, kind="array", action="drop",
-                    reason="mend: a label level beyond its image's levels") for a in dropped]
-                self.found("label has more levels than its image", label.path,
-                           f"levels {wanted}..{len(have) - 1} not converted "
-                           f"({', '.join(a.path for a in dropped)})",
-                           f"remove the label's last {len(dropped)} multiscales datasets")
+                self.layout.left_out += [
+                    InventoryItem(
+                        path=a.path,
+                        kind="array",
+                        action="drop",
+                        reason="mend: a label level beyond its image's levels",
+                    )
+                    for a in dropped
+                ]
+                self.found(
+                    "label has more levels than its image",
+                    label.path,
+                    f"levels {wanted}..{len(have) - 1} not converted "
+                    f"({', '.join(a.path for a in dropped)})",
+                    f"remove the label's last {len(dropped)} multiscales datasets",
+                )
             else:
                 added = self._add_levels(label.path, parent, have, wanted, multiscale)
-                self.found("label has fewer levels than its image", label.path,
-                           f"levels {len(have)}..{wanted - 1} computed by nearest-neighbour "
-                           f"downsampling of {have[-1].path} ({', '.join(added)})",
-                           f"write {wanted - len(have)} more levels for the label")
+                self.found(
+                    "label has fewer levels than its image",
+                    label.path,
+                    f"levels {len(have)}..{wanted - 1} computed by nearest-neighbour "
+                    f"downsampling of {have[-1].path} ({', '.join(added)})",
+                    f"write {wanted - len(have)} more levels for the label",
+                )
 
     def _levels(self, image: str) -> list[SourceArray]:
         return sorted((a for a in self.layout.arrays if a.image == image), key=lambda a: a.level)
 
-    def _add_levels(self, label: str, parent: str, have: list[SourceArray], wanted: int,
-                    multiscale: dict[str, Any]) -> list[str]:
+    def _add_levels(
+        self,
+        label: str,
+        parent: str,
+        have: list[SourceArray],
+        wanted: int,
+        multiscale: dict[str, Any],
+    ) -> list[str]:
         image_levels = self._levels(parent)
         image_axes = image_levels[0].dimension_names
         last = have[-1]
@@ -222,18 +256,37 @@ class _Mender:
             if name in used:
                 name = str(level)
             used.add(name)
-            dataset: dict[str, Any] = {"path": name, "coordinateTransformations": [
-                {**t, "scale": [s * old / new for s, old, new in
-                                zip(scale, last.shape, shape, strict=True)]}
-                if t.get("type") == "scale" and scale else dict(t) for t in transforms]}
+            dataset: dict[str, Any] = {
+                "path": name,
+                "coordinateTransformations": [
+                    {
+                        **t,
+                        "scale": [
+                            s * old / new
+                            for s, old, new in zip(scale, last.shape, shape, strict=True)
+                        ],
+                    }
+                    if t.get("type") == "scale" and scale
+                    else dict(t)
+                    for t in transforms
+                ],
+            }
             multiscale["datasets"].append(dataset)
             array = SourceArray(
-                path=posixpath.join(label, name), image=label, level=level, shape=shape,
-                dtype=last.dtype, chunks=[min(c, s) for c, s in zip(last.chunks, shape,
-                                                                     strict=True)],
-                compressor=last.compressor, filters=last.filters, order=last.order,
-                fill_value=last.fill_value, dimension_separator=last.dimension_separator,
-                dimension_names=last.dimension_names, downsampled_from=last.path)
+                path=posixpath.join(label, name),
+                image=label,
+                level=level,
+                shape=shape,
+                dtype=last.dtype,
+                chunks=[min(c, s) for c, s in zip(last.chunks, shape, strict=True)],
+                compressor=last.compressor,
+                filters=last.filters,
+                order=last.order,
+                fill_value=last.fill_value,
+                dimension_separator=last.dimension_separator,
+                dimension_names=last.dimension_names,
+                downsampled_from=last.path,
+            )
             self.layout.arrays.append(array)
             added.append(array.path)
         return added
@@ -259,8 +312,12 @@ def _dtype_range(dtype: str) -> tuple[int | float, int | float]:
 
 
 RULES: tuple[Callable[[_Mender], None], ...] = (
-    _Mender.numbers, _Mender.axis_types, _Mender.omero_windows, _Mender.acquisitions,
-    _Mender.label_levels)
+    _Mender.numbers,
+    _Mender.axis_types,
+    _Mender.omero_windows,
+    _Mender.acquisitions,
+    _Mender.label_levels,
+)
 
 
 def find_and_mend(layout: SourceLayout) -> list[Finding]:
@@ -287,6 +344,8 @@ class NearestDownsample:
         self.dtype = source.dtype
 
     def __getitem__(self, region: tuple[slice, ...]) -> np.ndarray:
-        picks = tuple(nearest_indices(n, s)[r] for r, n, s in
-                      zip(region, self.shape, self.source.shape, strict=True))
+        picks = tuple(
+            nearest_indices(n, s)[r]
+            for r, n, s in zip(region, self.shape, self.source.shape, strict=True)
+        )
         return np.asarray(self.source.get_orthogonal_selection(picks))

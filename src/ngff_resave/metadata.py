@@ -20,8 +20,16 @@ from ngff_resave.storage import Location
 LOG = logging.getLogger(__name__)
 
 NGFF_VERSION = "0.5"
-OME_KEYS = ("multiscales", "omero", "labels", "image-label", "plate", "well",
-            "bioformats2raw.layout", "series")
+OME_KEYS = (
+    "multiscales",
+    "omero",
+    "labels",
+    "image-label",
+    "plate",
+    "well",
+    "bioformats2raw.layout",
+    "series",
+)
 
 
 def _copy(value: Any) -> Any:
@@ -95,11 +103,21 @@ def write_metadata(plan: dict[str, Any], run: Run | None = None) -> dict[str, An
     source = Location.from_text(plan["input"], plan.get("input_storage"))
     target = Location.from_text(plan["output"], plan.get("output_storage"))
     run = run or Run.current(Path("results"))
-    check_output(plan["dataset"], plan["input"], target, run,
-                 arrays=[a["path"] for a in plan["arrays"]], files=plan["files"], take=True)
-    settle_claim(target, {a["path"]: grid_of(a["shape"], a["output"]["shards"])
-                          for a in plan["arrays"]}, plan["files"],
-                 [e["path"] for e in plan.get("extras", []) if e["action"] == "migrate"])
+    check_output(
+        plan["dataset"],
+        plan["input"],
+        target,
+        run,
+        arrays=[a["path"] for a in plan["arrays"]],
+        files=plan["files"],
+        take=True,
+    )
+    settle_claim(
+        target,
+        {a["path"]: grid_of(a["shape"], a["output"]["shards"]) for a in plan["arrays"]},
+        plan["files"],
+        [e["path"] for e in plan.get("extras", []) if e["action"] == "migrate"],
+    )
     written: list[str] = []
     nbytes = 0
 

@@ -22,8 +22,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 PLAN_FORMAT: Final = 3
 # Plan fields that change the metadata and crate written, never the pixels.
-METADATA_ONLY = frozenset({"crate", "notes", "origin", "settings_digest",
-                           "pixel_settings_digest"})
+METADATA_ONLY = frozenset({"crate", "notes", "origin", "settings_digest", "pixel_settings_digest"})
 SHEET_PLAN_FORMAT: Final = 1
 
 
@@ -263,6 +262,11 @@ def _read_model(cls: type[ModelT], path: str | Path, version: int) -> ModelT | N
     except FileNotFoundError:
         return None
     except ValidationError as err:
-        LOG.warning("%s is not a %s of format %d (%s): planning again", path, cls.__name__,
-                    version, err.errors()[0]["msg"])
+        LOG.warning(
+            "%s is not a %s of format %d (%s): planning again",
+            path,
+            cls.__name__,
+            version,
+            err.errors()[0]["msg"],
+        )
         return None

@@ -44,15 +44,15 @@ class Outcome:
     checks: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def failed_with(cls, dataset: str, err: BaseException | str, failure: Failure,
-                    **where: Any) -> Outcome:
+    def failed_with(
+        cls, dataset: str, err: BaseException | str, failure: Failure, **where: Any
+    ) -> Outcome:
         message = err if isinstance(err, str) else f"{type(err).__name__}: {err}"
         # One line, naming the dataset, for the catalog and failed.tsv.
         line = " ".join(str(message).split())
         if f"'{dataset}'" not in line:
             line = f"dataset '{dataset}': {line}"
-        return cls(dataset=dataset, valid=False, error=line[:1000], failure=failure.value,
-                   **where)
+        return cls(dataset=dataset, valid=False, error=line[:1000], failure=failure.value, **where)
 
     def write(self, results: Path) -> Path:
         path = outcome_path(results, self.dataset)
@@ -95,11 +95,13 @@ def dataset_state(results: Path, entry: SheetEntry) -> DatasetState:
     fingerprint = digest(data)[:16]
     if not isinstance(outcome, dict):
         return DatasetState(done=False, fingerprint=fingerprint)
-    done = (entry.plan_digest is not None and outcome.get("valid") is True
-            and outcome.get("plan_digest") == entry.plan_digest
-            and output_complete(entry.output))
-    return DatasetState(done=done, record=str(outcome.get("record", "")),
-                        fingerprint=fingerprint)
+    done = (
+        entry.plan_digest is not None
+        and outcome.get("valid") is True
+        and outcome.get("plan_digest") == entry.plan_digest
+        and output_complete(entry.output)
+    )
+    return DatasetState(done=done, record=str(outcome.get("record", "")), fingerprint=fingerprint)
 
 
 def stale_convert_records(results: Path, entry: SheetEntry) -> list[Path]:
@@ -114,22 +116,26 @@ def stale_convert_records(results: Path, entry: SheetEntry) -> list[Path]:
     for job in entry.jobs:
         record_path = folder / "convert" / f"{job}.json"
         record = read_local_record(record_path)
-        reusable = convert_record_reusable(record, entry.pixels_digest, entry.output,
-                                           failed_arrays)
+        reusable = convert_record_reusable(record, entry.pixels_digest, entry.output, failed_arrays)
         if record is not None and not reusable:
             stale.append(record_path)
     return stale
 
 
-def convert_record_reusable(record: dict[str, Any] | None, pixels_digest: str | None,
-                            output: str, failed_arrays: Iterable[str] = ()) -> bool:
+def convert_record_reusable(
+    record: dict[str, Any] | None,
+    pixels_digest: str | None,
+    output: str,
+    failed_arrays: Iterable[str] = (),
+) -> bool:
     """A convert job's record still stands for the shards on the output: it did not fail, was
     made for the same pixels, none of its arrays failed validation, and they are all there."""
     if not record or record.get("error") or record.get("pixels_digest") != pixels_digest:
         return False
     paths = [a["path"] for a in record.get("arrays", [])]
     return not set(failed_arrays).intersection(paths) and all(
-        _output_has(output, f"{p}/zarr.json") for p in paths)
+        _output_has(output, f"{p}/zarr.json") for p in paths
+    )
 
 
 def _output_has(output: str, key: str) -> bool:

@@ -66,8 +66,11 @@ class Run:
     @classmethod
     def start(cls, results: Path, overwrite: bool) -> Run:
         """A new run of the working directory ``results`` is in, recorded for its jobs."""
-        run = cls(token=uuid.uuid4().hex[:16], workdir=real_path(str(results.absolute().parent)),
-                  overwrite=overwrite)
+        run = cls(
+            token=uuid.uuid4().hex[:16],
+            workdir=real_path(str(results.absolute().parent)),
+            overwrite=overwrite,
+        )
         write_local_json(results / RUN_FILE, asdict(run))
         return run
 
@@ -80,8 +83,9 @@ class Run:
                 return cls(**recorded)
             except TypeError:
                 LOG.warning("%s is not a run record of this version", results / RUN_FILE)
-        return cls(token=f"process-{socket.gethostname()}-{os.getpid()}",
-                   workdir=real_path(os.getcwd()))
+        return cls(
+            token=f"process-{socket.gethostname()}-{os.getpid()}", workdir=real_path(os.getcwd())
+        )
 
     @staticmethod
     def end(results: Path) -> None:
@@ -130,7 +134,10 @@ class Claim:
 
     def same_row(self, other: dict[str, Any]) -> bool:
         return (other.get("workdir"), other.get("dataset"), other.get("input")) == (
-            self.workdir, self.dataset, self.input)
+            self.workdir,
+            self.dataset,
+            self.input,
+        )
 
     def describe(self) -> str:
         return f"dataset '{self.dataset}' of working directory {self.workdir}"
@@ -138,9 +145,11 @@ class Claim:
 
 def describe_claim(claim: dict[str, Any]) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(claim.get("claimed", 0))))
-    return (f"dataset '{claim.get('dataset')}' of working directory {claim.get('workdir')} "
-            f"(input {claim.get('input')}; run {claim.get('run')} on host {claim.get('host')}, "
-            f"process {claim.get('pid')}, since {when})")
+    return (
+        f"dataset '{claim.get('dataset')}' of working directory {claim.get('workdir')} "
+        f"(input {claim.get('input')}; run {claim.get('run')} on host {claim.get('host')}, "
+        f"process {claim.get('pid')}, since {when})"
+    )
 
 
 def read_claim(target: Location) -> dict[str, Any] | None:
@@ -173,20 +182,36 @@ def _name_some(paths: list[str]) -> str:
     return named + (f" and {len(paths) - NAMED} more" if len(paths) > NAMED else "")
 
 
-def check_output(dataset: str, input_url: str, target: Location, run: Run,
-                 arrays: list[str] | None = None, files: list[str] | None = None,
-                 take: bool = False) -> None:
+def check_output(
+    dataset: str,
+    input_url: str,
+    target: Location,
+    run: Run,
+    arrays: list[str] | None = None,
+    files: list[str] | None = None,
+    take: bool = False,
+) -> None:
     """Refuse, naming both sides, an output this row may not write; with ``take``, claim it
     (before the first byte of a job is written). Read-only without ``take``, as planning
     calls it to report a conflict before any work."""
     if overlaps(target.url, input_url):
-        raise OutputConflict(f"dataset '{dataset}': output {target.url} and input {input_url} "
-                             f"are the same place or one holds the other (resolved: "
-                             f"{real_path(target.url)}, {real_path(input_url)}); the input is "
-                             "never written to")
-    mine = Claim(dataset=dataset, input=real_path(input_url), workdir=run.workdir,
-                 run=run.token, host=run.host, pid=run.pid, claimed=time.time(),
-                 arrays=sorted(arrays or []), files=sorted(files or []))
+        raise OutputConflict(
+            f"dataset '{dataset}': output {target.url} and input {input_url} "
+            f"are the same place or one holds the other (resolved: "
+            f"{real_path(target.url)}, {real_path(input_url)}); the input is "
+            "never written to"
+        )
+    mine = Claim(
+        dataset=dataset,
+        input=real_path(input_url),
+        workdir=run.workdir,
+        run=run.token,
+        host=run.host,
+        pid=run.pid,
+        claimed=time.time(),
+        arrays=sorted(arrays or []),
+        files=sorted(files or []),
+    )
     held = read_claim(target)
     if held is None:
         present = target.list_files()
@@ -195,42 +220,56 @@ def check_output(dataset: str, input_url: str, target: Location, run: Run,
                 f"{mine.describe()}: output {target.url} is not empty and holds files this "
                 f"workflow did not write ({_name_some(present)}); the workflow writes only "
                 "into an empty location or one holding a dataset it made for the same row: "
-                "move those files away or choose another output")
+                "move those files away or choose another output"
+            )
     elif held.get("run") != run.token and run_alive(held):
-        raise OutputConflict(f"{mine.describe()}: output {target.url} is being written by "
-                             f"{describe_claim(held)}, a run that is still going; wait for "
-                             "it to end or give one of the rows another output")
+        raise OutputConflict(
+            f"{mine.describe()}: output {target.url} is being written by "
+            f"{describe_claim(held)}, a run that is still going; wait for "
+            "it to end or give one of the rows another output"
+        )
     elif not mine.same_row(held):
         if not run.overwrite:
             raise OutputConflict(
                 f"{mine.describe()}: output {target.url} holds {describe_claim(held)}; set "
-                "overwrite: true in the config to replace it")
+                "overwrite: true in the config to replace it"
+            )
         foreign = foreign_files(target, held)
         if foreign:
             raise OutputConflict(
                 f"{mine.describe()}: overwrite: output {target.url} holds files this "
                 f"workflow did not write ({_name_some(foreign)}); only what it wrote is "
-                "replaced: move those files away first")
+                "replaced: move those files away first"
+            )
     if not take:
         return
-    if held is not None and held.get("run") == run.token and mine.same_row(held) and (
+    if (
+        held is not None
+        and held.get("run") == run.token
+        and mine.same_row(held)
+        and (
             set(mine.arrays) <= set(held.get("arrays", []))
-            and set(mine.files) <= set(held.get("files", []))):
+            and set(mine.files) <= set(held.get("files", []))
+        )
+    ):
         return
     if held is not None and mine.same_row(held):
         # Arrays written under an earlier plan stay listed until the metadata step clears them.
         mine.arrays = sorted(set(mine.arrays) | set(held.get("arrays", [])))
         mine.files = sorted(set(mine.files) | set(held.get("files", [])))
     elif held is not None:
-        LOG.warning("overwrite: output %s held %s; this row replaces it", target.url,
-                    describe_claim(held))
+        LOG.warning(
+            "overwrite: output %s held %s; this row replaces it", target.url, describe_claim(held)
+        )
         mine.arrays = sorted(set(mine.arrays) | set(held.get("arrays", [])))
         mine.files = sorted(set(mine.files) | set(held.get("files", [])))
     target.write_json(CLAIM_FILE, asdict(mine))
     confirmed = read_claim(target)
     if confirmed is None or confirmed.get("run") != run.token:
-        raise OutputConflict(f"{mine.describe()}: output {target.url} was claimed at the same "
-                             f"moment by {describe_claim(confirmed or {})}")
+        raise OutputConflict(
+            f"{mine.describe()}: output {target.url} was claimed at the same "
+            f"moment by {describe_claim(confirmed or {})}"
+        )
 
 
 def confirm_claim(dataset: str, target: Location, run: Run) -> None:
@@ -240,11 +279,13 @@ def confirm_claim(dataset: str, target: Location, run: Run) -> None:
         raise OutputConflict(
             f"dataset '{dataset}' of working directory {run.workdir}: output {target.url} is "
             f"no longer held by this run but by {describe_claim(held or {})}; two runs wrote "
-            "into it, so this one stops before making it look complete")
+            "into it, so this one stops before making it look complete"
+        )
 
 
-def settle_claim(target: Location, grids: dict[str, list[int]], files: list[str],
-                 extras: list[str] | None = None) -> list[str]:
+def settle_claim(
+    target: Location, grids: dict[str, list[int]], files: list[str], extras: list[str] | None = None
+) -> list[str]:
     """Once a dataset's arrays are written, before its metadata: remove what the workflow wrote
     under an earlier plan that this one does not have (arrays no longer planned, shards outside
     an array's new shard grid, files no longer copied), and list only the current arrays and
@@ -254,18 +295,21 @@ def settle_claim(target: Location, grids: dict[str, list[int]], files: list[str]
         return []
     removed = []
     for old in sorted(set(held.get("arrays", [])) - set(grids) - set(extras or [])):
-        removed += [f"{old}/{p}" for p in target.list_files(old)
-                    if p == "zarr.json" or p.startswith("c/")]
+        removed += [
+            f"{old}/{p}" for p in target.list_files(old) if p == "zarr.json" or p.startswith("c/")
+        ]
     for array, grid in grids.items():
-        removed += [f"{array}/c/{key}" for key in target.list_files(f"{array}/c")
-                    if not _inside(key, grid)]
+        removed += [
+            f"{array}/c/{key}" for key in target.list_files(f"{array}/c") if not _inside(key, grid)
+        ]
     removed += sorted(set(held.get("files", [])) - set(files))
     for path in removed:
         target.delete(path)
     if removed:
         LOG.info("%s: removed %d files written under an earlier plan", target.url, len(removed))
-    target.write_json(CLAIM_FILE, {**held, "arrays": sorted([*grids, *(extras or [])]),
-                                   "files": sorted(files)})
+    target.write_json(
+        CLAIM_FILE, {**held, "arrays": sorted([*grids, *(extras or [])]), "files": sorted(files)}
+    )
     return removed
 
 

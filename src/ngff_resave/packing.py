@@ -55,8 +55,9 @@ def attempt_id(datasets: list[str], states: dict[str, DatasetState]) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-def layout_work(entries: list[SheetEntry], states: dict[str, DatasetState], pack_bytes: int,
-                pack_datasets: int) -> Work:
+def layout_work(
+    entries: list[SheetEntry], states: dict[str, DatasetState], pack_bytes: int, pack_datasets: int
+) -> Work:
     """Packs in sheet order, each closed when the next dataset would not fit."""
     done = {d: state.record for d, state in states.items() if state.done}
     work = Work(entries={e.dataset: e for e in entries}, done=done)

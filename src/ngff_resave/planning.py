@@ -69,7 +69,7 @@ def grow_shards(
                 if factors[d] >= grid[d]:
                     continue
                 wanted = min(factors[d] * 2, grid[d])
-                trial = factors[:d] + [wanted] + factors[d + 1:]
+                trial = factors[:d] + [wanted] + factors[d + 1 :]
                 if chunk_bytes * math.prod(trial) > target_bytes:
                     continue
                 factors = trial
@@ -82,9 +82,9 @@ def details_key(input_url: str, array_path: str) -> str:
     return posixpath.join(input_url.rstrip("/"), array_path)
 
 
-def match_details(details: dict[str, Any], arrays: list[SourceArray], dataset: str) -> dict[
-    str, dict[str, Any]
-]:
+def match_details(
+    details: dict[str, Any], arrays: list[SourceArray], dataset: str
+) -> dict[str, dict[str, Any]]:
     """Map details entries to arrays. Keys name the array's input path; they may be absolute,
     relative, or written on another machine, so the longest array path that ends a key wins."""
     by_path: dict[str, dict[str, Any]] = {}
@@ -101,16 +101,18 @@ def match_details(details: dict[str, Any], arrays: list[SourceArray], dataset: s
 
 
 def _check_shape_list(value: Any, ndim: int, what: str, where: str) -> list[int]:
-    if not isinstance(value, list) or len(value) != ndim or not all(
-        isinstance(v, int) and v > 0 for v in value
+    if (
+        not isinstance(value, list)
+        or len(value) != ndim
+        or not all(isinstance(v, int) and v > 0 for v in value)
     ):
         raise PlanError(f"{where}: {what} {value!r} is not {ndim} positive integers")
     return value
 
 
-def plan_array(array: SourceArray, settings: PlanSettings, entry: dict[str, Any] | None) -> dict[
-    str, Any
-]:
+def plan_array(
+    array: SourceArray, settings: PlanSettings, entry: dict[str, Any] | None
+) -> dict[str, Any]:
     where = f"dataset '{settings.dataset}', array {array.path}"
     ndim = len(array.shape)
     chunks = list(array.chunks)
@@ -142,8 +144,10 @@ def plan_array(array: SourceArray, settings: PlanSettings, entry: dict[str, Any]
         raise PlanError(f"{where}: {err}") from err
     reasons = [r for r in [codec_note] if r]
     if array.downsampled_from:
-        reasons.append(f"a missing label level, computed by nearest-neighbour downsampling of "
-                       f"{array.downsampled_from} (a mend)")
+        reasons.append(
+            f"a missing label level, computed by nearest-neighbour downsampling of "
+            f"{array.downsampled_from} (a mend)"
+        )
     if chunks != array.chunks:
         reasons.append(f"chunk shape changes from {array.chunks} to {chunks}")
     mode = "reencode" if reasons else "copy"
@@ -210,17 +214,23 @@ def plan_jobs(arrays: list[dict[str, Any]], part_target_bytes: int) -> list[dict
                 lo += take
         by_path = {a["path"]: a for a in members}
         for number, part in enumerate(parts):
-            jobs.append({
-                "id": f"{level}-{number}",
-                "level": level,
-                "part": number,
-                "arrays": part,
-                "bytes": int(sum(
-                    by_path[p["path"]]["bytes"] * (p["shards"][1] - p["shards"][0])
-                    / by_path[p["path"]]["shards"] for p in part
-                )),
-                "shard_bytes": max(by_path[p["path"]]["shard_bytes"] for p in part),
-            })
+            jobs.append(
+                {
+                    "id": f"{level}-{number}",
+                    "level": level,
+                    "part": number,
+                    "arrays": part,
+                    "bytes": int(
+                        sum(
+                            by_path[p["path"]]["bytes"]
+                            * (p["shards"][1] - p["shards"][0])
+                            / by_path[p["path"]]["shards"]
+                            for p in part
+                        )
+                    ),
+                    "shard_bytes": max(by_path[p["path"]]["shard_bytes"] for p in part),
+                }
+            )
     return jobs
 
 
@@ -233,44 +243,48 @@ def plan_extras(layout: SourceLayout, settings: PlanSettings) -> list[dict[str, 
             f"dataset '{settings.dataset}': {settings.input}: cannot be converted whole: "
             + "; ".join(f"array {e.path}: {e.reason}" for e in unsupported)
             + " (set skip_unsupported: true in the config to convert the rest and list these "
-            "in the catalog's skipped column)")
+            "in the catalog's skipped column)"
+        )
     return [e.model_dump() for e in layout.extras]
 
 
-def make_plan(layout: SourceLayout, settings: PlanSettings,
-              mends: list[dict[str, str]] | None = None) -> Plan:
+def make_plan(
+    layout: SourceLayout, settings: PlanSettings, mends: list[dict[str, str]] | None = None
+) -> Plan:
     entries: dict[str, dict[str, Any]] = {}
     if settings.details is not None:
         entries = match_details(settings.details, layout.arrays, settings.dataset)
     arrays = [plan_array(a, settings, entries.get(a.path)) for a in layout.arrays]
     jobs = plan_jobs(arrays, settings.part_target_bytes)
     images = [i for i in layout.images if not i.is_label]
-    return Plan.model_validate({
-        "format": PLAN_FORMAT,
-        "planner": {"name": "ngff-resave", "version": __version__},
-        "dataset": settings.dataset,
-        "input": settings.input,
-        "output": settings.output,
-        "input_storage": settings.input_storage,
-        "output_storage": settings.output_storage,
-        "kind": layout.kind,
-        "name": layout.name,
-        "wells": layout.wells,
-        "images": [i.path for i in images],
-        "labels": [i.path for i in layout.images if i.is_label],
-        "groups": layout.groups,
-        "files": layout.files,
-        "arrays": arrays,
-        "extras": plan_extras(layout, settings),
-        "inventory": [item.model_dump() for item in layout.inventory()],
-        "listed": layout.listed,
-        "mends": mends or [],
-        "jobs": jobs,
-        "bytes": int(sum(a["bytes"] for a in arrays)),
-        "crate": settings.crate,
-        "notes": settings.notes,
-        "origin": settings.origin,
-    })
+    return Plan.model_validate(
+        {
+            "format": PLAN_FORMAT,
+            "planner": {"name": "ngff-resave", "version": __version__},
+            "dataset": settings.dataset,
+            "input": settings.input,
+            "output": settings.output,
+            "input_storage": settings.input_storage,
+            "output_storage": settings.output_storage,
+            "kind": layout.kind,
+            "name": layout.name,
+            "wells": layout.wells,
+            "images": [i.path for i in images],
+            "labels": [i.path for i in layout.images if i.is_label],
+            "groups": layout.groups,
+            "files": layout.files,
+            "arrays": arrays,
+            "extras": plan_extras(layout, settings),
+            "inventory": [item.model_dump() for item in layout.inventory()],
+            "listed": layout.listed,
+            "mends": mends or [],
+            "jobs": jobs,
+            "bytes": int(sum(a["bytes"] for a in arrays)),
+            "crate": settings.crate,
+            "notes": settings.notes,
+            "origin": settings.origin,
+        }
+    )
 
 
 def write_details(plan: Plan) -> dict[str, Any]:

@@ -55,8 +55,10 @@ class ZarrPythonEngine:
         target[region] = source[region]
 
     def counts(self) -> dict[str, int]:
-        return {"bytes_read": self.source_store.bytes_read,
-                "bytes_written": self.target_store.bytes_written}
+        return {
+            "bytes_read": self.source_store.bytes_read,
+            "bytes_written": self.target_store.bytes_written,
+        }
 
 
 class TensorstoreEngine:
@@ -70,11 +72,13 @@ class TensorstoreEngine:
         self._ts = ts
         self.source = source
         self.target = target
-        self.context = ts.Context({
-            "data_copy_concurrency": {"limit": threads},
-            "file_io_concurrency": {"limit": max(threads, 2)},
-            "cache_pool": {"total_bytes_limit": 0},
-        })
+        self.context = ts.Context(
+            {
+                "data_copy_concurrency": {"limit": threads},
+                "file_io_concurrency": {"limit": max(threads, 2)},
+                "cache_pool": {"total_bytes_limit": 0},
+            }
+        )
         self.arrays: dict[str, tuple[Any, Any]] = {}
         self._start = self._metrics()
 
@@ -84,17 +88,31 @@ class TensorstoreEngine:
     @classmethod
     def usable(cls, source: Location, target: Location, array: dict[str, Any]) -> bool:
         compressor = (array["input"]["compressor"] or {}).get("id")
-        return (source.is_local and target.is_local and not array["input"]["filters"]
-                and compressor in cls.COMPRESSORS)
+        return (
+            source.is_local
+            and target.is_local
+            and not array["input"]["filters"]
+            and compressor in cls.COMPRESSORS
+        )
 
     def open(self, array: dict[str, Any]) -> None:
         path = array["path"]
-        source = self._ts.open({"driver": "zarr", "kvstore": {
-            "driver": "file", "path": self.source.child(path) + "/"}},
-            context=self.context, read=True).result()
-        target = self._ts.open({"driver": "zarr3", "kvstore": {
-            "driver": "file", "path": self.target.child(path) + "/"}},
-            context=self.context, write=True).result()
+        source = self._ts.open(
+            {
+                "driver": "zarr",
+                "kvstore": {"driver": "file", "path": self.source.child(path) + "/"},
+            },
+            context=self.context,
+            read=True,
+        ).result()
+        target = self._ts.open(
+            {
+                "driver": "zarr3",
+                "kvstore": {"driver": "file", "path": self.target.child(path) + "/"},
+            },
+            context=self.context,
+            write=True,
+        ).result()
         self.arrays[path] = (source, target)
 
     def copy(self, path: str, region: tuple[slice, ...]) -> None:
@@ -110,8 +128,10 @@ class TensorstoreEngine:
 
     def counts(self) -> dict[str, int]:
         now = self._metrics()
-        return {key: now.get(key, 0) - self._start.get(key, 0)
-                for key in ("bytes_read", "bytes_written")}
+        return {
+            key: now.get(key, 0) - self._start.get(key, 0)
+            for key in ("bytes_read", "bytes_written")
+        }
 
 
 class Reencoder:
@@ -129,7 +149,8 @@ class Reencoder:
             self.engines[engine_name] = (
                 TensorstoreEngine(self.source, self.target, self.threads)
                 if engine_name == TensorstoreEngine.name
-                else ZarrPythonEngine(self.source, self.target))
+                else ZarrPythonEngine(self.source, self.target)
+            )
         engine = self.engines[engine_name]
         engine.open(array)
         self.by_path[array["path"]] = engine

@@ -42,12 +42,14 @@ def shard_count(shape: list[int], shards: list[int]) -> int:
 def shard_slices(shape: list[int], shards: list[int], index: int) -> tuple[slice, ...]:
     """The region of the shard with C-order linear ``index`` in the shard grid."""
     coords = unravel(index, grid_of(shape, shards))
-    return tuple(slice(i * c, min((i + 1) * c, s))
-                 for i, c, s in zip(coords, shards, shape, strict=True))
+    return tuple(
+        slice(i * c, min((i + 1) * c, s)) for i, c, s in zip(coords, shards, shape, strict=True)
+    )
 
 
-def inner_chunk_coords(shape: list[int], chunks: list[int], shards: list[int],
-                       shard_index: int) -> Iterator[tuple[int, ...] | None]:
+def inner_chunk_coords(
+    shape: list[int], chunks: list[int], shards: list[int], shard_index: int
+) -> Iterator[tuple[int, ...] | None]:
     """The global chunk coordinates of every inner chunk of one shard, in C order; None for
     inner chunks past the array's edge (an edge shard is still a whole shard)."""
     per_shard = [s // c for s, c in zip(shards, chunks, strict=True)]

@@ -31,9 +31,9 @@ def _load_schema(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
-def fill_config_defaults(config: dict[str, Any], schema_path: Path = CONFIG_SCHEMA) -> dict[
-    str, Any
-]:
+def fill_config_defaults(
+    config: dict[str, Any], schema_path: Path = CONFIG_SCHEMA
+) -> dict[str, Any]:
     """Validate the config and fill in the schema's defaults (what Snakemake's validate does)."""
     validator_class = jsonschema.validators.extend(
         jsonschema.Draft202012Validator,
@@ -42,8 +42,12 @@ def fill_config_defaults(config: dict[str, Any], schema_path: Path = CONFIG_SCHE
     config = json.loads(json.dumps(config))
     errors = sorted(validator_class(_load_schema(schema_path)).iter_errors(config), key=str)
     if errors:
-        raise SheetError("config: " + "; ".join(
-            f"{'/'.join(map(str, e.absolute_path)) or 'top level'}: {e.message}" for e in errors))
+        raise SheetError(
+            "config: "
+            + "; ".join(
+                f"{'/'.join(map(str, e.absolute_path)) or 'top level'}: {e.message}" for e in errors
+            )
+        )
     return config
 
 
@@ -53,7 +57,8 @@ def _properties_with_defaults(validator: Any, properties: Any, instance: Any, sc
             if "default" in sub:
                 instance.setdefault(name, json.loads(json.dumps(sub["default"])))
     yield from jsonschema.Draft202012Validator.VALIDATORS["properties"](
-        validator, properties, instance, schema)
+        validator, properties, instance, schema
+    )
 
 
 def read_sheet(path: str | Path) -> pd.DataFrame:
@@ -67,8 +72,10 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
-        raise SheetError(f"sample sheet {path} is empty: it needs a header line (at least "
-                         "the columns dataset and input) and one row per dataset") from None
+        raise SheetError(
+            f"sample sheet {path} is empty: it needs a header line (at least "
+            "the columns dataset and input) and one row per dataset"
+        ) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame.apply(lambda col: col.str.strip())
 
@@ -79,9 +86,11 @@ def _separator_hint(frame: pd.DataFrame, sheet_name: str) -> str:
     read_as, other = ("tab", "comma") if sheet_name.lower().endswith(".tsv") else ("comma", "tab")
     mark = "," if other == "comma" else "\t"
     if mark in header:
-        return (f"; the separator looks wrong: the file is read as {read_as}-separated (by its "
-                f"extension) but its header is {other}-separated ({header[:80]!r}); rename it "
-                f"to {'.csv' if other == 'comma' else '.tsv'} or use {read_as}s")
+        return (
+            f"; the separator looks wrong: the file is read as {read_as}-separated (by its "
+            f"extension) but its header is {other}-separated ({header[:80]!r}); rename it "
+            f"to {'.csv' if other == 'comma' else '.tsv'} or use {read_as}s"
+        )
     return ""
 
 
@@ -89,8 +98,9 @@ def _int_list(text: str | None) -> list[int] | None:
     return [int(v) for v in text.split(",")] if text else None
 
 
-def check_sheet(frame: pd.DataFrame, config: dict[str, Any], sheet_name: str,
-                workdir: Path) -> list[dict[str, str]]:
+def check_sheet(
+    frame: pd.DataFrame, config: dict[str, Any], sheet_name: str, workdir: Path
+) -> list[dict[str, str]]:
     """Every row as a dict of its non-empty cells; raises SheetError naming row and column."""
     schema = _load_schema(SAMPLES_SCHEMA)
     validator = jsonschema.Draft202012Validator(schema)
@@ -98,12 +108,16 @@ def check_sheet(frame: pd.DataFrame, config: dict[str, Any], sheet_name: str,
     rows: list[dict[str, str]] = []
     missing = [c for c in schema["required"] if c not in frame.columns]
     if missing:
-        raise SheetError(f"{sheet_name}: missing column(s) {', '.join(missing)}"
-                         + _separator_hint(frame, sheet_name))
+        raise SheetError(
+            f"{sheet_name}: missing column(s) {', '.join(missing)}"
+            + _separator_hint(frame, sheet_name)
+        )
     unknown = [c for c in frame.columns if c not in schema["properties"]]
     if unknown:
-        raise SheetError(f"{sheet_name}: unknown column(s) {', '.join(unknown)}; allowed: "
-                         f"{', '.join(schema['properties'])}")
+        raise SheetError(
+            f"{sheet_name}: unknown column(s) {', '.join(unknown)}; allowed: "
+            f"{', '.join(schema['properties'])}"
+        )
     if frame.empty:
         raise SheetError(f"{sheet_name}: the sheet has no rows")
     seen_ids: dict[str, int] = {}
@@ -114,18 +128,24 @@ def check_sheet(frame: pd.DataFrame, config: dict[str, Any], sheet_name: str,
         where = f"{sheet_name} line {line} (dataset '{row.get('dataset', '')}')"
         dataset = row.get("dataset", "")
         if dataset in seen_ids:
-            problems.append(f"{where}, column 'dataset': duplicate id, first on line "
-                            f"{seen_ids[dataset]}")
+            problems.append(
+                f"{where}, column 'dataset': duplicate id, first on line {seen_ids[dataset]}"
+            )
         seen_ids.setdefault(dataset, line)
         output = real_path(resolve_output(row, config, workdir))
         if output in seen_outputs:
-            problems.append(f"{where}, column 'output': {output} is also the output of line "
-                            f"{seen_outputs[output]}")
+            problems.append(
+                f"{where}, column 'output': {output} is also the output of line "
+                f"{seen_outputs[output]}"
+            )
         seen_outputs.setdefault(output, line)
         row_errors = list(validator.iter_errors(row))
         for error in row_errors:
-            column = error.path[0] if error.path else ", ".join(
-                c for c in schema["required"] if c not in row)
+            column = (
+                error.path[0]
+                if error.path
+                else ", ".join(c for c in schema["required"] if c not in row)
+            )
             problems.append(f"{where}, column '{column}': {error.message}")
         if not row_errors:
             problems += _check_row_values(row, config, where, workdir)
@@ -136,8 +156,9 @@ def check_sheet(frame: pd.DataFrame, config: dict[str, Any], sheet_name: str,
     return rows
 
 
-def _check_overlaps(rows: list[dict[str, str]], config: dict[str, Any], sheet_name: str,
-                    workdir: Path) -> list[str]:
+def _check_overlaps(
+    rows: list[dict[str, str]], config: dict[str, Any], sheet_name: str, workdir: Path
+) -> list[str]:
     """No output may lie in or around any row's input: inputs are never written to. Paths are
     compared with their links resolved. Linear in the rows: each path's ancestors are looked up
     in the set of the other side's paths."""
@@ -153,8 +174,10 @@ def _check_overlaps(rows: list[dict[str, str]], config: dict[str, Any], sheet_na
     def report(output: str, source: str) -> None:
         for line in outputs[output]:
             dataset = rows[line - 2].get("dataset", "")
-            problems.append(f"{sheet_name} line {line} (dataset '{dataset}'), column 'output': "
-                            f"{output} overlaps the input of line {inputs[source]} ({source})")
+            problems.append(
+                f"{sheet_name} line {line} (dataset '{dataset}'), column 'output': "
+                f"{output} overlaps the input of line {inputs[source]} ({source})"
+            )
 
     for output in outputs:
         for ancestor in _self_and_ancestors(output):
@@ -177,21 +200,25 @@ def _self_and_ancestors(path: str) -> list[str]:
     return found
 
 
-def _check_row_values(row: dict[str, str], config: dict[str, Any], where: str,
-                      workdir: Path) -> list[str]:
+def _check_row_values(
+    row: dict[str, str], config: dict[str, Any], where: str, workdir: Path
+) -> list[str]:
     problems = []
     chunks, shards = _int_list(row.get("chunks")), _int_list(row.get("shards"))
     if chunks and shards:
         if len(chunks) != len(shards):
-            problems.append(f"{where}, column 'shards': {len(shards)} values but chunks has "
-                            f"{len(chunks)}")
+            problems.append(
+                f"{where}, column 'shards': {len(shards)} values but chunks has {len(chunks)}"
+            )
         elif any(s % c for s, c in zip(shards, chunks, strict=True)):
-            problems.append(f"{where}, column 'shards': {shards} is not a whole multiple of "
-                            f"chunks {chunks}")
+            problems.append(
+                f"{where}, column 'shards': {shards} is not a whole multiple of chunks {chunks}"
+            )
     for column in ("input_storage", "output_storage"):
         if row.get(column) and row[column] not in config.get("storage", {}):
-            problems.append(f"{where}, column '{column}': no storage preset "
-                            f"'{row[column]}' in config storage")
+            problems.append(
+                f"{where}, column '{column}': no storage preset '{row[column]}' in config storage"
+            )
     if row.get("details"):
         path = workdir / row["details"]
         try:
@@ -199,8 +226,10 @@ def _check_row_values(row: dict[str, str], config: dict[str, Any], where: str,
         except (OSError, ValueError) as err:
             problems.append(f"{where}, column 'details': cannot read {path}: {err}")
     if crate_enabled(row, config) and not (row.get("license") or config["rocrate"]["license"]):
-        problems.append(f"{where}, column 'license': no license (and no rocrate.license in "
-                        "config); set one, or turn the crate off with rocrate=false")
+        problems.append(
+            f"{where}, column 'license': no license (and no rocrate.license in "
+            "config); set one, or turn the crate off with rocrate=false"
+        )
     if not is_url(row.get("input", "")) and row.get("input"):
         if not (workdir / row["input"]).exists():
             problems.append(f"{where}, column 'input': {workdir / row['input']} does not exist")

@@ -55,15 +55,18 @@ def plan_path(results: Path, dataset: str) -> Path:
 def pixel_settings_digest(settings: PlanSettings) -> str:
     """What a row's pixels depend on: its settings but the crate fields, notes and origin."""
     values = {k: v for k, v in asdict(settings).items() if k not in METADATA_ONLY}
-    text = json.dumps({"settings": values, "planner": __version__, "format": PLAN_FORMAT},
-                      sort_keys=True)
+    text = json.dumps(
+        {"settings": values, "planner": __version__, "format": PLAN_FORMAT}, sort_keys=True
+    )
     return digest(text.encode())
 
 
 def settings_digest(settings: PlanSettings) -> str:
     """What a row's plan depends on: its settings, the planner version and the plan format."""
-    text = json.dumps({"settings": asdict(settings), "planner": __version__,
-                       "format": PLAN_FORMAT}, sort_keys=True)
+    text = json.dumps(
+        {"settings": asdict(settings), "planner": __version__, "format": PLAN_FORMAT},
+        sort_keys=True,
+    )
     return digest(text.encode())
 
 
@@ -84,25 +87,41 @@ def plan_dataset(settings: PlanSettings, run: Run) -> bytes:
     layout = read_source(source, settings.dataset)
     findings = find_and_mend(layout)
     if findings and not settings.mend:
-        raise PlanError(f"dataset '{settings.dataset}': {settings.input}: input defects that "
-                        "OME-Zarr 0.5 forbids (mend: false): " + "; ".join(
-                            f"{f.rule} at {source.child(f.path)}: {f.change}" for f in findings))
+        raise PlanError(
+            f"dataset '{settings.dataset}': {settings.input}: input defects that "
+            "OME-Zarr 0.5 forbids (mend: false): "
+            + "; ".join(f"{f.rule} at {source.child(f.path)}: {f.change}" for f in findings)
+        )
     for finding in findings:
         LOG.warning("dataset '%s': mended: %s", settings.dataset, finding.line())
-    plan = make_plan(layout, settings, [
-        {"rule": f.rule, "path": f.path, "mend": f.mend} for f in findings])
+    plan = make_plan(
+        layout, settings, [{"rule": f.rule, "path": f.path, "mend": f.mend} for f in findings]
+    )
     problems = planned_hierarchy_problems(plan)
     if problems:
-        raise PlanError(f"dataset '{settings.dataset}': {settings.input}: the converted metadata "
-                        "would not be valid OME-Zarr 0.5: " + "; ".join(problems))
+        raise PlanError(
+            f"dataset '{settings.dataset}': {settings.input}: the converted metadata "
+            "would not be valid OME-Zarr 0.5: " + "; ".join(problems)
+        )
     plan.settings_digest = settings_digest(settings)
     plan.pixel_settings_digest = pixel_settings_digest(settings)
     # Read-only: a conflict over the output is reported now, before any work; the jobs that
     # write claim it.
-    check_output(settings.dataset, settings.input,
-                 Location.from_text(settings.output, settings.output_storage), run)
-    LOG.info("%s: %s, %d arrays, %d images, %d convert jobs, %.1f MB of pixels", plan.dataset,
-             plan.kind, len(plan.arrays), len(plan.images), len(plan.jobs), plan.bytes / 1e6)
+    check_output(
+        settings.dataset,
+        settings.input,
+        Location.from_text(settings.output, settings.output_storage),
+        run,
+    )
+    LOG.info(
+        "%s: %s, %d arrays, %d images, %d convert jobs, %.1f MB of pixels",
+        plan.dataset,
+        plan.kind,
+        len(plan.arrays),
+        len(plan.images),
+        len(plan.jobs),
+        plan.bytes / 1e6,
+    )
     return plan.to_bytes()
 
 
@@ -115,8 +134,10 @@ def _plan_row(task: tuple[PlanSettings, Run]) -> dict[str, Any]:
     except (SourceError, PlanError) as err:
         failure, message = Failure.INPUT_DEFECT, str(err)
     except (OSError, ValueError, RuntimeError, StorageError) as err:
-        failure, message = Failure.CONVERSION, f"dataset '{settings.dataset}': " \
-                                               f"{type(err).__name__}: {err}"
+        failure, message = (
+            Failure.CONVERSION,
+            f"dataset '{settings.dataset}': {type(err).__name__}: {err}",
+        )
     LOG.error("%s", message)
     return {"error": message, "failure": failure}
 
@@ -130,8 +151,9 @@ def _map(tasks: list[tuple[PlanSettings, Run]], workers: int) -> Iterator[dict[s
         yield from pool.map(_plan_row, tasks, chunksize=max(1, len(tasks) // (8 * workers)))
 
 
-def plan_sheet(rows: Iterable[PlanSettings], results: Path, run: Run | None = None,
-               workers: int = 1) -> SheetPlan:
+def plan_sheet(
+    rows: Iterable[PlanSettings], results: Path, run: Run | None = None, workers: int = 1
+) -> SheetPlan:
     """Plan every row, reusing the plan of a row whose settings digest is unchanged."""
     rows = list(rows)
     run = run or Run.current(results)
@@ -143,23 +165,34 @@ def plan_sheet(rows: Iterable[PlanSettings], results: Path, run: Run | None = No
         wanted = settings_digest(settings)
         old = known.get(settings.dataset)
         path = plan_path(results, settings.dataset)
-        if (old is not None and old.settings_digest == wanted and old.plan_digest is not None
-                and file_digest(path) == old.plan_digest):
+        if (
+            old is not None
+            and old.settings_digest == wanted
+            and old.plan_digest is not None
+            and file_digest(path) == old.plan_digest
+        ):
             entries[settings.dataset] = old
         elif (reused := _reusable_plan(path, settings, wanted)) is not None:
             entries[settings.dataset] = _entry(settings, wanted, {"plan": reused}, results)
         else:
             todo.append((settings, wanted))
-    LOG.info("%d rows: %d plans reused, %d to plan with %d workers", len(rows),
-             len(rows) - len(todo), len(todo), workers)
+    LOG.info(
+        "%d rows: %d plans reused, %d to plan with %d workers",
+        len(rows),
+        len(rows) - len(todo),
+        len(todo),
+        workers,
+    )
     outcomes = _map([(settings, run) for settings, _ in todo], workers)
     for (settings, wanted), outcome in zip(todo, outcomes, strict=True):
         entries[settings.dataset] = _entry(settings, wanted, outcome, results)
     failed = sum(1 for e in entries.values() if e.error)
     if failed:
         LOG.warning("%d of %d rows could not be planned", failed, len(rows))
-    return SheetPlan(planner=Planner(name="ngff-resave", version=__version__),
-                     entries=[entries[s.dataset] for s in rows])
+    return SheetPlan(
+        planner=Planner(name="ngff-resave", version=__version__),
+        entries=[entries[s.dataset] for s in rows],
+    )
 
 
 def _reusable_plan(path: Path, settings: PlanSettings, wanted: str) -> bytes | None:
@@ -176,18 +209,25 @@ def _reusable_plan(path: Path, settings: PlanSettings, wanted: str) -> bytes | N
         return None
     plan.crate, plan.notes, plan.origin = settings.crate, settings.notes, settings.origin
     plan.settings_digest = wanted
-    LOG.info("%s: only crate fields, notes or origin changed: plan kept, its metadata redone",
-             settings.dataset)
+    LOG.info(
+        "%s: only crate fields, notes or origin changed: plan kept, its metadata redone",
+        settings.dataset,
+    )
     return plan.to_bytes()
 
 
-def _entry(settings: PlanSettings, wanted: str, outcome: dict[str, Any],
-           results: Path) -> SheetEntry:
+def _entry(
+    settings: PlanSettings, wanted: str, outcome: dict[str, Any], results: Path
+) -> SheetEntry:
     from ngff_resave.models import Plan
 
     path = plan_path(results, settings.dataset)
-    base: dict[str, Any] = {"dataset": settings.dataset, "input": settings.input,
-                            "output": settings.output, "settings_digest": wanted}
+    base: dict[str, Any] = {
+        "dataset": settings.dataset,
+        "input": settings.input,
+        "output": settings.output,
+        "settings_digest": wanted,
+    }
     if "plan" not in outcome:
         # A row that cannot be planned has no plan: an old one would describe other settings.
         path.unlink(missing_ok=True)
@@ -195,6 +235,12 @@ def _entry(settings: PlanSettings, wanted: str, outcome: dict[str, Any],
     data: bytes = outcome["plan"]
     write_local_bytes(path, data, only_if_changed=True)
     plan = Plan.model_validate_json(data)
-    return SheetEntry(**base, plan_digest=digest(data), kind=plan.kind, bytes=plan.bytes,
-                      shard_bytes=plan.shard_bytes, jobs=[job.id for job in plan.jobs],
-                      pixels_digest=plan.pixels_digest())
+    return SheetEntry(
+        **base,
+        plan_digest=digest(data),
+        kind=plan.kind,
+        bytes=plan.bytes,
+        shard_bytes=plan.shard_bytes,
+        jobs=[job.id for job in plan.jobs],
+        pixels_digest=plan.pixels_digest(),
+    )

@@ -98,11 +98,16 @@ class SourceLayout:
     def inventory(self) -> list[InventoryItem]:
         """Every group, array and file found, with what happens to it."""
         items = [InventoryItem(path=p, kind="group", action="convert") for p in self.groups]
-        items += [InventoryItem(path=a.path, kind="array", action="convert")
-                  for a in self.arrays if a.downsampled_from is None]
+        items += [
+            InventoryItem(path=a.path, kind="array", action="convert")
+            for a in self.arrays
+            if a.downsampled_from is None
+        ]
         items += self.left_out
-        items += [InventoryItem(path=e.path, kind="array", action=e.action, reason=e.reason)
-                  for e in self.extras]
+        items += [
+            InventoryItem(path=e.path, kind="array", action=e.action, reason=e.reason)
+            for e in self.extras
+        ]
         items += [InventoryItem(path=p, kind="file", action="copy") for p in self.files]
         return sorted(items, key=lambda i: i.path)
 
@@ -200,14 +205,20 @@ class _Reader:
             raise self.fail(path, "listed in multiscales but has no .zarray")
         zarr_format = meta.get("zarr_format")
         if type(zarr_format) is not int or zarr_format != 2:
-            raise self.fail(path, f".zarray has zarr_format {json.dumps(zarr_format)}; a Zarr "
-                            "v2 array must say the integer 2")
+            raise self.fail(
+                path,
+                f".zarray has zarr_format {json.dumps(zarr_format)}; a Zarr "
+                "v2 array must say the integer 2",
+            )
         dtype = meta["dtype"]
         if not isinstance(dtype, str) or np.dtype(dtype).kind not in "biuf":
             raise self.fail(path, f"dtype {dtype!r} is not a plain numeric type")
         if 0 in meta["shape"]:
-            raise self.fail(path, f"array of shape {meta['shape']} holds no pixels (a dimension "
-                            "of size 0); an OME-Zarr image level needs at least one pixel")
+            raise self.fail(
+                path,
+                f"array of shape {meta['shape']} holds no pixels (a dimension "
+                "of size 0); an OME-Zarr image level needs at least one pixel",
+            )
         if len(meta["shape"]) != len(image.axes):
             raise self.fail(
                 path, f"{len(meta['shape'])} dimensions but {len(image.axes)} axes in multiscales"
@@ -242,8 +253,11 @@ class _Reader:
             return
         if self.location.exists(f"{path}/{v2_chunk_key(first, other)}"):
             said = "declares" if "dimension_separator" in meta else "implies (no key: default)"
-            raise self.fail(path, f"chunks are stored under '{other}' keys but .zarray {said} "
-                            f"dimension_separator '{declared}'; every reader would see fill values")
+            raise self.fail(
+                path,
+                f"chunks are stored under '{other}' keys but .zarray {said} "
+                f"dimension_separator '{declared}'; every reader would see fill values",
+            )
 
     def read_plate(self, plate: dict[str, Any]) -> None:
         self.check_version("", plate.get("version"))
@@ -298,10 +312,15 @@ class _Reader:
                     if name in V2_DOCUMENTS:
                         continue
                     if name == CONSOLIDATED:
-                        self.layout.left_out.append(InventoryItem(
-                            path=path, kind="file", action="replace",
-                            reason="consolidated Zarr v2 metadata: the v3 zarr.json documents "
-                                   "replace it"))
+                        self.layout.left_out.append(
+                            InventoryItem(
+                                path=path,
+                                kind="file",
+                                action="replace",
+                                reason="consolidated Zarr v2 metadata: the v3 zarr.json documents "
+                                "replace it",
+                            )
+                        )
                     elif path not in self.layout.files:
                         self.layout.files.append(path)
                     continue
@@ -314,8 +333,7 @@ class _Reader:
                 else:
                     # A group (.zgroup), or a plain folder whose files are kept.
                     if self.json(posixpath.join(path, ".zgroup")) is not None:
-                        self.layout.groups[path] = self.json(
-                            posixpath.join(path, ".zattrs")) or {}
+                        self.layout.groups[path] = self.json(posixpath.join(path, ".zattrs")) or {}
                     folders.append(path)
 
     def extra_array(self, path: str, meta: dict[str, Any]) -> ExtraArray:
@@ -330,20 +348,32 @@ class _Reader:
             problem = f"zarr_format {meta.get('zarr_format')!r} is not 2"
         elif kind == "O":
             if not (codecs & STRING_CODECS):
-                problem = (f"object array with filters {sorted(map(str, codecs))}: only "
-                           "vlen-utf8 and vlen-bytes strings have a Zarr v3 form")
-            elif "vlen-bytes" in codecs and not isinstance(meta.get("fill_value"),
-                                                           str | type(None)):
+                problem = (
+                    f"object array with filters {sorted(map(str, codecs))}: only "
+                    "vlen-utf8 and vlen-bytes strings have a Zarr v3 form"
+                )
+            elif "vlen-bytes" in codecs and not isinstance(
+                meta.get("fill_value"), str | type(None)
+            ):
                 # zarr-python 3 cannot open such an array to read its values.
-                problem = (f"vlen-bytes array with fill_value {meta.get('fill_value')!r}: "
-                           "zarr-python reads only a string or null fill_value")
+                problem = (
+                    f"vlen-bytes array with fill_value {meta.get('fill_value')!r}: "
+                    "zarr-python reads only a string or null fill_value"
+                )
         elif kind not in "biufc":
             problem = f"dtype {meta['dtype']!r} has no Zarr v3 core data type"
-        return ExtraArray(path=path, shape=list(meta["shape"]), dtype=meta["dtype"],
-                          chunks=list(meta["chunks"]), compressor=meta.get("compressor"),
-                          filters=filters, fill_value=meta.get("fill_value"),
-                          attributes=self.json(posixpath.join(path, ".zattrs")) or {},
-                          action="skip" if problem else "migrate", reason=problem or "")
+        return ExtraArray(
+            path=path,
+            shape=list(meta["shape"]),
+            dtype=meta["dtype"],
+            chunks=list(meta["chunks"]),
+            compressor=meta.get("compressor"),
+            filters=filters,
+            fill_value=meta.get("fill_value"),
+            attributes=self.json(posixpath.join(path, ".zattrs")) or {},
+            action="skip" if problem else "migrate",
+            reason=problem or "",
+        )
 
     def add_parent_groups(self) -> None:
         """Zarr v3 has no implicit groups: every folder above a node needs its zarr.json."""

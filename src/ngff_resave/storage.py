@@ -175,8 +175,10 @@ class Location:
             entries = fs.ls(full, detail=True)
         except FileNotFoundError:
             return []
-        return sorted((posixpath.basename(str(e["name"]).rstrip("/")), e["type"] == "directory")
-                      for e in entries)
+        return sorted(
+            (posixpath.basename(str(e["name"]).rstrip("/")), e["type"] == "directory")
+            for e in entries
+        )
 
     def list_files(self, path: str = "") -> list[str]:
         """Every file below ``path``, relative to it, sorted (empty when nothing is there)."""
@@ -193,7 +195,7 @@ class Location:
         except FileNotFoundError:
             return []
         prefix = full.rstrip("/") + "/"
-        return sorted(str(p)[len(prefix):] for p in listed if str(p).startswith(prefix))
+        return sorted(str(p)[len(prefix) :] for p in listed if str(p).startswith(prefix))
 
     def zarr_store(self, path: str = "", read_only: bool = True) -> Store:
         """A zarr-python store rooted at ``path`` below this location."""

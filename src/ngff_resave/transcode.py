@@ -25,9 +25,12 @@ def v3_compressor_to_numcodecs(codecs: list[dict[str, Any]]) -> Codec | None:
     (codec,) = codecs
     config = codec.get("configuration", {})
     if codec["name"] == "blosc":
-        return numcodecs.Blosc(cname=config["cname"], clevel=config["clevel"],
-                               shuffle=SHUFFLE[config["shuffle"]],
-                               blocksize=config.get("blocksize", 0))
+        return numcodecs.Blosc(
+            cname=config["cname"],
+            clevel=config["clevel"],
+            shuffle=SHUFFLE[config["shuffle"]],
+            blocksize=config.get("blocksize", 0),
+        )
     if codec["name"] == "zstd":
         return numcodecs.Zstd(level=config["level"], checksum=config.get("checksum", False))
     if codec["name"] == "gzip":
@@ -41,8 +44,9 @@ class ChunkTranscoder:
     def __init__(self, array: dict[str, Any]) -> None:
         source = array["input"]
         self.dtype = np.dtype(array["dtype"])
-        self.decompressor = numcodecs.get_codec(source["compressor"]) if source[
-            "compressor"] else None
+        self.decompressor = (
+            numcodecs.get_codec(source["compressor"]) if source["compressor"] else None
+        )
         self.filters = [numcodecs.get_codec(f) for f in source["filters"] or []]
         self.compressor = v3_compressor_to_numcodecs(array["output"]["codecs"])
 

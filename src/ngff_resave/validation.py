@@ -70,14 +70,23 @@ class Report:
     _failed_arrays: dict[str, None] = field(default_factory=dict, repr=False)
     _failed_groups: dict[str, None] = field(default_factory=dict, repr=False)
 
-    def add(self, check: str, ok: bool, detail: str = "", *, array: str | None = None,
-            group: str | None = None) -> bool:
+    def add(
+        self,
+        check: str,
+        ok: bool,
+        detail: str = "",
+        *,
+        array: str | None = None,
+        group: str | None = None,
+    ) -> bool:
         self.checks.append({"check": check, "ok": bool(ok), "detail": detail})
-        (LOG.info if ok else LOG.error)("%s: %s%s", "ok" if ok else "FAILED", check,
-                                        f" ({detail})" if detail else "")
+        (LOG.info if ok else LOG.error)(
+            "%s: %s%s", "ok" if ok else "FAILED", check, f" ({detail})" if detail else ""
+        )
         if not ok:
-            self.blame(arrays=[] if array is None else [array],
-                       groups=[] if group is None else [group])
+            self.blame(
+                arrays=[] if array is None else [array], groups=[] if group is None else [group]
+            )
         return bool(ok)
 
     def blame(self, *, arrays: Iterable[str] = (), groups: Iterable[str] = ()) -> None:
@@ -112,9 +121,14 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         failed = [c["check"] for c in self.checks if not c["ok"]]
-        return {"dataset": self.dataset, "valid": self.valid, "failed": failed,
-                "failed_arrays": self.failed_arrays, "failed_groups": self.failed_groups,
-                "checks": self.checks}
+        return {
+            "dataset": self.dataset,
+            "valid": self.valid,
+            "failed": failed,
+            "failed_arrays": self.failed_arrays,
+            "failed_groups": self.failed_groups,
+            "checks": self.checks,
+        }
 
 
 def _spell_error(err: BaseException) -> str:
@@ -133,8 +147,13 @@ class _Nodes:
     """The output's ``zarr.json`` documents, each read once: the plan's paths up front (in
     threads), any other path a model names on first use."""
 
-    def __init__(self, target: Location | None, paths: Iterable[str], threads: int,
-                 documents: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        target: Location | None,
+        paths: Iterable[str],
+        threads: int,
+        documents: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.target = target
         self.docs: dict[str, dict[str, Any] | None] = dict(documents or {})
         self.errors: dict[str, str] = {}
@@ -169,15 +188,19 @@ class _Nodes:
         """A group's document; None when there is no node (raises when it is an array)."""
         doc = self.doc(path)
         if doc is not None and doc.get("node_type") != "group":
-            raise ValueError(f"Expected to find a group at '{path}', but found a "
-                             f"{doc.get('node_type')!r} node there instead.")
+            raise ValueError(
+                f"Expected to find a group at '{path}', but found a "
+                f"{doc.get('node_type')!r} node there instead."
+            )
         return doc
 
     def group_spec(self, path: str) -> Any:
         doc = self.group(path)
         if doc is None:
-            raise FileNotFoundError(f"Expected to find a group at '{path}', but no group was "
-                                    f"found there ({self.where(path)}).")
+            raise FileNotFoundError(
+                f"Expected to find a group at '{path}', but no group was "
+                f"found there ({self.where(path)})."
+            )
         return GroupSpec(attributes=doc.get("attributes", {}), members=None)
 
     def array_spec(self, path: str) -> Any:
@@ -186,22 +209,28 @@ class _Nodes:
             return self._arrays[path]
         doc = self.doc(path)
         if doc is None:
-            raise ValueError(f"Expected to find an array at '{path}', but no array was found "
-                             f"there ({self.where(path)}).")
+            raise ValueError(
+                f"Expected to find an array at '{path}', but no array was found "
+                f"there ({self.where(path)})."
+            )
         if doc.get("node_type") != "array":
-            raise ValueError(f"Expected to find an array at '{path}', but a "
-                             f"{doc.get('node_type')!r} node was found there instead.")
-        spec: Any = ArraySpec.model_validate({
-            "attributes": doc.get("attributes", {}),
-            "shape": doc.get("shape"),
-            "data_type": doc.get("data_type"),
-            "chunk_grid": doc.get("chunk_grid"),
-            "chunk_key_encoding": doc.get("chunk_key_encoding"),
-            "fill_value": doc.get("fill_value"),
-            "codecs": doc.get("codecs"),
-            "storage_transformers": doc.get("storage_transformers", ()),
-            "dimension_names": doc.get("dimension_names"),
-        })
+            raise ValueError(
+                f"Expected to find an array at '{path}', but a "
+                f"{doc.get('node_type')!r} node was found there instead."
+            )
+        spec: Any = ArraySpec.model_validate(
+            {
+                "attributes": doc.get("attributes", {}),
+                "shape": doc.get("shape"),
+                "data_type": doc.get("data_type"),
+                "chunk_grid": doc.get("chunk_grid"),
+                "chunk_key_encoding": doc.get("chunk_key_encoding"),
+                "fill_value": doc.get("fill_value"),
+                "codecs": doc.get("codecs"),
+                "storage_transformers": doc.get("storage_transformers", ()),
+                "dimension_names": doc.get("dimension_names"),
+            }
+        )
         self._arrays[path] = spec
         return spec
 
@@ -266,8 +295,7 @@ class _Models:
             return None
         # A multiscale's name is free text (writers put the image's path there): any string
         # validates alike, so names that are strings do not make images differ.
-        unnamed = [{**m, "name": ""} if isinstance(m.get("name"), str) else m
-                   for m in multiscales]
+        unnamed = [{**m, "name": ""} if isinstance(m.get("name"), str) else m for m in multiscales]
         ome = {**doc["attributes"]["ome"], "multiscales": unnamed}
         key = {**doc, "attributes": {**doc["attributes"], "ome": ome}}
         return json.dumps([key, paths, arrays], sort_keys=True)
@@ -277,7 +305,8 @@ class _Models:
             return self.model(name, path)
         except Exception as err:
             raise _NestedGroupError(
-                f"{name} group '{path}' is invalid: {_spell_error(err)}") from err
+                f"{name} group '{path}' is invalid: {_spell_error(err)}"
+            ) from err
 
     def _ome(self, attrs_cls: Any, path: str) -> tuple[dict[str, Any], Any]:
         """The group's attributes and its ``ome`` block validated by ``attrs_cls``."""
@@ -290,8 +319,7 @@ class _Models:
         return attributes, attrs_cls.model_validate(attributes["ome"])
 
     @staticmethod
-    def _build(cls: Any, attributes: dict[str, Any], flat: dict[str, Any],
-               ome: Any = None) -> Any:
+    def _build(cls: Any, attributes: dict[str, Any], flat: dict[str, Any], ome: Any = None) -> Any:
         """The model from its attributes and flat members; an ``ome`` block validated already
         is passed as the instance (pydantic keeps instances), not validated a second time."""
         members = from_flat_group({k: v for k, v in flat.items() if k}).members
@@ -314,8 +342,7 @@ class _Models:
 
     def _imagelabel(self, path: str) -> tuple[Any, dict[str, Any]]:
         image, flat = self.model("Image", path)
-        return v05.ImageLabel(attributes=image.attributes.model_dump(),
-                              members=image.members), flat
+        return v05.ImageLabel(attributes=image.attributes.model_dump(), members=image.members), flat
 
     def _labels(self, path: str) -> tuple[Any, dict[str, Any]]:
         attributes, attrs = self._ome(v05.labels.LabelsAttrs, path)
@@ -329,7 +356,8 @@ class _Models:
             except Exception as err:
                 raise RuntimeError(
                     f"Error validating the label path '{label}' as a OME-Zarr multiscales group: "
-                    f"{_spell_error(err)}") from err
+                    f"{_spell_error(err)}"
+                ) from err
             flat.update({f"/{label.strip('/')}{key}": spec for key, spec in label_flat.items()})
         return self._build(v05.Labels, attributes, flat, attrs), flat
 
@@ -381,8 +409,10 @@ def _model_checks(plan: dict[str, Any]) -> list[tuple[str, str, str]]:
     checks += [(f"Image {image}", "Image", image) for image in plan["images"] if image]
     for label in plan["labels"]:
         labels_group = label.rsplit("/", 1)[0]
-        checks += [(f"Labels {labels_group}", "Labels", labels_group),
-                   (f"ImageLabel {label}", "ImageLabel", label)]
+        checks += [
+            (f"Labels {labels_group}", "Labels", labels_group),
+            (f"ImageLabel {label}", "ImageLabel", label),
+        ]
     return list(dict.fromkeys(checks))
 
 
@@ -393,9 +423,13 @@ def _validate_models(plan: dict[str, Any], nodes: _Nodes, report: Report) -> Non
         doc = nodes.doc(path)
         if doc is None or doc.get("node_type") != "group" or doc.get("zarr_format") != 3:
             missing.append(path)
-    report.add("groups: every planned group has a v3 group zarr.json", not missing,
-               "missing or not a v3 group: " + ", ".join(repr(p) for p in missing[:20])
-               if missing else f"{len(plan['groups'])} groups")
+    report.add(
+        "groups: every planned group has a v3 group zarr.json",
+        not missing,
+        "missing or not a v3 group: " + ", ".join(repr(p) for p in missing[:20])
+        if missing
+        else f"{len(plan['groups'])} groups",
+    )
     report.blame(groups=missing)
     models = _Models(nodes)
     for name, model, path in _model_checks(plan):
@@ -429,34 +463,53 @@ def _dig(value: Any, *keys: str | int) -> Any:
     return value
 
 
-def _metadata_checks(array: dict[str, Any], doc: dict[str, Any] | None,
-                     where: str) -> list[tuple[str, bool, str]]:
+def _metadata_checks(
+    array: dict[str, Any], doc: dict[str, Any] | None, where: str
+) -> list[tuple[str, bool, str]]:
     """The array's zarr.json against the plan: layout, dimension names, and the codec chain,
     fill value and chunk keys the converter writes (so copied chunk bytes mean the same)."""
     path = array["path"]
-    names = [f"array {path}: shape, dtype, chunks, shards as planned",
-             f"array {path}: dimension_names equal the axes",
-             f"array {path}: codecs, fill value and chunk keys as planned"]
+    names = [
+        f"array {path}: shape, dtype, chunks, shards as planned",
+        f"array {path}: dimension_names equal the axes",
+        f"array {path}: codecs, fill value and chunk keys as planned",
+    ]
     if doc is None or doc.get("node_type") != "array":
         detail = where if doc is None else f"node_type {doc.get('node_type')!r}"
         return [(name, False, detail) for name in names]
     expected = planned_array_metadata(array)
     shards = _dig(doc, "chunk_grid", "configuration", "chunk_shape")
     chunks = _dig(doc, "codecs", 0, "configuration", "chunk_shape")
-    layout_ok = (doc.get("shape") == array["shape"]
-                 and doc.get("data_type") == v3_data_type(array["dtype"])[0]
-                 and shards == array["output"]["shards"] and chunks == array["output"]["chunks"])
+    layout_ok = (
+        doc.get("shape") == array["shape"]
+        and doc.get("data_type") == v3_data_type(array["dtype"])[0]
+        and shards == array["output"]["shards"]
+        and chunks == array["output"]["chunks"]
+    )
     names_found = doc.get("dimension_names")
     dimension_names = list(names_found) if isinstance(names_found, list) else []
-    wrong = [key for key in ("codecs", "fill_value", "chunk_key_encoding")
-             if doc.get(key) != expected[key]]
+    wrong = [
+        key
+        for key in ("codecs", "fill_value", "chunk_key_encoding")
+        if doc.get(key) != expected[key]
+    ]
     return [
-        (names[0], layout_ok, f"shape {doc.get('shape')}, dtype {doc.get('data_type')}, "
-                              f"chunks {chunks}, shards {shards}"),
-        (names[1], dimension_names == array["dimension_names"],
-         ",".join(map(str, dimension_names))),
-        (names[2], not wrong, "; ".join(f"{key} {doc.get(key)!r}, planned {expected[key]!r}"
-                                        for key in wrong)[:2000]),
+        (
+            names[0],
+            layout_ok,
+            f"shape {doc.get('shape')}, dtype {doc.get('data_type')}, "
+            f"chunks {chunks}, shards {shards}",
+        ),
+        (
+            names[1],
+            dimension_names == array["dimension_names"],
+            ",".join(map(str, dimension_names)),
+        ),
+        (
+            names[2],
+            not wrong,
+            "; ".join(f"{key} {doc.get(key)!r}, planned {expected[key]!r}" for key in wrong)[:2000],
+        ),
     ]
 
 
@@ -499,9 +552,12 @@ class _ArrayCheck:
                     if self.doc is None or self.doc.get("node_type") != "array":
                         raise FileNotFoundError(f"no array zarr.json at {self._out()}")
                     # zarr parses the already loaded zarr.json; it is not read again.
-                    self._opened[side] = zarr.Array(zarr.AsyncArray(
-                        metadata=ArrayV3Metadata.from_dict(dict(self.doc)),
-                        store_path=StorePath(self.target_store, self.path)))
+                    self._opened[side] = zarr.Array(
+                        zarr.AsyncArray(
+                            metadata=ArrayV3Metadata.from_dict(dict(self.doc)),
+                            store_path=StorePath(self.target_store, self.path),
+                        )
+                    )
                 else:
                     self._opened[side] = open_source(self.source_store, self.array)
             return self._opened[side]
@@ -517,8 +573,10 @@ class _ArrayCheck:
             else:
                 problem = self._reencoded(region)
         except Exception as err:  # noqa: BLE001 - an unreadable shard is a failed check
-            problem = (f"cannot read [{_spell(region)}] of {self._out()} or "
-                       f"{self.source.child(self.path)}: {_spell_error(err)}")
+            problem = (
+                f"cannot read [{_spell(region)}] of {self._out()} or "
+                f"{self.source.child(self.path)}: {_spell_error(err)}"
+            )
         with self._lock:
             if problem:
                 self.problems[index] = problem
@@ -532,8 +590,11 @@ class _ArrayCheck:
         array = self.array
         shape, shards = array["shape"], array["output"]["shards"]
         coords = list(inner_chunk_coords(shape, array["output"]["chunks"], shards, index))
-        wanted = [i for i, c in enumerate(coords)
-                  if self.sampled is None or (c is not None and c in self.sampled)]
+        wanted = [
+            i
+            for i, c in enumerate(coords)
+            if self.sampled is None or (c is not None and c in self.sampled)
+        ]
         if not wanted:
             return ""
         key = v3_shard_key(shape, shards, index)
@@ -544,22 +605,27 @@ class _ArrayCheck:
         for i in wanted:
             coord = coords[i]
             chunk_key = "" if coord is None else v2_chunk_key(coord, separator)
-            expected = None if coord is None else self.source.read_bytes(
-                _join(self.path, chunk_key))
+            expected = (
+                None if coord is None else self.source.read_bytes(_join(self.path, chunk_key))
+            )
             offset, nbytes = (EMPTY, EMPTY) if entries is None else entries[i]
             where = f"inner chunk {i} of {self._out(key)}"
             if (offset, nbytes) == (EMPTY, EMPTY):
                 if expected is not None:
-                    return f"{where} is missing; the input has {self.source.child(self.path)}" \
-                           f"/{chunk_key}"
+                    return (
+                        f"{where} is missing; the input has {self.source.child(self.path)}"
+                        f"/{chunk_key}"
+                    )
                 continue
             if expected is None:
-                return (f"{where} holds {nbytes} bytes; the input has no chunk "
-                        f"{'past the edge' if coord is None else chunk_key}")
+                return (
+                    f"{where} holds {nbytes} bytes; the input has no chunk "
+                    f"{'past the edge' if coord is None else chunk_key}"
+                )
             if offset + nbytes > end:
                 return f"{where} lies outside the shard's chunk bytes"
             # A bytes slice compares by memcmp; a memoryview compares item by item.
-            if data is None or data[offset:offset + nbytes] != expected:
+            if data is None or data[offset : offset + nbytes] != expected:
                 return f"{where} differs from {self.source.child(self.path)}/{chunk_key}"
         return ""
 
@@ -572,6 +638,7 @@ class _ArrayCheck:
         expected_array = self._open("input")
         equal_nan = np.dtype(expected_array.dtype).kind == "f"
         if self.sampled is None:
+
             def whole(got: Any) -> str:
                 same = np.array_equal(expected_array[region], got, equal_nan=equal_nan)
                 return "" if same else f"first difference in [{_spell(region)}]"
@@ -580,15 +647,19 @@ class _ArrayCheck:
         chunks = self.array["input"]["chunks"]
         parts = []
         for coord in sorted(self.sampled):
-            part = tuple(slice(max(r.start, c * n), min(r.stop, (c + 1) * n))
-                         for r, c, n in zip(region, coord, chunks, strict=True))
+            part = tuple(
+                slice(max(r.start, c * n), min(r.stop, (c + 1) * n))
+                for r, c, n in zip(region, coord, chunks, strict=True)
+            )
             if all(p.start < p.stop for p in part):
                 parts.append(part)
 
         def sampled(got: Any) -> str:
             for part in parts:
-                local = tuple(slice(p.start - r.start, p.stop - r.start)
-                              for p, r in zip(part, region, strict=True))
+                local = tuple(
+                    slice(p.start - r.start, p.stop - r.start)
+                    for p, r in zip(part, region, strict=True)
+                )
                 if not np.array_equal(expected_array[part], got[local], equal_nan=equal_nan):
                     return f"first difference in [{_spell(part)}]"
             return ""
@@ -601,8 +672,11 @@ class _ArrayCheck:
             first = min(self.problems)
             more = len(self.problems) - 1
             return False, self.problems[first] + (f" (and {more} more shards)" if more else "")
-        how = ("every inner chunk byte-identical to its input chunk"
-               if self.array["mode"] == "copy" else "values equal the decoded input")
+        how = (
+            "every inner chunk byte-identical to its input chunk"
+            if self.array["mode"] == "copy"
+            else "values equal the decoded input"
+        )
         if self.sampled is not None:
             how = f"{len(self.sampled)} sampled input chunks: {how}"
         return True, f"{shards} shards decoded; {how}"
@@ -649,8 +723,9 @@ def _check_in_processes(checks: list[_ArrayCheck], workers: int) -> None:
     running = []
     for worker in range(workers):
         receive, send = context.Pipe(duplex=False)
-        process = context.Process(target=_check_shards,
-                                  args=(checks, tasks[worker::workers], send), daemon=True)
+        process = context.Process(
+            target=_check_shards, args=(checks, tasks[worker::workers], send), daemon=True
+        )
         process.start()
         send.close()
         running.append((receive, process))
@@ -658,57 +733,84 @@ def _check_in_processes(checks: list[_ArrayCheck], workers: int) -> None:
         try:
             found = receive.recv()
         except EOFError as err:
-            raise RuntimeError(f"a validation worker died (exit code {process.exitcode})") \
-                from err
+            raise RuntimeError(f"a validation worker died (exit code {process.exitcode})") from err
         finally:
             process.join()
         for check_index, problems in found.items():
             checks[check_index].problems.update(problems)
 
 
-def _compare_arrays(plan: dict[str, Any], nodes: _Nodes, source: Location, target: Location,
-                    mode: str, sample: int, seed: int, threads: int, report: Report) -> None:
+def _compare_arrays(
+    plan: dict[str, Any],
+    nodes: _Nodes,
+    source: Location,
+    target: Location,
+    mode: str,
+    sample: int,
+    seed: int,
+    threads: int,
+    report: Report,
+) -> None:
     rng = random.Random(seed)
     if mode == "sample":
-        LOG.info("sample mode: %d random input chunks per array, seed %d; every output chunk "
-                 "is decoded", sample, seed)
+        LOG.info(
+            "sample mode: %d random input chunks per array, seed %d; every output chunk is decoded",
+            sample,
+            seed,
+        )
     source_store = source.zarr_store(read_only=True)
     target_store = target.zarr_store(read_only=True)
     checks = [
-        _ArrayCheck(array, nodes.doc(array["path"]),
-                    _sample(array, rng, sample) if mode == "sample" else None,
-                    source, target, source_store, target_store)
+        _ArrayCheck(
+            array,
+            nodes.doc(array["path"]),
+            _sample(array, rng, sample) if mode == "sample" else None,
+            source,
+            target,
+            source_store,
+            target_store,
+        )
         for array in plan["arrays"]
     ]
     shards = sum(check.array["shards"] for check in checks)
     if threads > 1 and shards >= WORTH_PROCESSES:
         _check_in_processes(checks, threads)
     else:
-        _run_bounded((partial(check.check_shard, index)
-                      for check in checks for index in range(check.array["shards"])), threads)
+        _run_bounded(
+            (
+                partial(check.check_shard, index)
+                for check in checks
+                for index in range(check.array["shards"])
+            ),
+            threads,
+        )
     for check in checks:
-        for name, ok, detail in _metadata_checks(check.array, check.doc,
-                                                 nodes.where(check.path)):
+        for name, ok, detail in _metadata_checks(check.array, check.doc, nodes.where(check.path)):
             report.add(name, ok, detail, array=check.path)
         ok, detail = check.result()
-        report.add(f"array {check.path}: values equal the input ({mode})", ok, detail,
-                   array=check.path)
+        report.add(
+            f"array {check.path}: values equal the input ({mode})", ok, detail, array=check.path
+        )
 
 
-def _check_extras(plan: dict[str, Any], nodes: _Nodes, source: Location, target: Location,
-                  report: Report) -> None:
+def _check_extras(
+    plan: dict[str, Any], nodes: _Nodes, source: Location, target: Location, report: Report
+) -> None:
     """Groups outside the OME metadata keep their attributes; arrays that are not image
     levels read back equal to the input."""
     from ngff_resave.extras import differences
 
-    ome_groups = {path for path, attrs in plan["groups"].items()
-                  if set(attrs) & set(OME_KEYS)}
+    ome_groups = {path for path, attrs in plan["groups"].items() if set(attrs) & set(OME_KEYS)}
     for path, attrs in plan["groups"].items():
         if path in ome_groups or not attrs:
             continue
         doc = nodes.doc(path) or {}
-        report.add(f"group {path}: attributes equal the input's", doc.get("attributes") == attrs,
-                   "" if doc.get("attributes") == attrs else nodes.where(path), group=path)
+        report.add(
+            f"group {path}: attributes equal the input's",
+            doc.get("attributes") == attrs,
+            "" if doc.get("attributes") == attrs else nodes.where(path),
+            group=path,
+        )
     for extra in plan.get("extras", []):
         if extra["action"] != "migrate":
             continue
@@ -716,8 +818,12 @@ def _check_extras(plan: dict[str, Any], nodes: _Nodes, source: Location, target:
             problem = differences(source, target, extra)
         except Exception as err:  # noqa: BLE001 - an unreadable array is a failed check
             problem = _spell_error(err)
-        report.add(f"array {extra['path']}: migrated values equal the input", not problem,
-                   problem, array=extra["path"])
+        report.add(
+            f"array {extra['path']}: migrated values equal the input",
+            not problem,
+            problem,
+            array=extra["path"],
+        )
 
 
 def _spell(region: tuple[slice, ...]) -> str:
@@ -731,8 +837,13 @@ def _plain(plan: Any) -> dict[str, Any]:
     return dict(plan.model_dump(mode="json"))
 
 
-def validate_dataset(plan: dict[str, Any], mode: str = "full", sample: int = 8,
-                     seed: int | None = None, threads: int = 2) -> Report:
+def validate_dataset(
+    plan: dict[str, Any],
+    mode: str = "full",
+    sample: int = 8,
+    seed: int | None = None,
+    threads: int = 2,
+) -> Report:
     """Check the converted dataset of a plan; never raises for an invalid dataset."""
     plan = _plain(plan)
     report = Report(plan["dataset"])
@@ -741,9 +852,12 @@ def validate_dataset(plan: dict[str, Any], mode: str = "full", sample: int = 8,
     nodes = _Nodes(target, ["", *plan["groups"], *(a["path"] for a in plan["arrays"])], threads)
     root_json = nodes.doc("")
     version = ((root_json or {}).get("attributes", {}).get("ome", {}) or {}).get("version")
-    if not report.add("root zarr.json has ome.version 0.5", version == "0.5",
-                      nodes.errors.get("")
-                      or f"{target.child('zarr.json')}: version {version!r}", group=""):
+    if not report.add(
+        "root zarr.json has ome.version 0.5",
+        version == "0.5",
+        nodes.errors.get("") or f"{target.child('zarr.json')}: version {version!r}",
+        group="",
+    ):
         return report
     _validate_models(plan, nodes, report)
     for path in plan["files"]:
