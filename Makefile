@@ -34,9 +34,15 @@ bench: $(STAMP)
 	$(BIN)/python bench/benchmark.py $(BENCH_ARGS)
 	$(BIN)/python bench/scale.py $(SCALE_ARGS)
 
+# snakemake --lint parses the workflow, which needs a sheet whose inputs exist: the examples'.
+LINT_DIR := .lint
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy src/ngff_resave
 	$(BIN)/snakefmt --check Snakefile workflow
+	$(BIN)/python -c "from pathlib import Path; from ngff_resave.examples import write_example_workdir as w; w(Path('$(LINT_DIR)'))"
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --directory $(LINT_DIR) --configfile $(LINT_DIR)/config.yaml --lint
 
 clean:
-	rm -rf results logs benchmarks examples .snakemake
+	rm -rf results logs benchmarks examples .snakemake $(LINT_DIR)

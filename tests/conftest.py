@@ -12,6 +12,7 @@ import pytest
 
 from ngff_resave.examples import write_examples
 from ngff_resave.planning import PlanSettings
+from ngff_resave.steps.pack import DatasetRun
 
 REPO = Path(__file__).resolve().parents[1]
 CHALLENGE_FIXTURES = REPO.parent / "shared" / "fixtures" / "ome2024-ngff-challenge"
@@ -87,27 +88,10 @@ def read_json(path: Path) -> Any:
 
 def run_pipeline(
     settings: PlanSettings, results: Path, threads: int = 2, mode: str = "full"
-) -> dict[str, Any]:
-    """plan -> every convert job -> metadata -> validate, through the package alone."""
-    from ngff_resave.convert import run_convert_job
-    from ngff_resave.metadata import write_metadata
-    from ngff_resave.ownership import Run, check_output
-    from ngff_resave.planning import make_plan
-    from ngff_resave.source import read_source
-    from ngff_resave.storage import Location
-    from ngff_resave.validation import validate_dataset
+) -> DatasetRun:
+    """One dataset through every step, as the package runs them (planning checks included)."""
+    from ngff_resave.steps.pack import convert_dataset
 
-    layout = read_source(Location.from_text(settings.input), settings.dataset)
-    plan = make_plan(layout, settings).model_dump(mode="json")
-    check_output(
-        settings.dataset, settings.input, Location.from_text(settings.output), Run.current(results)
+    return convert_dataset(
+        settings, results, threads=threads, mode=mode, seed=1, progress_interval=0.0
     )
-    records = [
-        run_convert_job(
-            plan, job["id"], results / f"{job['id']}.json", threads=threads, progress_interval=0.0
-        )
-        for job in plan["jobs"]
-    ]
-    metadata = write_metadata(plan)
-    report = validate_dataset(plan, mode=mode, seed=1)
-    return {"plan": plan, "records": records, "metadata": metadata, "report": report.to_json()}

@@ -2,8 +2,8 @@ import pandas as pd
 from conftest import settings_for
 
 from ngff_resave.catalog import COLUMNS, human_bytes, write_run_catalog
-from ngff_resave.runner import run_dataset
 from ngff_resave.sheet_plan import plan_sheet
+from ngff_resave.steps.pack import run_dataset
 
 
 def test_catalog_columns_values_and_failures(examples, tmp_path, example_copy):

@@ -219,7 +219,7 @@ def test_a_pack_goes_on_past_a_failing_dataset(examples, example_copy, tmp_path,
 
 def test_a_write_error_names_the_output_path(examples, tmp_path, monkeypatch):
     from ngff_resave.ownership import Run, check_output
-    from ngff_resave.runner import run_dataset
+    from ngff_resave.steps.pack import run_dataset
     from ngff_resave.storage import Location
 
     monkeypatch.chdir(tmp_path)

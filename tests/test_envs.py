@@ -51,26 +51,61 @@ def env_pins(path):
     return env, plain, dict(p.split("==") for p in pip)
 
 
+PACKAGE = REPO / "src" / "ngff_resave"
+
+
+def module_file(module):
+    """The source file of a package module named relative to the package (``steps.plan``)."""
+    path = PACKAGE.joinpath(*module.split(".")) if module else PACKAGE
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
 def module_imports(module):
-    """Third-party and package-internal imports of one package module (all of its code)."""
-    tree = ast.parse((REPO / "src" / "ngff_resave" / f"{module}.py").read_text())
+    """Every import of one package module (all of its code, functions included), as absolute
+    names; ``from ngff_resave import x`` names the module ``ngff_resave.x``."""
+    tree = ast.parse(module_file(module).read_text())
+    package = (
+        module.split(".")[:-1]
+        if module_file(module).name != "__init__.py"
+        else (module.split(".") if module else [])
+    )
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package[: len(package) - (node.level - 1)]
+                base = ".".join(["ngff_resave", *parent, *([base] if base else [])])
+            names.add(base)
+            if base.split(".")[0] == "ngff_resave":
+                names |= {f"{base}.{a.name}" for a in node.names}
     return names
+
+
+def package_modules(name):
+    """The package modules an absolute import name runs: the module and its parent packages
+    (``ngff_resave.steps.plan`` runs ``steps`` and ``steps.plan``); names that are not modules
+    (functions, classes) are left out."""
+    parts = name.split(".")[1:]
+    found = []
+    for end in range(1, len(parts) + 1):
+        module = ".".join(parts[:end])
+        if module_file(module).exists():
+            found.append(module)
+    return found
 
 
 def needed_distributions(entry):
     """Distributions reached from one CLI subcommand, following package imports."""
-    cli = ast.parse((REPO / "src" / "ngff_resave" / "cli.py").read_text())
+    cli = ast.parse(module_file("cli").read_text())
     func = next(n for n in cli.body if isinstance(n, ast.FunctionDef) and n.name == entry)
     todo = [
-        n.module.split(".")[1]
+        module
         for n in ast.walk(func)
         if isinstance(n, ast.ImportFrom) and n.module.startswith("ngff_resave.")
+        for module in package_modules(n.module)
     ]
     seen, found = set(), set()
     while todo:
@@ -80,12 +115,12 @@ def needed_distributions(entry):
         seen.add(module)
         for name in module_imports(module):
             top = name.split(".")[0]
-            if top == "ngff_resave" and "." in name:
-                todo.append(name.split(".")[1])
+            if top == "ngff_resave":
+                todo += package_modules(name)
             elif top in DISTRIBUTIONS:
                 found.add(DISTRIBUTIONS[top])
             else:
-                assert top in sys.stdlib_module_names or top in ("ngff_resave", "__future__"), (
+                assert top in sys.stdlib_module_names or top == "__future__", (
                     f"{module} imports {top}: add it to DISTRIBUTIONS and the envs"
                 )
     return found

@@ -1,4 +1,4 @@
-from ngff_resave.metadata import group_metadata, ome_attributes
+from ngff_resave.ome_metadata import group_metadata, ome_attributes
 
 
 def test_versions_move_to_ome_once_per_group():

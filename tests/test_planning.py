@@ -2,16 +2,9 @@ import math
 
 import pytest
 
-from ngff_resave.planning import (
-    PlanError,
-    PlanSettings,
-    details_key,
-    grow_shards,
-    make_plan,
-    match_details,
-    plan_jobs,
-    write_details,
-)
+from ngff_resave.details import details_key, match_details, write_details
+from ngff_resave.models import PlanError, PlannedArray
+from ngff_resave.planning import PlanSettings, grow_shards, make_plan, plan_jobs
 from ngff_resave.shards import shard_count, shard_slices
 from ngff_resave.source import read_source
 from ngff_resave.storage import Location
@@ -49,21 +42,21 @@ def test_shards_grow_spatial_axes_first_and_cover_small_levels_whole():
 
 
 def test_jobs_split_a_level_into_shard_aligned_parts_covering_every_shard_once():
+    # Only the fields planning jobs reads.
+    sizes = [(f"img{i}/0", 0, 1000 * n, n, 1000) for i, n in enumerate([7, 3, 11])]
     arrays = [
-        {"path": f"img{i}/0", "level": 0, "bytes": 1000 * n, "shards": n, "shard_bytes": 1000}
-        for i, n in enumerate([7, 3, 11])
-    ] + [{"path": "img0/1", "level": 1, "bytes": 500, "shards": 1, "shard_bytes": 500}]
+        PlannedArray.model_construct(path=p, level=lv, bytes=b, shards=n, shard_bytes=sb)
+        for p, lv, b, n, sb in [*sizes, ("img0/1", 1, 500, 1, 500)]
+    ]
     jobs = plan_jobs(arrays, part_target_bytes=5000)
-    level0 = [j for j in jobs if j["level"] == 0]
-    assert [j["id"] for j in jobs] == [f"0-{i}" for i in range(len(level0))] + ["1-0"]
+    level0 = [j for j in jobs if j.level == 0]
+    assert [j.id for j in jobs] == [f"0-{i}" for i in range(len(level0))] + ["1-0"]
     assert len(level0) == math.ceil(21000 / 5000)
     for array in arrays[:3]:
-        ranges = sorted(
-            p["shards"] for j in level0 for p in j["arrays"] if p["path"] == array["path"]
-        )
+        ranges = sorted(p.shards for j in level0 for p in j.arrays if p.path == array.path)
         covered = [i for lo, hi in ranges for i in range(lo, hi)]
-        assert covered == list(range(array["shards"]))
-    assert sum(j["bytes"] for j in level0) == 21000
+        assert covered == list(range(array.shards))
+    assert sum(j.bytes for j in level0) == 21000
 
 
 def test_one_job_per_level_for_a_whole_plate(examples):

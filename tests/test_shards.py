@@ -112,12 +112,12 @@ def test_copied_shards_read_identically_everywhere(tmp_path, name, dtype, order,
         settings_for("d", tmp_path / "in.zarr", tmp_path / "out.zarr", shards=[1, 2, 4, 64, 40]),
         tmp_path / "records",
     )
-    array = result["plan"]["arrays"][0]
-    assert array["mode"] == "copy", array["reason"]
-    assert result["records"][0]["bytes_read"] > 0
+    array = result.plan.arrays[0]
+    assert array.mode == "copy", array.reason
+    assert result.records[0]["bytes_read"] > 0
     for got in read_three_ways(tmp_path / "out.zarr" / "0"):
         np.testing.assert_array_equal(got, expected)
-    assert result["report"]["valid"], result["report"]["failed"]
+    assert result.report.valid, result.report.failed
 
 
 def test_copy_writes_the_input_bytes_unchanged(tmp_path):
@@ -170,12 +170,12 @@ def test_reencode_and_why(tmp_path, codec, compressor, dtype, order, chunks, why
         settings_for("d", tmp_path / "in.zarr", tmp_path / "out.zarr", codec=codec, chunks=chunks),
         tmp_path / "r",
     )
-    array = result["plan"]["arrays"][0]
-    assert array["mode"] == "reencode" and why in array["reason"]
-    assert result["records"][0]["arrays"][0]["engine"] == engine
+    array = result.plan.arrays[0]
+    assert array.mode == "reencode" and why in array.reason
+    assert result.records[0]["arrays"][0]["engine"] == engine
     for got in read_three_ways(tmp_path / "out.zarr" / "0"):
         np.testing.assert_array_equal(got, expected)
-    assert result["report"]["valid"], result["report"]["failed"]
+    assert result.report.valid, result.report.failed
 
 
 @pytest.mark.parametrize(
@@ -200,12 +200,12 @@ def test_filters_force_reencode(tmp_path, chunks, engine):
     result = run_pipeline(
         settings_for("d", root, tmp_path / "out.zarr", chunks=chunks), tmp_path / "r"
     )
-    assert result["plan"]["arrays"][0]["mode"] == "reencode"
-    assert "filters" in result["plan"]["arrays"][0]["reason"]
-    assert result["records"][0]["arrays"][0]["engine"] == engine
+    assert result.plan.arrays[0].mode == "reencode"
+    assert "filters" in result.plan.arrays[0].reason
+    assert result.records[0]["arrays"][0]["engine"] == engine
     for got in read_three_ways(tmp_path / "out.zarr" / "0"):
         np.testing.assert_array_equal(got, expected)
-    assert result["report"]["valid"], result["report"]["failed"]
+    assert result.report.valid, result.report.failed
 
 
 def test_shard_layout_by_hand():
@@ -235,7 +235,7 @@ def test_shards_left_from_an_earlier_plan_are_not_read(tmp_path):
     result = run_pipeline(
         settings_for("d", tmp_path / "in.zarr", out, shards=[1, 1, 2, 64, 40]), tmp_path / "r2"
     )
-    assert result["report"]["valid"], result["report"]["failed"]
+    assert result.report.valid, result.report.failed
     for got in read_three_ways(out / "0"):
         np.testing.assert_array_equal(got, expected)
 
@@ -246,5 +246,5 @@ def test_tensorstore_is_only_chosen_for_compressors_it_reads(tmp_path):
         settings_for("d", tmp_path / "in.zarr", tmp_path / "out.zarr", chunks=[1, 1, 1, 16, 16]),
         tmp_path / "r",
     )
-    assert result["records"][0]["arrays"][0]["engine"] == "zarr-python"
+    assert result.records[0]["arrays"][0]["engine"] == "zarr-python"
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "out.zarr" / "0"))[...], expected)

@@ -16,8 +16,8 @@ from conftest import read_json, settings_for
 from ngff_resave.catalog import write_run_catalog
 from ngff_resave.models import Failure, read_plan
 from ngff_resave.ownership import CLAIM_FILE, OutputConflict, Run, check_output
-from ngff_resave.runner import run_dataset
 from ngff_resave.sheet_plan import plan_sheet
+from ngff_resave.steps.pack import run_dataset
 from ngff_resave.storage import Location
 
 

@@ -16,7 +16,7 @@ def converted(examples, tmp_path, dataset="image-with-labels", **settings):
     return run_pipeline(
         settings_for(dataset, examples[dataset], tmp_path / "o.ome.zarr", **settings),
         tmp_path / "r",
-    )["plan"]
+    ).plan
 
 
 def failed_checks(plan, **kwargs):
@@ -102,7 +102,7 @@ def uncompressed_image(tmp_path: Path) -> Path:
 def test_swapped_inner_chunks_of_equal_length_fail(tmp_path):
     source = uncompressed_image(tmp_path)
     output = tmp_path / "o.ome.zarr"
-    plan = run_pipeline(settings_for("raw", source, output), tmp_path / "r")["plan"]
+    plan = run_pipeline(settings_for("raw", source, output), tmp_path / "r").plan
     assert validate_dataset(plan, seed=1).valid
     shard = first_shard(output, "0")
     chunks = shard_chunks(shard, inner_count(output, "0"))
@@ -220,7 +220,7 @@ def test_sample_mode_compares_a_logged_subset(examples, tmp_path):
 )
 def test_reencoded_arrays_are_compared_by_value(examples, tmp_path, settings):
     plan = converted(examples, tmp_path, "bioformats2raw", **settings)
-    modes = {a["mode"] for a in (plan if isinstance(plan, dict) else plan.model_dump())["arrays"]}
+    modes = {a.mode for a in plan.arrays}
     assert modes == {"reencode"}
     for mode in ("full", "sample"):
         assert validate_dataset(plan, mode=mode, sample=64, seed=1).valid

@@ -250,18 +250,6 @@ def test_overwrite_on_a_finished_run_keeps_every_dataset(workdir):
         assert read_json(output_of(workdir, name) / "zarr.json")["attributes"]["ome"]
 
 
-def test_lint_and_format(workdir):
-    lint = snakemake(workdir, "--lint", check=False)
-    assert lint.returncode == 0 and "Congratulations" in lint.stdout + lint.stderr, lint.stderr
-    fmt = subprocess.run(
-        [Path(sys.executable).parent / "snakefmt", "--check", "Snakefile", "workflow"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
-    assert fmt.returncode == 0, fmt.stderr
-
-
 def test_a_job_that_dies_still_leaves_a_catalog_of_every_dataset(workdir):
     snakemake(workdir, "--until", "plan")
     # The pack cannot open the plate's log: the job dies before it can record any outcome.

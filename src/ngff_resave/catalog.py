@@ -10,10 +10,9 @@ from typing import Any
 import pandas as pd
 
 from ngff_resave.codecs import v3_data_type
-from ngff_resave.crate import CRATE_FILE
-from ngff_resave.metadata import mend_line
-from ngff_resave.models import Failure, SheetEntry, SheetPlan, read_plan, read_sheet_plan
-from ngff_resave.storage import Location, read_local_record, write_local_bytes
+from ngff_resave.models import Failure, Plan, SheetEntry, SheetPlan, read_plan, read_sheet_plan
+from ngff_resave.ownership import CRATE_FILE
+from ngff_resave.storage import Location, delete_local, read_local_record, write_local_bytes
 
 CHALLENGE_COLUMNS = [
     "url",
@@ -91,54 +90,49 @@ def public_url(output: str, url_prefix: str | None) -> str:
 
 
 def catalog_row(
-    plan: dict[str, Any],
+    plan: Plan,
     records: list[dict[str, Any]],
     metadata_record: dict[str, Any],
     outcome: dict[str, Any],
     crate: dict[str, Any] | None,
     url_prefix: str | None,
 ) -> dict[str, Any]:
-    first_image = plan["images"][0] if plan["images"] else ""
-    level0 = next(a for a in plan["arrays"] if a["image"] == first_image and a["level"] == 0)
+    first_image = plan.images[0] if plan.images else ""
+    level0 = next(a for a in plan.arrays if a.image == first_image and a.level == 0)
     written = sum(r.get("bytes_written", 0) for r in records) + metadata_record.get(
         "bytes_written", 0
     )
-    modes = sorted({a["mode"] for a in plan["arrays"]})
-    is_plate = plan["kind"].endswith("plate")
+    is_plate = plan.kind.endswith("plate")
     row = {
-        "url": public_url(plan["output"], url_prefix),
+        "url": public_url(plan.output, url_prefix),
         "written": written,
         "written_human_readable": human_bytes(written),
-        "origin": plan.get("origin") or "",
-        "shape": _joined(level0["shape"]),
-        "shards": _joined(level0["output"]["shards"]),
-        "chunks": _joined(level0["output"]["chunks"]),
-        "dimension_names": _joined(level0["dimension_names"]),
+        "origin": plan.origin or "",
+        "shape": _joined(level0.shape),
+        "shards": _joined(level0.output.shards),
+        "chunks": _joined(level0.output.chunks),
+        "dimension_names": _joined(level0.dimension_names),
         **_crate_fields(crate),
-        "wells": plan["wells"] if is_plate else "",
-        "images": len(plan["images"]) if is_plate else "",
-        "dataset": plan["dataset"],
-        "input": plan["input"],
-        "kind": plan["kind"],
+        "wells": plan.wells if is_plate else "",
+        "images": len(plan.images) if is_plate else "",
+        "dataset": plan.dataset,
+        "input": plan.input,
+        "kind": plan.kind,
         "ngff_version": "0.5",
-        "dtype": v3_data_type(level0["dtype"])[0],
-        "levels": 1 + max(a["level"] for a in plan["arrays"]),
-        "arrays": len(plan["arrays"]),
+        "dtype": v3_data_type(level0.dtype)[0],
+        "levels": 1 + max(a.level for a in plan.arrays),
+        "arrays": len(plan.arrays),
         "read": sum(r.get("bytes_read", 0) for r in records),
         "seconds": round(sum(r.get("seconds", 0) for r in records), 3),
-        "mode": "+".join(modes),
+        "mode": "+".join(sorted({str(a.mode) for a in plan.arrays})),
         "valid": bool(outcome.get("valid")),
         "validated": outcome.get("validated", "") if outcome.get("valid") else "",
-        "mended": _listed(mend_line(m) for m in plan.get("mends", [])),
-        "skipped": _listed(
-            f"{i['path']}: {i['reason']}"
-            for i in plan.get("inventory", [])
-            if i["action"] == "skip"
-        ),
+        "mended": _listed(mend.line() for mend in plan.mends),
+        "skipped": _listed(f"{item.path}: {item.reason}" for item in plan.skipped),
         "error": outcome.get("error", ""),
     }
     if not row["name"]:
-        row["name"] = plan.get("name") or ""
+        row["name"] = plan.name or ""
     return row
 
 
@@ -200,15 +194,14 @@ def build_catalog(
                 f"dataset '{entry.dataset}': {folder / 'plan.json'} is "
                 "missing or not a plan of this version"
             )
-        plan = planned.model_dump(mode="json")
         records = [
             read_local_record(folder / "convert" / f"{job}.json") or {} for job in entry.jobs
         ]
-        target = Location.from_text(plan["output"], plan.get("output_storage"))
+        target = Location.from_text(planned.output, planned.output_storage)
         crate = target.read_json(CRATE_FILE) if outcome.get("valid") else None
         rows.append(
             catalog_row(
-                plan,
+                planned,
                 records,
                 read_local_record(folder / "metadata.json") or {},
                 outcome,
@@ -229,7 +222,7 @@ def write_failed(failures: list[dict[str, str]], path: str | Path) -> None:
     """``failed.tsv`` when something failed; none when nothing did."""
     target = Path(path)
     if not failures:
-        target.unlink(missing_ok=True)
+        delete_local(target)
         return
     frame = pd.DataFrame(failures, columns=FAILED_COLUMNS)
     write_local_bytes(target, frame.to_csv(sep="\t", index=False).encode())

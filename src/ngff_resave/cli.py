@@ -1,10 +1,9 @@
-"""Command line: one subcommand per workflow step, so every rule is a short shell line and every
-step runs (and is tested) without Snakemake."""
+"""Command line: one subcommand per workflow step, so every rule is a short shell line. This
+module only parses arguments; each step lives in :mod:`ngff_resave.steps`."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -15,27 +14,21 @@ LOG = logging.getLogger("ngff_resave")
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from ngff_resave.ownership import Run
-    from ngff_resave.sheet import load_samples, plan_settings
-    from ngff_resave.sheet_plan import plan_sheet
-    from ngff_resave.storage import write_local_bytes
+    from ngff_resave.steps.plan import plan_step
 
-    config = json.loads(args.config)
-    workdir = Path.cwd()
-    rows = load_samples(config, workdir)
-    settings = [plan_settings(row, config, workdir) for row in rows.values()]
-    run = Run.current(Path(args.results))
-    run.overwrite = bool(config.get("overwrite"))
-    sheet = plan_sheet(settings, Path(args.results), run, workers=args.threads)
-    sheet.attempt, sheet.inputs_digest = args.attempt, args.inputs_digest
-    # The latest sheet plan also under a fixed name, which the next run starts from.
-    write_local_bytes(Path(args.results) / "plan.json", sheet.to_bytes())
-    write_local_bytes(args.output, sheet.to_bytes())
+    plan_step(
+        args.config,
+        Path(args.results),
+        Path(args.output),
+        args.attempt,
+        args.inputs_digest,
+        args.threads,
+    )
     return 0
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
-    from ngff_resave.runner import run_pack
+    from ngff_resave.steps.pack import run_pack
 
     run_pack(
         args.datasets,
@@ -50,21 +43,21 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from ngff_resave.convert import convert_step
+    from ngff_resave.steps.convert import convert_step
 
     convert_step(Path(args.plan), args.job, Path(args.record), args.threads)
     return 0
 
 
 def cmd_metadata(args: argparse.Namespace) -> int:
-    from ngff_resave.runner import metadata_step
+    from ngff_resave.steps.metadata import metadata_step
 
     metadata_step(Path(args.plan), Path(args.record), Path(args.results), args.convert_records)
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from ngff_resave.runner import validate_step
+    from ngff_resave.steps.validate import validate_step
 
     validate_step(
         Path(args.plan),
@@ -80,21 +73,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
-    from ngff_resave.catalog import write_run_catalog
+    from ngff_resave.steps.catalog import catalog_step
 
-    _, text = write_run_catalog(Path(args.results), args.url_prefix)
-    LOG.info("%s", text)
+    LOG.info("%s", catalog_step(Path(args.results), args.url_prefix))
     return 0
 
 
 def cmd_details(args: argparse.Namespace) -> int:
-    from ngff_resave.models import read_plan
-    from ngff_resave.planning import write_details
+    from ngff_resave.steps.details import details_step
 
-    plan = read_plan(args.plan)
-    if plan is None:
-        raise ValueError(f"{args.plan} is not a plan of this version")
-    Path(args.output).write_text(json.dumps(write_details(plan), indent=2))
+    details_step(Path(args.plan), Path(args.output))
     return 0
 
 

@@ -7,14 +7,14 @@ level writes the same bytes and readers never depend on which job ran first.
 from __future__ import annotations
 
 import math
-import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ngff_resave.patterns import CODEC_SPELLING, NAMED_CODEC
+
+if TYPE_CHECKING:
+    from ngff_resave.models import PlannedArray
 
 BLOSC_SHUFFLE = {0: "noshuffle", 1: "shuffle", 2: "bitshuffle"}
-NAMED_CODEC = re.compile(
-    r"^(?:blosc-(?P<cname>lz4|lz4hc|zstd|zlib|blosclz)-(?P<blevel>[0-9])"
-    r"|(?P<plain>zstd|gzip)-(?P<level>[0-9]{1,2})|(?P<none>none))$"
-)
 DEFAULT_REENCODE = "blosc-zstd-5"
 
 
@@ -95,18 +95,22 @@ def named_codec(name: str, itemsize: int) -> list[dict[str, Any]]:
     """The v3 codecs (after ``bytes``) for a sheet/config name such as ``blosc-zstd-5``."""
     match = NAMED_CODEC.match(name)
     if not match:
-        raise CodecError(
-            f"unknown codec {name!r}: use keep, none, blosc-<lz4|lz4hc|zstd|zlib|blosclz>-<0-9>, "
-            "zstd-<level> or gzip-<0-9>"
-        )
+        raise CodecError(f"unknown codec {name!r}: use {CODEC_SPELLING}")
     if match["none"]:
         return []
     if match["cname"]:
         return compressor_to_v3(
-            {"id": "blosc", "cname": match["cname"], "clevel": int(match["blevel"]), "shuffle": -1},
+            {
+                "id": "blosc",
+                "cname": match["cname"],
+                "clevel": int(match["blosc_level"]),
+                "shuffle": -1,
+            },
             itemsize,
         )
-    return compressor_to_v3({"id": match["plain"], "level": int(match["level"])}, itemsize)
+    if match["zstd_level"]:
+        return compressor_to_v3({"id": "zstd", "level": int(match["zstd_level"])}, itemsize)
+    return compressor_to_v3({"id": "gzip", "level": int(match["gzip_level"])}, itemsize)
 
 
 def output_codecs(
@@ -173,16 +177,16 @@ def array_metadata(
     }
 
 
-def planned_array_metadata(array: dict[str, Any]) -> dict[str, Any]:
+def planned_array_metadata(array: PlannedArray) -> dict[str, Any]:
     """The output array's ``zarr.json`` for a planned array (plain JSON data)."""
     return array_metadata(
-        shape=array["shape"],
-        dtype=array["dtype"],
-        chunks=array["output"]["chunks"],
-        shards=array["output"]["shards"],
-        compressor_codecs=array["output"]["codecs"],
-        fill_value=array["input"]["fill_value"],
-        dimension_names=array["dimension_names"],
-        order=array["output"].get("order", "C"),
-        attributes=array.get("attributes"),
+        shape=array.shape,
+        dtype=array.dtype,
+        chunks=array.output.chunks,
+        shards=array.output.shards,
+        compressor_codecs=array.output.codecs,
+        fill_value=array.input.fill_value,
+        dimension_names=array.dimension_names,
+        order=array.output.order,
+        attributes=array.attributes,
     )

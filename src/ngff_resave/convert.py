@@ -21,10 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ngff_resave.codecs import planned_array_metadata
-from ngff_resave.models import Engine, Failure, Plan
-from ngff_resave.outcomes import Outcome
-from ngff_resave.ownership import Run, check_output, confirm_claim
-from ngff_resave.planning import job_by_id
+from ngff_resave.models import Engine, Mode, Plan, PlannedArray
+from ngff_resave.ownership import Run, claim_plan_output, confirm_claim
 from ngff_resave.shards import (
     assemble_shard,
     inner_chunk_coords,
@@ -92,7 +90,7 @@ class ShardTask:
     """One output shard: where it comes from and how it is made."""
 
     dataset: str
-    array: dict[str, Any]
+    array: PlannedArray
     index: int
     source_loc: Location
     target_loc: Location
@@ -102,11 +100,11 @@ class ShardTask:
 
     @property
     def region(self) -> tuple[slice, ...]:
-        return shard_slices(self.array["shape"], self.array["output"]["shards"], self.index)
+        return shard_slices(self.array.shape, self.array.output.shards, self.index)
 
     def describe(self) -> str:
         region = ",".join(f"{s.start}:{s.stop}" for s in self.region)
-        return f"dataset '{self.dataset}': {self.source_loc.child(self.array['path'])} [{region}]"
+        return f"dataset '{self.dataset}': {self.source_loc.child(self.array.path)} [{region}]"
 
     def run(self) -> ShardResult:
         try:
@@ -117,26 +115,26 @@ class ShardTask:
             raise ConvertError(f"{self.describe()}: {type(err).__name__}: {err}") from err
 
     def _pixel_bytes(self) -> int:
-        return int(self.array["dtype"][2:]) * math.prod(s.stop - s.start for s in self.region)
+        return int(self.array.dtype[2:]) * math.prod(s.stop - s.start for s in self.region)
 
     def _reencode(self) -> ShardResult:
         assert self.reencoder is not None
-        self.reencoder.copy(self.array["path"], self.region)
+        self.reencoder.copy(self.array.path, self.region)
         return ShardResult(self._pixel_bytes())
 
     def _assemble(self) -> ShardResult:
         """The shard from its input chunks' bytes, copied or transcoded one by one."""
         array = self.array
-        separator = array["input"]["dimension_separator"]
+        separator = array.input.dimension_separator
         chunks: list[bytes | None] = []
         read = 0
         for coord in inner_chunk_coords(
-            array["shape"], array["output"]["chunks"], array["output"]["shards"], self.index
+            array.shape, array.output.chunks, array.output.shards, self.index
         ):
             data = (
                 None
                 if coord is None
-                else self.source_loc.read_bytes(f"{array['path']}/{v2_chunk_key(coord, separator)}")
+                else self.source_loc.read_bytes(f"{array.path}/{v2_chunk_key(coord, separator)}")
             )
             if data is not None:
                 read += len(data)
@@ -144,8 +142,7 @@ class ShardTask:
                     data = self.transcoder(data)
             chunks.append(data)
         parts = assemble_shard(chunks)
-        shard = v3_shard_key(array["shape"], array["output"]["shards"], self.index)
-        key = f"{array['path']}/{shard}"
+        key = f"{array.path}/{v3_shard_key(array.shape, array.output.shards, self.index)}"
         if parts is None:
             # No chunk, no shard: and none left over from an earlier run, which would be read.
             self.target_loc.delete(key)
@@ -154,85 +151,79 @@ class ShardTask:
         return ShardResult(self._pixel_bytes(), read, sum(len(p) for p in parts))
 
 
-def choose_engine(array: dict[str, Any], source: Location, target: Location) -> Engine:
+def choose_engine(array: PlannedArray, source: Location, target: Location) -> Engine:
     """Copy when the plan says so; transcode chunk by chunk when only the codec changes;
     otherwise re-encode regions, with tensorstore where it can read the input."""
     from ngff_resave.reencode import TensorstoreEngine
 
-    if array["mode"] == "copy":
+    if array.mode == Mode.COPY:
         return Engine.SHARD_COPY
-    if array.get("downsampled_from"):
+    if array.downsampled_from:
         return Engine.NEAREST
-    if array["output"]["chunks"] == array["input"]["chunks"]:
+    if array.output.chunks == array.input.chunks:
         return Engine.CHUNK_TRANSCODE
     if TensorstoreEngine.usable(source, target, array):
         return Engine.TENSORSTORE
     return Engine.ZARR_PYTHON
 
 
+class _MetadataBytes:
+    """The fields of a plate share their array metadata: each distinct one is encoded once."""
+
+    def __init__(self) -> None:
+        self.encoded: dict[str, bytes] = {}
+
+    def __call__(self, array: PlannedArray) -> bytes:
+        meta = planned_array_metadata(array)
+        key = json.dumps(meta, sort_keys=True)
+        if key not in self.encoded:
+            self.encoded[key] = json.dumps(meta, indent=2).encode() + b"\n"
+        return self.encoded[key]
+
+
 def run_convert_job(
-    plan: dict[str, Any],
+    plan: Plan,
     job_id: str,
     record_path: str | Path,
     threads: int = 1,
     progress_interval: float = 2.0,
-    pixels_digest: str | None = None,
     run: Run | None = None,
 ) -> dict[str, Any]:
     """Write every shard of one convert job, then its record (last, so a crash leaves none)."""
-    job = job_by_id(plan, job_id)
+    job = plan.job(job_id)
     started = time.monotonic()
-    arrays = {a["path"]: a for a in plan["arrays"]}
-    source_loc = Location.from_text(plan["input"], plan.get("input_storage"))
-    target_loc = Location.from_text(plan["output"], plan.get("output_storage"))
+    arrays = {a.path: a for a in plan.arrays}
+    source_loc = Location.from_text(plan.input, plan.input_storage)
+    target_loc = Location.from_text(plan.output, plan.output_storage)
     run = run or Run.current(Path("results"))
-    check_output(
-        plan["dataset"],
-        plan["input"],
-        target_loc,
-        run,
-        arrays=list(arrays),
-        files=plan["files"],
-        take=True,
-    )
+    claim_plan_output(plan, target_loc, run)
     # Whatever an earlier run left, a dataset being written must not look complete.
     target_loc.delete("zarr.json")
-    engines = {
-        p["path"]: choose_engine(arrays[p["path"]], source_loc, target_loc) for p in job["arrays"]
-    }
+    engines = {p.path: choose_engine(arrays[p.path], source_loc, target_loc) for p in job.arrays}
     reencoder = None
     if set(engines.values()) - {Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE}:
         from ngff_resave.reencode import Reencoder
 
         reencoder = Reencoder(source_loc, target_loc, threads)
-
-    encoded: dict[str, bytes] = {}
-
-    def metadata_bytes(array: dict[str, Any]) -> bytes:
-        # The fields of a plate share their metadata: encode each distinct one once.
-        meta = planned_array_metadata(array)
-        key = json.dumps(meta, sort_keys=True)
-        if key not in encoded:
-            encoded[key] = json.dumps(meta, indent=2).encode() + b"\n"
-        return encoded[key]
+    metadata_bytes = _MetadataBytes()
 
     def tasks() -> Iterator[ShardTask]:
-        for part in job["arrays"]:
-            array = arrays[part["path"]]
+        for part in job.arrays:
+            array = arrays[part.path]
             # Every part of a level writes the same metadata bytes, so order does not matter.
-            target_loc.write_bytes(f"{array['path']}/zarr.json", metadata_bytes(array))
-            engine = engines[array["path"]]
+            target_loc.write_bytes(f"{array.path}/zarr.json", metadata_bytes(array))
+            engine = engines[array.path]
             transcoder = None
             if engine == Engine.CHUNK_TRANSCODE:
-                from ngff_resave.transcode import ChunkTranscoder
+                from ngff_resave.reencode import ChunkTranscoder
 
                 transcoder = ChunkTranscoder(array)
             elif engine != Engine.SHARD_COPY:
                 assert reencoder is not None
                 reencoder.open(array, engine)
-            for index in range(*part["shards"]):
+            for index in range(*part.shards):
                 yield ShardTask(
-                    plan["dataset"],
+                    plan.dataset,
                     array,
                     index,
                     source_loc,
@@ -242,66 +233,39 @@ def run_convert_job(
                     transcoder,
                 )
 
-    total_shards = sum(p["shards"][1] - p["shards"][0] for p in job["arrays"])
+    total_shards = sum(p.shards[1] - p.shards[0] for p in job.arrays)
     progress = Progress(
-        f"{plan['dataset']} level {job['level']} part {job['part']}",
+        f"{plan.dataset} level {job.level} part {job.part}",
         total_shards,
-        job["bytes"],
+        job.bytes,
         progress_interval,
     )
     LOG.info(
         "%s: %d arrays, %d shards, %.1f MB of pixels, %d threads",
         progress.label,
-        len(job["arrays"]),
+        len(job.arrays),
         total_shards,
-        job["bytes"] / 1e6,
+        job.bytes / 1e6,
         threads,
     )
-    assembled = ShardResult(0)
-
-    def finish(future: Future[ShardResult]) -> None:
-        result = future.result()
-        assembled.bytes_read += result.bytes_read
-        assembled.bytes_written += result.bytes_written
-        progress.advance(result.pixel_bytes)
-
-    in_flight = 2 * threads
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        pending: set[Future[ShardResult]] = set()
-        for task in tasks():
-            while len(pending) >= in_flight:
-                done, pending = wait(
-                    pending, timeout=progress_interval or None, return_when=FIRST_COMPLETED
-                )
-                for future in done:
-                    finish(future)
-                progress.tick()
-            pending.add(pool.submit(task.run))
-        while pending:
-            done, pending = wait(
-                pending, timeout=progress_interval or None, return_when=FIRST_COMPLETED
-            )
-            for future in done:
-                finish(future)
-            progress.tick()
-
+    assembled = _write_shards(tasks(), threads, progress)
     # Another run that took the output over meanwhile would have mixed its shards with these.
-    confirm_claim(plan["dataset"], target_loc, run)
+    confirm_claim(plan.dataset, target_loc, run)
     reencoded = reencoder.counts() if reencoder else {"bytes_read": 0, "bytes_written": 0}
-    record = {
-        "dataset": plan["dataset"],
+    record: dict[str, Any] = {
+        "dataset": plan.dataset,
         "job": job_id,
-        "pixels_digest": pixels_digest,
-        "level": job["level"],
-        "part": job["part"],
+        "pixels_digest": plan.pixels_digest(),
+        "level": job.level,
+        "part": job.part,
         "arrays": [
             {
-                "path": p["path"],
-                "shards": p["shards"],
-                "mode": arrays[p["path"]]["mode"],
-                "engine": engines[p["path"]],
+                "path": p.path,
+                "shards": list(p.shards),
+                "mode": arrays[p.path].mode,
+                "engine": engines[p.path],
             }
-            for p in job["arrays"]
+            for p in job.arrays
         ],
         "shards_written": total_shards,
         "pixel_bytes": progress.bytes,
@@ -323,27 +287,29 @@ def run_convert_job(
     return record
 
 
-def convert_step(plan_path: Path, job_id: str, record: Path, threads: int) -> dict[str, Any]:
-    """One convert job of a large dataset; a failure is recorded, for validate to report."""
-    data = plan_path.read_bytes()
-    plan = Plan.model_validate_json(data)
-    try:
-        return run_convert_job(
-            plan.model_dump(mode="json"),
-            job_id,
-            record,
-            threads=threads,
-            pixels_digest=plan.pixels_digest(),
-            run=Run.current(plan_path.parent.parent),
-        )
-    except Exception as err:  # noqa: BLE001 - recorded; the dataset fails at validate
-        LOG.error("dataset '%s': convert job %s failed", plan.dataset, job_id, exc_info=err)
-        value = {
-            "dataset": plan.dataset,
-            "job": job_id,
-            "pixels_digest": plan.pixels_digest(),
-            "arrays": [p.model_dump() for p in plan.job(job_id).arrays],
-            "error": Outcome.failed_with(plan.dataset, err, Failure.CONVERSION).error,
-        }
-        write_local_json(record, value)
-        return value
+def _write_shards(tasks: Iterator[ShardTask], threads: int, progress: Progress) -> ShardResult:
+    """Run the shard tasks on ``threads`` workers, ``2 x threads`` in flight; the totals."""
+    totals = ShardResult(0)
+
+    def finish(future: Future[ShardResult]) -> None:
+        result = future.result()
+        totals.bytes_read += result.bytes_read
+        totals.bytes_written += result.bytes_written
+        progress.advance(result.pixel_bytes)
+
+    timeout = progress.interval or None
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending: set[Future[ShardResult]] = set()
+        for task in tasks:
+            while len(pending) >= 2 * threads:
+                done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+                for future in done:
+                    finish(future)
+                progress.tick()
+            pending.add(pool.submit(task.run))
+        while pending:
+            done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+            for future in done:
+                finish(future)
+            progress.tick()
+    return totals

@@ -15,13 +15,8 @@ from rocrate.model.contextentity import ContextEntity
 from rocrate.rocrate import ROCrate
 
 from ngff_resave.ownership import CRATE_FILE
+from ngff_resave.patterns import LICENSE_SHORTHANDS, LICENSE_URL, MODALITY_ID, ORGANISM_ID
 
-LICENSE_SHORTHANDS = {
-    "CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/",
-    "CC0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
-}
-ORGANISM_ID = re.compile(r"^NCBI:txid[0-9]+$")
-MODALITY_ID = re.compile(r"^obo:FBbi_[0-9]{8}$")
 # The same extra JSON-LD terms as the challenge's crates, so their readers resolve them.
 EXTRA_TERMS = {
     "organism_classification": "https://schema.org/taxonomicRange",
@@ -40,7 +35,7 @@ def resolve_license(value: str) -> str:
     """A license URL from a URL or one of the shorthands; anything else is an error."""
     if value in LICENSE_SHORTHANDS:
         return LICENSE_SHORTHANDS[value]
-    if re.match(r"^https?://\S+$", value):
+    if re.fullmatch(LICENSE_URL, value):
         return value
     raise CrateError(
         f"license {value!r} is neither a URL nor one of {', '.join(LICENSE_SHORTHANDS)}"
@@ -59,6 +54,12 @@ def build_crate(
 ) -> dict[str, Any]:
     """The ``ro-crate-metadata.json`` content of one dataset; ``corrections`` are the input
     defects the conversion mended (schema.org ``correction``)."""
+    for what, value, pattern in (
+        ("organism", organism, ORGANISM_ID),
+        ("modality", modality, MODALITY_ID),
+    ):
+        if value and not re.match(pattern, value):
+            raise CrateError(f"{what} {value!r} does not match {pattern}")
     crate = ROCrate(gen_preview=False)
     crate.metadata.extra_terms = dict(EXTRA_TERMS)
     root = crate.root_dataset

@@ -15,6 +15,8 @@ import numcodecs
 import numpy as np
 import zarr
 
+from ngff_resave.storage import Location, write_local_bytes
+
 AXES = [
     {"name": "t", "type": "time"},
     {"name": "c", "type": "channel"},
@@ -39,8 +41,7 @@ class ArrayStyle:
 
 
 def _write_json(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, indent=2))
+    write_local_bytes(path, json.dumps(value, indent=2).encode())
 
 
 def _group(path: Path, attrs: dict[str, Any] | None = None) -> None:
@@ -91,7 +92,7 @@ def write_image(
             for c, s in zip(style.chunks[-data.ndim :], level_data.shape, strict=True)
         )
         array = zarr.create_array(
-            zarr.storage.LocalStore(root),
+            Location.from_text(str(root)).zarr_store(read_only=False),
             name=str(level),
             shape=level_data.shape,
             chunks=chunks,
@@ -112,7 +113,7 @@ def write_image(
                 for p in (root / str(level)).rglob("*")
                 if p.is_file() and not p.name.startswith(".")
             )
-            first.unlink()
+            Location.from_text(str(root)).delete(str(first.relative_to(root)))
         scale = [1.0] * (data.ndim - 2) + [2.0**level, 2.0**level]
         datasets.append(
             {"path": str(level), "coordinateTransformations": [{"type": "scale", "scale": scale}]}
@@ -225,7 +226,7 @@ def write_bioformats2raw(root: Path) -> None:
     Fortran order) and a float32 image (no compressor, null fill value)."""
     _group(root, {"bioformats2raw.layout": 3})
     _group(root / "OME", {"series": ["0", "1"]})
-    (root / "OME" / "METADATA.ome.xml").write_text(OME_XML)
+    write_local_bytes(root / "OME" / "METADATA.ome.xml", OME_XML.encode())
     write_image(
         root / "0",
         fluorescence((1, 1, 2, 80, 100), ">u2", seed=7),
@@ -272,7 +273,7 @@ def write_example_workdir(workdir: Path) -> Path:
             f"{dataset}\t{path.relative_to(workdir)}\tCC-BY-4.0\tNCBI:txid9606\t"
             f"obo:FBbi_00000246\thttps://example.org/{dataset}"
         )
-    (workdir / "samples.tsv").write_text("\n".join(rows) + "\n")
+    write_local_bytes(workdir / "samples.tsv", ("\n".join(rows) + "\n").encode())
     config = workdir / "config.yaml"
-    config.write_text("samples: samples.tsv\n")
+    write_local_bytes(config, b"samples: samples.tsv\n")
     return config

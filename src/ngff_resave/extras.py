@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ngff_resave.models import ExtraArray
 from ngff_resave.storage import Location
 
 LOG = logging.getLogger(__name__)
@@ -41,11 +42,11 @@ def _open_pair(source: Location, target: Location, path: str) -> tuple[Any, Any]
     return src, dst
 
 
-def migrate(source: Location, target: Location, extra: dict[str, Any]) -> None:
+def migrate(source: Location, target: Location, extra: ExtraArray) -> None:
     """Write the v3 form of one non-image array, values and attributes."""
     import zarr
 
-    path = extra["path"]
+    path = extra.path
     src = zarr.open_array(source.zarr_store(read_only=True), path=path, mode="r", zarr_format=2)
     dst = zarr.create_array(
         target.zarr_store(read_only=False),
@@ -54,7 +55,7 @@ def migrate(source: Location, target: Location, extra: dict[str, Any]) -> None:
         dtype=src.metadata.dtype,
         chunks=src.chunks,
         fill_value=src.fill_value,
-        attributes=extra["attributes"],
+        attributes=extra.attributes,
         overwrite=True,
         zarr_format=3,
     )
@@ -65,13 +66,13 @@ def migrate(source: Location, target: Location, extra: dict[str, Any]) -> None:
     )
 
 
-def differences(source: Location, target: Location, extra: dict[str, Any]) -> str:
+def differences(source: Location, target: Location, extra: ExtraArray) -> str:
     """Empty when the migrated array reads back equal to the input (values, attributes);
     else the first difference."""
-    src, dst = _open_pair(source, target, extra["path"])
+    src, dst = _open_pair(source, target, extra.path)
     if tuple(dst.shape) != tuple(src.shape):
         return f"shape {list(dst.shape)}, input {list(src.shape)}"
-    if dict(dst.attrs) != extra["attributes"]:
+    if dict(dst.attrs) != extra.attributes:
         return "attributes differ from the input's .zattrs"
     numeric = np.dtype(src.dtype).kind in "biufc"
     for region in _blocks(src.shape, src.chunks, src.dtype.itemsize):

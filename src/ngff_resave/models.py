@@ -16,6 +16,8 @@ from typing import Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ngff_resave.storage import read_local_bytes
+
 LOG = logging.getLogger(__name__)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -46,6 +48,10 @@ class Engine(StrEnum):
     @property
     def mode(self) -> Mode:
         return Mode.COPY if self is Engine.SHARD_COPY else Mode.REENCODE
+
+
+class PlanError(ValueError):
+    """The settings of a dataset cannot be planned; the message names dataset and array."""
 
 
 class Failure(StrEnum):
@@ -187,7 +193,7 @@ class Plan(_Model):
         for job in self.jobs:
             if job.id == job_id:
                 return job
-        raise KeyError(f"dataset '{self.dataset}': the plan has no convert job {job_id}")
+        raise PlanError(f"dataset '{self.dataset}': the plan has no convert job {job_id}")
 
     def pixels_digest(self) -> str:
         """The digest of what decides the pixels written: the plan without its crate fields,
@@ -257,10 +263,11 @@ def read_sheet_plan(path: str | Path) -> SheetPlan | None:
 
 
 def _read_model(cls: type[ModelT], path: str | Path, version: int) -> ModelT | None:
-    try:
-        return cls.model_validate_json(Path(path).read_bytes())
-    except FileNotFoundError:
+    data = read_local_bytes(path)
+    if data is None:
         return None
+    try:
+        return cls.model_validate_json(data)
     except ValidationError as err:
         LOG.warning(
             "%s is not a %s of format %d (%s): planning again",

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import posixpath
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ngff_resave.models import Failure, SheetEntry, digest
-from ngff_resave.storage import is_url, read_local_record, write_local_json
+from ngff_resave.storage import Location, read_local_bytes, read_local_record, write_local_json
 
 LOG = logging.getLogger(__name__)
 
@@ -69,11 +67,8 @@ def read_outcome(results: Path, dataset: str) -> dict[str, Any] | None:
 
 
 def output_complete(output: str) -> bool:
-    """Whether the output's root ``zarr.json`` (written last) is there. Remote outputs are
-    trusted to their outcome record: probing thousands of objects would cost a request each."""
-    if is_url(output):
-        return True
-    return os.path.exists(posixpath.join(output, "zarr.json"))
+    """Whether the output's root ``zarr.json`` (written last) is there."""
+    return _output_has(output, "zarr.json")
 
 
 @dataclass
@@ -87,10 +82,12 @@ class DatasetState:
 
 
 def dataset_state(results: Path, entry: SheetEntry) -> DatasetState:
+    data = read_local_bytes(outcome_path(results, entry.dataset))
+    if data is None:
+        return DatasetState(done=False)
     try:
-        data = outcome_path(results, entry.dataset).read_bytes()
         outcome = json.loads(data)
-    except (FileNotFoundError, ValueError):
+    except ValueError:
         return DatasetState(done=False)
     fingerprint = digest(data)[:16]
     if not isinstance(outcome, dict):
@@ -139,4 +136,7 @@ def convert_record_reusable(
 
 
 def _output_has(output: str, key: str) -> bool:
-    return True if is_url(output) else os.path.exists(posixpath.join(output, key))
+    """Whether the output holds ``key``. Remote outputs are trusted to their records: probing
+    thousands of objects would cost a request each."""
+    location = Location.from_text(output)
+    return location.local_path is None or location.exists(key)

@@ -15,23 +15,29 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import socket
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ngff_resave.storage import Location, is_url, read_local_record, write_local_json
+from ngff_resave.storage import (
+    TEMPORARY_NAME,
+    Location,
+    is_url,
+    read_local_record,
+    write_local_json,
+)
+
+if TYPE_CHECKING:
+    from ngff_resave.models import Plan
 
 LOG = logging.getLogger(__name__)
 
 CLAIM_FILE = ".ngff-resave.json"
 RUN_FILE = "run.json"
 CRATE_FILE = "ro-crate-metadata.json"
-# Temporary names of the storage layer's atomic writes: ``.{name}.{uuid hex}.tmp``.
-TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")
 NAMED = 8  # files named in a refusal; the message says how many more there are
 
 
@@ -165,7 +171,7 @@ def written_by_workflow(path: str, claim: dict[str, Any]) -> bool:
     the crate, the claim, chunks and shards of the arrays it claimed, the files it copied, and
     the temporary files of interrupted writes."""
     name = path.rsplit("/", 1)[-1]
-    if name == "zarr.json" or path in (CLAIM_FILE, CRATE_FILE) or TEMPORARY.match(name):
+    if name == "zarr.json" or path in (CLAIM_FILE, CRATE_FILE) or TEMPORARY_NAME.match(name):
         return True
     if path in claim.get("files", []):
         return True
@@ -272,6 +278,19 @@ def check_output(
         )
 
 
+def claim_plan_output(plan: Plan, target: Location, run: Run) -> None:
+    """Claim a plan's output for this run before writing into it, for its arrays and files."""
+    check_output(
+        plan.dataset,
+        plan.input,
+        target,
+        run,
+        arrays=[a.path for a in plan.arrays],
+        files=plan.files,
+        take=True,
+    )
+
+
 def confirm_claim(dataset: str, target: Location, run: Run) -> None:
     """Before the step that makes an output complete: the claim is still this run's."""
     held = read_claim(target)
@@ -317,5 +336,5 @@ def _inside(key: str, grid: list[int]) -> bool:
     """Whether a shard key (``i/j/k`` below ``c/``) names a shard of this grid."""
     parts = key.split("/")
     if len(parts) != len(grid) or not all(p.isdigit() for p in parts):
-        return TEMPORARY.match(parts[-1]) is None
+        return TEMPORARY_NAME.match(parts[-1]) is None
     return all(int(p) < n for p, n in zip(parts, grid, strict=True))

@@ -9,14 +9,26 @@ from __future__ import annotations
 
 import logging
 import math
-import posixpath
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ngff_resave import __version__
 from ngff_resave.codecs import CodecError, output_codecs
-from ngff_resave.models import PLAN_FORMAT, Plan
-from ngff_resave.shards import shard_count
+from ngff_resave.details import match_details
+from ngff_resave.models import (
+    ConvertJob,
+    ExtraArray,
+    InputArray,
+    JobPart,
+    Mend,
+    Mode,
+    OutputArray,
+    Plan,
+    PlanError,
+    PlannedArray,
+    Planner,
+)
+from ngff_resave.shards import grid_of, shard_count
 
 if TYPE_CHECKING:
     from ngff_resave.source import SourceArray, SourceLayout
@@ -24,10 +36,6 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 SPATIAL_AXES = ("x", "y", "z")
-
-
-class PlanError(ValueError):
-    """The settings of a dataset cannot be planned; the message names dataset and array."""
 
 
 @dataclass
@@ -56,7 +64,7 @@ def grow_shards(
     """Grow a shard from the chunk shape toward ``target_bytes``, doubling one axis at a time
     (x, y, z first, then the others). A shard is always a whole multiple of the chunk and never
     larger than the chunks that cover the array, so small low levels get one-chunk shards."""
-    grid = [-(-s // c) for s, c in zip(shape, chunks, strict=True)]
+    grid = grid_of(shape, chunks)
     factors = [1] * len(shape)
     chunk_bytes = math.prod(chunks) * itemsize
     dims = list(reversed(range(len(shape))))
@@ -77,29 +85,6 @@ def grow_shards(
     return [c * f for c, f in zip(chunks, factors, strict=True)]
 
 
-def details_key(input_url: str, array_path: str) -> str:
-    """The key of an array in the challenge's ``--output-write-details`` JSON."""
-    return posixpath.join(input_url.rstrip("/"), array_path)
-
-
-def match_details(
-    details: dict[str, Any], arrays: list[SourceArray], dataset: str
-) -> dict[str, dict[str, Any]]:
-    """Map details entries to arrays. Keys name the array's input path; they may be absolute,
-    relative, or written on another machine, so the longest array path that ends a key wins."""
-    by_path: dict[str, dict[str, Any]] = {}
-    paths = sorted((a.path for a in arrays), key=len, reverse=True)
-    for key, entry in details.items():
-        norm = key.rstrip("/")
-        hit = next((p for p in paths if norm == p or norm.endswith("/" + p)), None)
-        if hit is None:
-            raise PlanError(
-                f"dataset '{dataset}': details entry {key!r} names no array of the input"
-            )
-        by_path[hit] = entry
-    return by_path
-
-
 def _check_shape_list(value: Any, ndim: int, what: str, where: str) -> list[int]:
     if (
         not isinstance(value, list)
@@ -112,7 +97,7 @@ def _check_shape_list(value: Any, ndim: int, what: str, where: str) -> list[int]
 
 def plan_array(
     array: SourceArray, settings: PlanSettings, entry: dict[str, Any] | None
-) -> dict[str, Any]:
+) -> PlannedArray:
     where = f"dataset '{settings.dataset}', array {array.path}"
     ndim = len(array.shape)
     chunks = list(array.chunks)
@@ -150,91 +135,87 @@ def plan_array(
         )
     if chunks != array.chunks:
         reasons.append(f"chunk shape changes from {array.chunks} to {chunks}")
-    mode = "reencode" if reasons else "copy"
-    if mode == "copy":
+    mode = Mode.REENCODE if reasons else Mode.COPY
+    if mode == Mode.COPY:
         compressor = (array.compressor or {}).get("id", "no compressor")
         reasons.append(f"{compressor} chunks are byte-identical v3 inner chunks")
-    shard_bytes = math.prod(shards) * array.itemsize
-    return {
-        "path": array.path,
-        "image": array.image,
-        "level": array.level,
-        "shape": array.shape,
-        "dtype": array.dtype,
-        "dimension_names": array.dimension_names,
-        "input": {
-            "chunks": array.chunks,
-            "compressor": array.compressor,
-            "filters": array.filters,
-            "order": array.order,
-            "fill_value": array.fill_value,
-            "dimension_separator": array.dimension_separator,
-        },
-        "output": {
-            "chunks": chunks,
-            "shards": shards,
-            "codecs": codecs,
+    return PlannedArray(
+        path=array.path,
+        image=array.image,
+        level=array.level,
+        shape=array.shape,
+        dtype=array.dtype,
+        dimension_names=array.dimension_names,
+        input=InputArray(
+            chunks=array.chunks,
+            compressor=array.compressor,
+            filters=array.filters,
+            order=array.order,
+            fill_value=array.fill_value,
+            dimension_separator=array.dimension_separator,
+        ),
+        output=OutputArray(
+            chunks=chunks,
+            shards=shards,
+            codecs=codecs,
             # Chunks kept whole (copied or transcoded) keep their memory order; re-chunked
             # arrays are written C-ordered.
-            "order": array.order if chunks == array.chunks else "C",
-        },
-        "mode": mode,
-        "reason": "; ".join(reasons),
-        "bytes": array.nbytes,
-        "shards": shard_count(array.shape, shards),
-        "shard_bytes": shard_bytes,
-        "attributes": array.attributes,
-        "downsampled_from": array.downsampled_from,
-    }
+            order=array.order if chunks == array.chunks else "C",
+        ),
+        mode=mode,
+        reason="; ".join(reasons),
+        bytes=array.nbytes,
+        shards=shard_count(array.shape, shards),
+        shard_bytes=math.prod(shards) * array.itemsize,
+        attributes=array.attributes,
+        downsampled_from=array.downsampled_from,
+    )
 
 
-def plan_jobs(arrays: list[dict[str, Any]], part_target_bytes: int) -> list[dict[str, Any]]:
+def plan_jobs(arrays: list[PlannedArray], part_target_bytes: int) -> list[ConvertJob]:
     """One job per resolution level, split into shard-aligned parts when a level is larger than
     ``part_target_bytes``. All images of a plate at one level share a job."""
-    jobs: list[dict[str, Any]] = []
-    for level in sorted({a["level"] for a in arrays}):
-        members = [a for a in arrays if a["level"] == level]
-        total = sum(a["bytes"] for a in members)
+    jobs: list[ConvertJob] = []
+    for level in sorted({a.level for a in arrays}):
+        members = [a for a in arrays if a.level == level]
+        total = sum(a.bytes for a in members)
         n_parts = max(1, math.ceil(total / part_target_bytes))
         target = total / n_parts
-        parts: list[list[dict[str, Any]]] = [[]]
+        parts: list[list[JobPart]] = [[]]
         fill = 0.0
         for array in members:
-            per_shard = array["bytes"] / array["shards"]
+            per_shard = array.bytes / array.shards
             lo = 0
-            while lo < array["shards"]:
+            while lo < array.shards:
                 if fill >= target and len(parts) < n_parts:
                     parts.append([])
                     fill = 0.0
-                take = array["shards"] - lo
+                take = array.shards - lo
                 if len(parts) < n_parts:
                     take = min(take, max(1, math.ceil((target - fill) / per_shard)))
-                parts[-1].append({"path": array["path"], "shards": [lo, lo + take]})
+                parts[-1].append(JobPart(path=array.path, shards=(lo, lo + take)))
                 fill += take * per_shard
                 lo += take
-        by_path = {a["path"]: a for a in members}
+        by_path = {a.path: a for a in members}
         for number, part in enumerate(parts):
+            share = sum(
+                by_path[p.path].bytes * (p.shards[1] - p.shards[0]) / by_path[p.path].shards
+                for p in part
+            )
             jobs.append(
-                {
-                    "id": f"{level}-{number}",
-                    "level": level,
-                    "part": number,
-                    "arrays": part,
-                    "bytes": int(
-                        sum(
-                            by_path[p["path"]]["bytes"]
-                            * (p["shards"][1] - p["shards"][0])
-                            / by_path[p["path"]]["shards"]
-                            for p in part
-                        )
-                    ),
-                    "shard_bytes": max(by_path[p["path"]]["shard_bytes"] for p in part),
-                }
+                ConvertJob(
+                    id=f"{level}-{number}",
+                    level=level,
+                    part=number,
+                    arrays=part,
+                    bytes=int(share),
+                    shard_bytes=max(by_path[p.path].shard_bytes for p in part),
+                )
             )
     return jobs
 
 
-def plan_extras(layout: SourceLayout, settings: PlanSettings) -> list[dict[str, Any]]:
+def plan_extras(layout: SourceLayout, settings: PlanSettings) -> list[ExtraArray]:
     """The arrays that are not image levels: migrated, or skipped when the config allows it;
     one without a Zarr v3 form fails the plan, naming it."""
     unsupported = [e for e in layout.extras if e.action == "skip"]
@@ -245,74 +226,39 @@ def plan_extras(layout: SourceLayout, settings: PlanSettings) -> list[dict[str, 
             + " (set skip_unsupported: true in the config to convert the rest and list these "
             "in the catalog's skipped column)"
         )
-    return [e.model_dump() for e in layout.extras]
+    return list(layout.extras)
 
 
 def make_plan(
-    layout: SourceLayout, settings: PlanSettings, mends: list[dict[str, str]] | None = None
+    layout: SourceLayout, settings: PlanSettings, mends: list[Mend] | None = None
 ) -> Plan:
     entries: dict[str, dict[str, Any]] = {}
     if settings.details is not None:
         entries = match_details(settings.details, layout.arrays, settings.dataset)
     arrays = [plan_array(a, settings, entries.get(a.path)) for a in layout.arrays]
-    jobs = plan_jobs(arrays, settings.part_target_bytes)
     images = [i for i in layout.images if not i.is_label]
-    return Plan.model_validate(
-        {
-            "format": PLAN_FORMAT,
-            "planner": {"name": "ngff-resave", "version": __version__},
-            "dataset": settings.dataset,
-            "input": settings.input,
-            "output": settings.output,
-            "input_storage": settings.input_storage,
-            "output_storage": settings.output_storage,
-            "kind": layout.kind,
-            "name": layout.name,
-            "wells": layout.wells,
-            "images": [i.path for i in images],
-            "labels": [i.path for i in layout.images if i.is_label],
-            "groups": layout.groups,
-            "files": layout.files,
-            "arrays": arrays,
-            "extras": plan_extras(layout, settings),
-            "inventory": [item.model_dump() for item in layout.inventory()],
-            "listed": layout.listed,
-            "mends": mends or [],
-            "jobs": jobs,
-            "bytes": int(sum(a["bytes"] for a in arrays)),
-            "crate": settings.crate,
-            "notes": settings.notes,
-            "origin": settings.origin,
-        }
+    return Plan(
+        planner=Planner(name="ngff-resave", version=__version__),
+        dataset=settings.dataset,
+        input=settings.input,
+        output=settings.output,
+        input_storage=settings.input_storage,
+        output_storage=settings.output_storage,
+        kind=layout.kind,
+        name=layout.name,
+        wells=layout.wells,
+        images=[i.path for i in images],
+        labels=[i.path for i in layout.images if i.is_label],
+        groups=layout.groups,
+        files=layout.files,
+        arrays=arrays,
+        extras=plan_extras(layout, settings),
+        inventory=layout.inventory(),
+        listed=layout.listed,
+        mends=mends or [],
+        jobs=plan_jobs(arrays, settings.part_target_bytes),
+        bytes=sum(a.bytes for a in arrays),
+        crate=settings.crate,
+        notes=settings.notes,
+        origin=settings.origin,
     )
-
-
-def write_details(plan: Plan) -> dict[str, Any]:
-    """The plan's chunks and shards in the challenge's ``--output-write-details`` format, so a
-    user can edit them and hand the file back through the sheet's ``details`` column."""
-    return {
-        details_key(plan.input, a.path): {
-            "shape": a.shape,
-            "chunks": a.output.chunks,
-            "shards": a.output.shards,
-        }
-        for a in plan.arrays
-    }
-
-
-def job_by_id(plan: dict[str, Any], job_id: str) -> dict[str, Any]:
-    for job in plan["jobs"]:
-        if job["id"] == job_id:
-            return job
-    raise PlanError(f"dataset '{plan['dataset']}': the plan has no convert job {job_id}")
-
-
-def job_memory_mb(shard_bytes: int, threads: int) -> int:
-    """Memory a job asks for: two shards in flight per thread, each held decoded and encoded at
-    once, plus the interpreter and libraries."""
-    return int(500 + 4 * threads * shard_bytes / 2**20)
-
-
-def job_runtime_minutes(nbytes: int) -> int:
-    """Wall time a job asks for, at a cautious 20 MB/s, plus start-up."""
-    return int(5 + nbytes / (20 * 2**20) / 60)

@@ -22,6 +22,9 @@ from ngff_resave.models import (
     METADATA_ONLY,
     PLAN_FORMAT,
     Failure,
+    Mend,
+    Plan,
+    PlanError,
     Planner,
     SheetEntry,
     SheetPlan,
@@ -30,9 +33,15 @@ from ngff_resave.models import (
     read_sheet_plan,
 )
 from ngff_resave.ownership import Run, check_output
-from ngff_resave.planning import PlanError, PlanSettings, make_plan
+from ngff_resave.planning import PlanSettings, make_plan
 from ngff_resave.source import SourceError, read_source
-from ngff_resave.storage import Location, StorageError, write_local_bytes
+from ngff_resave.storage import (
+    Location,
+    StorageError,
+    delete_local,
+    read_local_bytes,
+    write_local_bytes,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -71,18 +80,17 @@ def settings_digest(settings: PlanSettings) -> str:
 
 
 def file_digest(path: Path) -> str | None:
-    try:
-        return digest(path.read_bytes())
-    except FileNotFoundError:
-        return None
+    data = read_local_bytes(path)
+    return None if data is None else digest(data)
 
 
-def plan_dataset(settings: PlanSettings, run: Run) -> bytes:
-    """One row's plan as the bytes of its ``plan.json``; raises naming the dataset and path."""
+def plan_row(settings: PlanSettings, run: Run) -> Plan:
+    """One row's plan, its metadata checked by the OME-Zarr 0.5 models and its output by the
+    ownership rules (read-only); raises naming the dataset and path."""
     source = Location.from_text(settings.input, settings.input_storage)
     if not source.exists():
         raise SourceError(settings.dataset, settings.input, "does not exist")
-    from ngff_resave.validation import planned_hierarchy_problems
+    from ngff_resave.hierarchy import planned_hierarchy_problems
 
     layout = read_source(source, settings.dataset)
     findings = find_and_mend(layout)
@@ -95,7 +103,7 @@ def plan_dataset(settings: PlanSettings, run: Run) -> bytes:
     for finding in findings:
         LOG.warning("dataset '%s': mended: %s", settings.dataset, finding.line())
     plan = make_plan(
-        layout, settings, [{"rule": f.rule, "path": f.path, "mend": f.mend} for f in findings]
+        layout, settings, [Mend(rule=f.rule, path=f.path, mend=f.mend) for f in findings]
     )
     problems = planned_hierarchy_problems(plan)
     if problems:
@@ -122,7 +130,12 @@ def plan_dataset(settings: PlanSettings, run: Run) -> bytes:
         len(plan.jobs),
         plan.bytes / 1e6,
     )
-    return plan.to_bytes()
+    return plan
+
+
+def plan_dataset(settings: PlanSettings, run: Run) -> bytes:
+    """One row's plan as the bytes of its ``plan.json`` (bytes cross processes cheaply)."""
+    return plan_row(settings, run).to_bytes()
 
 
 def _plan_row(task: tuple[PlanSettings, Run]) -> dict[str, Any]:
@@ -204,7 +217,7 @@ def _reusable_plan(path: Path, settings: PlanSettings, wanted: str) -> bytes | N
     if plan is None:
         return None
     if plan.settings_digest == wanted:
-        return path.read_bytes()
+        return read_local_bytes(path)
     if plan.pixel_settings_digest != pixel_settings_digest(settings):
         return None
     plan.crate, plan.notes, plan.origin = settings.crate, settings.notes, settings.origin
@@ -219,8 +232,6 @@ def _reusable_plan(path: Path, settings: PlanSettings, wanted: str) -> bytes | N
 def _entry(
     settings: PlanSettings, wanted: str, outcome: dict[str, Any], results: Path
 ) -> SheetEntry:
-    from ngff_resave.models import Plan
-
     path = plan_path(results, settings.dataset)
     base: dict[str, Any] = {
         "dataset": settings.dataset,
@@ -230,7 +241,7 @@ def _entry(
     }
     if "plan" not in outcome:
         # A row that cannot be planned has no plan: an old one would describe other settings.
-        path.unlink(missing_ok=True)
+        delete_local(path)
         return SheetEntry(**base, error=outcome["error"], failure=outcome["failure"])
     data: bytes = outcome["plan"]
     write_local_bytes(path, data, only_if_changed=True)

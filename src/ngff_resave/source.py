@@ -11,7 +11,7 @@ import json
 import logging
 import posixpath
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -44,9 +44,9 @@ class SourceArray:
     chunks: list[int]
     compressor: dict[str, Any] | None
     filters: list[dict[str, Any]] | None
-    order: str
+    order: Literal["C", "F"]
     fill_value: Any
-    dimension_separator: str
+    dimension_separator: Literal[".", "/"]
     dimension_names: list[str]
     # Attributes of the array itself (its .zattrs), kept in its zarr.json.
     attributes: dict[str, Any] = field(default_factory=dict)

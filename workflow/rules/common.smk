@@ -18,7 +18,8 @@ PACKAGE_SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(PACKAGE_SRC))
 
 from ngff_resave import catalog as run_catalog  # noqa: E402
-from ngff_resave import failures, outcomes, ownership, packing, planning  # noqa: E402
+from ngff_resave import failures, outcomes, ownership, packing, patterns  # noqa: E402
+from ngff_resave import resources as job_resources  # noqa: E402
 from ngff_resave import sheet as sample_sheet  # noqa: E402
 from ngff_resave.models import digest, read_plan, read_sheet_plan  # noqa: E402
 from ngff_resave.sheet_plan import sheet_attempt  # noqa: E402
@@ -46,7 +47,7 @@ shell.prefix(
 
 
 wildcard_constraints:
-    dataset="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    dataset=patterns.DATASET_ID,
     pack="[0-9a-f]{12}",
     attempt="[0-9a-f]{12}",
     level="[0-9]+",
@@ -150,11 +151,11 @@ def pack_threads(wildcards):
 
 
 def pack_mem_mb(wildcards, threads):
-    return planning.job_memory_mb(work().pack_shard_bytes(wildcards.pack), threads)
+    return job_resources.job_memory_mb(work().pack_shard_bytes(wildcards.pack), threads)
 
 
 def pack_runtime(wildcards):
-    return planning.job_runtime_minutes(2 * work().pack_bytes(wildcards.pack))
+    return job_resources.job_runtime_minutes(2 * work().pack_bytes(wildcards.pack))
 
 
 def convert_records(wildcards):
@@ -167,21 +168,23 @@ def convert_job(wildcards):
 
 
 def convert_mem_mb(wildcards, threads):
-    return planning.job_memory_mb(convert_job(wildcards).shard_bytes, threads)
+    return job_resources.job_memory_mb(convert_job(wildcards).shard_bytes, threads)
 
 
 def convert_runtime(wildcards):
-    return planning.job_runtime_minutes(convert_job(wildcards).bytes)
+    return job_resources.job_runtime_minutes(convert_job(wildcards).bytes)
 
 
 def validate_mem_mb(wildcards, threads):
-    return planning.job_memory_mb(
+    return job_resources.job_memory_mb(
         work().entries[wildcards.dataset].shard_bytes, threads
     )
 
 
 def validate_runtime(wildcards):
-    return planning.job_runtime_minutes(2 * work().entries[wildcards.dataset].bytes)
+    return job_resources.job_runtime_minutes(
+        2 * work().entries[wildcards.dataset].bytes
+    )
 
 
 def catalog_inputs(wildcards):

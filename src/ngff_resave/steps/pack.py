@@ -1,0 +1,179 @@
+"""The ``pack`` rule: small datasets converted, finished and validated one after another in
+one process; and the same sequence for one dataset from its settings."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ngff_resave import outcomes
+from ngff_resave.checks import Report
+from ngff_resave.convert import run_convert_job
+from ngff_resave.metadata import write_metadata
+from ngff_resave.models import Failure, Plan
+from ngff_resave.outcomes import Outcome
+from ngff_resave.ownership import Run, claim_plan_output
+from ngff_resave.planning import PlanSettings
+from ngff_resave.sheet_plan import plan_row
+from ngff_resave.steps import load_plan
+from ngff_resave.steps.validate import validate_plan
+from ngff_resave.storage import Location, read_local_record, write_local_bytes, write_local_json
+from ngff_resave.validation import validate_dataset
+
+LOG = logging.getLogger(__name__)
+PACKAGE_LOGGER = "ngff_resave"
+
+
+@contextmanager
+def dataset_log(path: Path) -> Iterator[None]:
+    """Also send the package's log lines to one dataset's own log file while it runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger(PACKAGE_LOGGER)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        handler.close()
+
+
+def run_dataset(
+    dataset: str,
+    results: Path,
+    logs: Path,
+    threads: int,
+    mode: str,
+    sample_chunks: int,
+    rule: str = "pack",
+) -> Outcome:
+    """Convert every job of one dataset's plan, write its metadata, validate it."""
+    log = str(logs / dataset / f"{rule}.log")
+    step = "convert"
+    plan_digest = None
+    try:
+        plan, plan_digest = load_plan(results / dataset / "plan.json")
+        pixels = plan.pixels_digest()
+        target = Location.from_text(plan.output, plan.output_storage)
+        failed_arrays = (outcomes.read_outcome(results, dataset) or {}).get("failed_arrays", [])
+        run = Run.current(results)
+        claim_plan_output(plan, target, run)
+        for job in plan.jobs:
+            record = results / dataset / "convert" / f"{job.id}.json"
+            if outcomes.convert_record_reusable(
+                read_local_record(record), pixels, plan.output, failed_arrays
+            ):
+                # Shards written for the same pixels and found good (a crate field changed, or
+                # the job was killed after this part): they stand.
+                LOG.info("dataset '%s': convert job %s kept (same pixels)", dataset, job.id)
+                target.delete("zarr.json")
+                continue
+            run_convert_job(plan, job.id, record, threads=threads, run=run)
+        step = "metadata"
+        write_local_json(results / dataset / "metadata.json", write_metadata(plan, run))
+        step = "validate"
+        return validate_plan(plan, plan_digest, mode, sample_chunks, threads, rule, log)
+    except Exception as err:  # noqa: BLE001 - one dataset's failure must not stop the others
+        LOG.error("dataset '%s': %s failed", dataset, step, exc_info=err)
+        return Outcome.failed_with(
+            dataset, err, Failure.CONVERSION, rule=rule, log=log, plan_digest=plan_digest
+        )
+
+
+def run_pack(
+    datasets: list[str],
+    record: Path,
+    results: Path,
+    logs: Path,
+    threads: int,
+    mode: str,
+    sample_chunks: int,
+) -> dict[str, Any]:
+    """Each dataset of a pack in turn, each with its own log and outcome; the pack's record
+    last, so a killed pack job leaves no record."""
+    started = time.monotonic()
+    summary = []
+    for number, dataset in enumerate(datasets, start=1):
+        LOG.info("pack %s: dataset %d/%d: %s", record.stem, number, len(datasets), dataset)
+        begun = time.monotonic()
+        with dataset_log(logs / dataset / "pack.log"):
+            outcome = run_dataset(dataset, results, logs, threads, mode, sample_chunks)
+        outcome.record = str(record)
+        outcome.write(results)
+        summary.append(
+            {
+                "dataset": dataset,
+                "valid": outcome.valid,
+                "error": outcome.error,
+                "seconds": round(time.monotonic() - begun, 3),
+            }
+        )
+    failed = [s["dataset"] for s in summary if not s["valid"]]
+    value = {
+        "pack": record.stem,
+        "datasets": summary,
+        "failed": failed,
+        "seconds": round(time.monotonic() - started, 3),
+        "threads": threads,
+    }
+    write_local_json(record, value)
+    LOG.info(
+        "pack %s: %d datasets, %d failed, %.1f s",
+        record.stem,
+        len(datasets),
+        len(failed),
+        value["seconds"],
+    )
+    return value
+
+
+@dataclass
+class DatasetRun:
+    """What converting one dataset in one process made: its plan, the convert jobs' records,
+    the metadata step's record and the validation report."""
+
+    plan: Plan
+    records: list[dict[str, Any]]
+    metadata: dict[str, Any]
+    report: Report
+
+
+def convert_dataset(
+    settings: PlanSettings,
+    results: Path,
+    threads: int = 2,
+    mode: str = "full",
+    sample_chunks: int = 8,
+    seed: int | None = None,
+    progress_interval: float = 2.0,
+) -> DatasetRun:
+    """One dataset through every step in this process, as the workflow runs them: planned
+    (with the metadata and output checks of planning), converted job by job, its metadata
+    written and validated. Records go below ``results/{dataset}``."""
+    run = Run.current(results)
+    plan = plan_row(settings, run)
+    folder = results / plan.dataset
+    write_local_bytes(folder / "plan.json", plan.to_bytes())
+    records = [
+        run_convert_job(
+            plan,
+            job.id,
+            folder / "convert" / f"{job.id}.json",
+            threads=threads,
+            progress_interval=progress_interval,
+            run=run,
+        )
+        for job in plan.jobs
+    ]
+    metadata = write_metadata(plan, run)
+    report = validate_dataset(plan, mode, sample_chunks, seed, threads)
+    return DatasetRun(plan, records, metadata, report)

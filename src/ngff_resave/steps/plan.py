@@ -1,0 +1,33 @@
+"""The ``plan`` rule: every row of the sheet planned, as the sheet plan."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ngff_resave.ownership import Run
+from ngff_resave.sheet import load_samples, plan_settings
+from ngff_resave.sheet_plan import plan_sheet
+from ngff_resave.storage import write_local_bytes
+
+
+def plan_step(
+    config_text: str,
+    results: Path,
+    output: Path,
+    attempt: str,
+    inputs_digest: str,
+    threads: int,
+) -> None:
+    """The sheet plan: every row planned, ``results/plan.json`` (which the next run starts
+    from) and this run's sheet plan written."""
+    config = json.loads(config_text)
+    workdir = Path.cwd()
+    rows = load_samples(config, workdir)
+    settings = [plan_settings(row, config, workdir) for row in rows.values()]
+    run = Run.current(results)
+    run.overwrite = bool(config.get("overwrite"))
+    sheet = plan_sheet(settings, results, run, workers=threads)
+    sheet.attempt, sheet.inputs_digest = attempt, inputs_digest
+    write_local_bytes(results / "plan.json", sheet.to_bytes())
+    write_local_bytes(output, sheet.to_bytes())

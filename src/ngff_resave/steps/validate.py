@@ -1,0 +1,103 @@
+"""The ``validate`` rule: a converted dataset checked, and its outcome recorded."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ngff_resave.checks import Report
+from ngff_resave.models import Failure, Plan
+from ngff_resave.outcomes import Outcome
+from ngff_resave.steps import load_plan
+from ngff_resave.storage import Location, read_local_record, write_local_json
+from ngff_resave.validation import validate_dataset
+
+LOG = logging.getLogger(__name__)
+
+
+def outcome_of_validation(
+    report: Report, plan_digest: str, mode: str, rule: str, log: str
+) -> Outcome:
+    outcome = Outcome(
+        dataset=report.dataset,
+        valid=report.valid,
+        plan_digest=plan_digest,
+        validated=mode,
+        rule=rule,
+        log=log,
+        failed=report.failed,
+        failed_arrays=report.failed_arrays,
+        checks=list(report.checks),
+    )
+    if not outcome.valid:
+        first = next((c for c in outcome.checks if not c["ok"]), {})
+        outcome.error = " ".join(
+            f"dataset '{outcome.dataset}': not valid: {first.get('check', '')}"
+            f"{': ' + first['detail'] if first.get('detail') else ''}".split()
+        )[:1000]
+        outcome.failure = Failure.CONVERSION.value
+    return outcome
+
+
+def validate_plan(
+    plan: Plan, plan_digest: str, mode: str, sample_chunks: int, threads: int, rule: str, log: str
+) -> Outcome:
+    report = validate_dataset(plan, mode, sample_chunks, None, threads)
+    outcome = outcome_of_validation(report, plan_digest, mode, rule, log)
+    if not outcome.valid:
+        # An invalid output must not look complete to a reader or to the next run.
+        Location.from_text(plan.output, plan.output_storage).delete("zarr.json")
+        LOG.error("%s", outcome.error)
+    else:
+        LOG.info("dataset '%s' is valid (%d checks)", plan.dataset, len(outcome.checks))
+    return outcome
+
+
+def validate_step(
+    plan_path: Path,
+    record: Path,
+    results: Path,
+    logs: Path,
+    metadata_record: Path,
+    mode: str,
+    sample_chunks: int,
+    threads: int,
+) -> Outcome:
+    """Validation of a dataset converted by its own jobs, or the failure that stopped it before;
+    its outcome, then the job's record."""
+    plan, plan_digest = load_plan(plan_path)
+    metadata = read_local_record(metadata_record) or {}
+    if metadata.get("error"):
+        job = metadata.get("failed_job")
+        log = f"convert-{job}.log" if job else f"metadata-{metadata_record.stem}.log"
+        outcome = Outcome(
+            dataset=plan.dataset,
+            valid=False,
+            plan_digest=plan_digest,
+            rule="convert" if job else "metadata",
+            log=str(logs / plan.dataset / log),
+            error=metadata["error"],
+            failure=Failure.CONVERSION.value,
+        )
+    else:
+        try:
+            outcome = validate_plan(
+                plan,
+                plan_digest,
+                mode,
+                sample_chunks,
+                threads,
+                "validate",
+                str(logs / plan.dataset / f"validate-{record.stem}.log"),
+            )
+        except Exception as err:  # noqa: BLE001 - recorded as the dataset's outcome
+            LOG.error("dataset '%s': validation failed", plan.dataset, exc_info=err)
+            outcome = Outcome.failed_with(
+                plan.dataset, err, Failure.CONVERSION, plan_digest=plan_digest, rule="validate"
+            )
+    outcome.record = str(record)
+    outcome.write(results)
+    write_local_json(
+        record, {"dataset": plan.dataset, "valid": outcome.valid, "error": outcome.error}
+    )
+    return outcome

@@ -1,0 +1,33 @@
+"""One storage layer for every read and write: local paths, and fsspec URLs (s3://, https://).
+
+Planning, conversion and metadata only ever talk to a :class:`Location`; each backend is its own
+module, so a remote store plugs in here without touching them. ``Location.from_text`` picks the
+backend. Importing this package imports neither fsspec nor zarr, so short jobs start fast.
+"""
+
+from ngff_resave.storage.base import Capabilities, Location, StorageError, is_url
+from ngff_resave.storage.fsspec_store import FsspecLocation
+from ngff_resave.storage.local import TEMPORARY_NAME, LocalLocation, temporary_name
+from ngff_resave.storage.records import (
+    delete_local,
+    read_local_bytes,
+    read_local_record,
+    write_local_bytes,
+    write_local_json,
+)
+
+__all__ = [
+    "TEMPORARY_NAME",
+    "Capabilities",
+    "FsspecLocation",
+    "LocalLocation",
+    "Location",
+    "StorageError",
+    "delete_local",
+    "is_url",
+    "read_local_bytes",
+    "read_local_record",
+    "temporary_name",
+    "write_local_bytes",
+    "write_local_json",
+]

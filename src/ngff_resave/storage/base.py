@@ -1,0 +1,152 @@
+"""The storage interface every backend implements, and what all of them share.
+
+Planning, conversion and metadata only ever talk to a :class:`Location`, so a new store (S3,
+say) is one more subclass, not another branch in every method. Where backends really differ,
+callers ask :class:`Capabilities` (or :meth:`Location.tensorstore_kvstore`) instead of asking
+which backend they hold.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from zarr.abc.store import Store
+
+
+class StorageError(RuntimeError):
+    """A read or write failed; the message names the location."""
+
+
+def is_url(text: str) -> bool:
+    return "://" in text
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, where backends differ."""
+
+    # Folders can be listed (plain HTTP servers cannot, in general).
+    can_list: bool
+    # A whole object is written in one request, so writes need no temporary files.
+    atomic_put: bool
+
+
+@dataclass(frozen=True)
+class Location(ABC):
+    """A directory-like root (an OME-Zarr dataset) addressed by a local path or a URL.
+
+    ``path`` arguments are relative to the root, with ``/`` separators; ``""`` is the root.
+    """
+
+    url: str
+    storage_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @classmethod
+    def from_text(cls, text: str, storage_options: dict[str, Any] | None = None) -> Location:
+        """The backend for ``text``: a local path or ``file://`` URL is local (made absolute),
+        any other URL goes through fsspec."""
+        # Imported here: the backends import this module.
+        from ngff_resave.storage.fsspec_store import FsspecLocation
+        from ngff_resave.storage.local import LocalLocation
+
+        text = text.rstrip("/")
+        if text.startswith("file://"):
+            text = text.removeprefix("file://")
+        if is_url(text):
+            return FsspecLocation(text, dict(storage_options or {}))
+        return LocalLocation.from_path(text, storage_options)
+
+    # --- shared, implemented once ---
+
+    def child(self, path: str) -> str:
+        """The full address of ``path`` below this root."""
+        return posixpath.join(self.url, path) if path else self.url
+
+    @property
+    def can_list(self) -> bool:
+        """Whether folders can be listed."""
+        return self.capabilities.can_list
+
+    @property
+    def local_path(self) -> str | None:
+        """The absolute local folder of the root, or None when the store is not local."""
+        return None
+
+    def read_json(self, path: str) -> dict[str, Any] | None:
+        """The JSON object in ``path``, or None when the file does not exist."""
+        data = self.read_bytes(path)
+        if data is None:
+            return None
+        try:
+            value = json.loads(data)
+        except ValueError as err:
+            raise StorageError(f"{self.child(path)} is not valid JSON: {err}") from err
+        if not isinstance(value, dict):
+            raise StorageError(f"{self.child(path)} holds JSON but not an object")
+        return value
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        self.write_parts(path, [data])
+
+    def write_json(self, path: str, value: Any) -> None:
+        # These exact bytes are part of the output (outputs are compared byte for byte).
+        self.write_bytes(path, json.dumps(value, indent=2).encode() + b"\n")
+
+    # --- per backend ---
+
+    @property
+    @abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    @abstractmethod
+    def exists(self, path: str = "") -> bool:
+        """Whether a file or folder is at ``path``."""
+
+    @abstractmethod
+    def read_bytes(self, path: str) -> bytes | None:
+        """The file's bytes, or None when it does not exist; other failures raise
+        :class:`StorageError` naming the full address."""
+
+    @abstractmethod
+    def write_parts(self, path: str, parts: Iterable[bytes]) -> None:
+        """Write a whole file from consecutive parts, so a reader never sees half a file;
+        failures raise :class:`StorageError` naming the full address."""
+
+    @abstractmethod
+    def delete(self, path: str) -> None:
+        """Delete one file; a missing one is fine."""
+
+    @abstractmethod
+    def remove_tree(self) -> None:
+        """Delete the root and everything below it; a missing root is fine."""
+
+    @abstractmethod
+    def list_dir(self, path: str = "") -> list[str]:
+        """Names directly below ``path``, sorted (empty when it does not exist)."""
+
+    @abstractmethod
+    def list_entries(self, path: str = "") -> list[tuple[str, bool]]:
+        """``(name, is_folder)`` for each entry directly below ``path``, sorted."""
+
+    @abstractmethod
+    def list_files(self, path: str = "") -> list[str]:
+        """Every file below ``path``, relative to it, sorted (empty when nothing is there)."""
+
+    @abstractmethod
+    def zarr_store(self, path: str = "", read_only: bool = True) -> Store:
+        """A zarr-python store rooted at ``path`` below this location."""
+
+    @abstractmethod
+    def tensorstore_kvstore(self, path: str = "") -> dict[str, Any] | None:
+        """The tensorstore kvstore spec of the folder ``path`` (its path ends in ``/``), or
+        None when tensorstore cannot reach this store."""
+
+    @abstractmethod
+    def clear_interrupted_writes(self) -> int:
+        """Delete what killed writers left behind below the root; how many files."""

@@ -1,0 +1,138 @@
+"""The local backend: operating-system calls on a folder.
+
+It is the fastest way, and keeps short convert jobs from paying for importing fsspec and zarr
+(zarr is imported only by :meth:`LocalLocation.zarr_store`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ngff_resave.storage.base import Capabilities, Location, StorageError
+
+if TYPE_CHECKING:
+    from zarr.abc.store import Store
+
+logger = logging.getLogger(__name__)
+
+# Temporary names of atomic local writes: ``.{name}.{uuid hex}.tmp`` next to the target. Other
+# modules recognise leftovers of killed writers by this pattern, so it lives only here.
+TEMPORARY_NAME = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")
+
+
+def temporary_name(name: str) -> str:
+    """A fresh temporary name for writing ``name`` (it matches :data:`TEMPORARY_NAME`)."""
+    return f".{name}.{uuid.uuid4().hex}.tmp"
+
+
+_CAPABILITIES = Capabilities(can_list=True, atomic_put=False)
+
+
+@dataclass(frozen=True)
+class LocalLocation(Location):
+    """A local folder; ``url`` is its absolute path."""
+
+    @classmethod
+    def from_path(
+        cls, path: str | Path, storage_options: dict[str, Any] | None = None
+    ) -> LocalLocation:
+        return cls(str(Path(path).absolute()), dict(storage_options or {}))
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return _CAPABILITIES
+
+    @property
+    def local_path(self) -> str:
+        return self.url
+
+    def exists(self, path: str = "") -> bool:
+        return os.path.exists(self.child(path))
+
+    def read_bytes(self, path: str) -> bytes | None:
+        try:
+            with open(self.child(path), "rb") as handle:
+                return handle.read()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as err:
+            raise StorageError(f"cannot read {self.child(path)}: {err}") from err
+
+    def write_parts(self, path: str, parts: Iterable[bytes]) -> None:
+        # Through a temporary name and a rename, so the target is either old or whole.
+        target = self.child(path)
+        folder = os.path.dirname(target)
+        tmp = f"{folder}/{temporary_name(os.path.basename(target))}"
+        try:
+            os.makedirs(folder, exist_ok=True)
+            try:
+                with open(tmp, "wb") as handle:
+                    handle.writelines(parts)
+                os.replace(tmp, target)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+        except OSError as err:
+            # The message names what was being written (a full disk is the output's problem).
+            raise StorageError(f"cannot write {target}: {err}") from err
+
+    def delete(self, path: str) -> None:
+        try:
+            os.unlink(self.child(path))
+        except FileNotFoundError:
+            pass
+
+    def remove_tree(self) -> None:
+        shutil.rmtree(self.url, ignore_errors=True)
+
+    def list_dir(self, path: str = "") -> list[str]:
+        try:
+            return sorted(os.listdir(self.child(path)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def list_entries(self, path: str = "") -> list[tuple[str, bool]]:
+        try:
+            with os.scandir(self.child(path)) as entries:
+                return sorted((e.name, e.is_dir()) for e in entries)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def list_files(self, path: str = "") -> list[str]:
+        root = self.child(path)
+        found = []
+        for folder, _, names in os.walk(root):
+            relative = os.path.relpath(folder, root)
+            found += [n if relative == "." else f"{relative}/{n}" for n in names]
+        return sorted(found)
+
+    def zarr_store(self, path: str = "", read_only: bool = True) -> Store:
+        import zarr.storage
+
+        return zarr.storage.LocalStore(self.child(path), read_only=read_only)
+
+    def tensorstore_kvstore(self, path: str = "") -> dict[str, Any]:
+        return {"driver": "file", "path": self.child(path).rstrip("/") + "/"}
+
+    def clear_interrupted_writes(self) -> int:
+        removed = 0
+        for folder, _, names in os.walk(self.url):
+            for name in names:
+                if TEMPORARY_NAME.match(name):
+                    try:
+                        os.unlink(os.path.join(folder, name))
+                    except FileNotFoundError:
+                        continue
+                    removed += 1
+        if removed:
+            logger.info("removed %d temporary files of interrupted writes in %s", removed, self.url)
+        return removed
