@@ -56,9 +56,9 @@ def settings_for(dataset: str, source: Path, output: Path, **extra: Any) -> Plan
     )
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the workflow like a user: the Snakefile of this checkout, another working directory."""
-    command = [
+def snakemake_command(workdir: Path) -> list[str]:
+    """The command line of a user's run in ``workdir`` (its config.yaml, two cores)."""
+    return [
         sys.executable,
         "-m",
         "snakemake",
@@ -70,8 +70,12 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
         str(workdir / "config.yaml"),
         "--cores",
         "2",
-        *args,
     ]
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the workflow like a user: the Snakefile of this checkout, another working directory."""
+    command = [*snakemake_command(workdir), *args]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     if check and result.returncode != 0:

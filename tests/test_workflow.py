@@ -6,13 +6,12 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import CHALLENGE_FIXTURES, REPO, read_json, snakemake
+from conftest import CHALLENGE_FIXTURES, read_json, snakemake, snakemake_command
 
 from ngff_resave.examples import write_example_workdir
 from ngff_resave.ownership import CLAIM_FILE
@@ -270,22 +269,6 @@ def test_a_job_that_dies_still_leaves_a_catalog_of_every_dataset(workdir):
     (workdir / "logs" / "plate" / "pack.log").rmdir()
     snakemake(workdir)
     assert pd.read_csv(workdir / "results" / "catalog.csv")["valid"].all()
-
-
-def snakemake_command(workdir: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
-        "--cores",
-        "2",
-    ]
 
 
 def wait_for_reader(fifo: Path, seconds: float = 120) -> int:
