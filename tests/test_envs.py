@@ -148,3 +148,16 @@ def test_every_rule_names_its_env():
     for rule in RULES:
         text = (REPO / "workflow" / "rules" / f"{rule}.smk").read_text()
         assert f'conda:\n        "../../envs/{rule}.yaml"' in text
+
+
+# fsspec finds these by the URL's scheme, so no import names them: every rule that reads or
+# writes datasets needs them for s3:// and http(s):// rows.
+REMOTE = {"s3fs", "aiohttp"}
+
+
+def test_every_rule_that_touches_data_can_reach_remote_datasets():
+    pins = pyproject_pins()
+    for rule in RULES:
+        _, _, pip = env_pins(REPO / "envs" / f"{rule}.yaml")
+        assert REMOTE <= set(pip), f"envs/{rule}.yaml lacks {REMOTE - set(pip)}"
+        assert all(pip[name] == pins[name] for name in REMOTE)

@@ -83,7 +83,15 @@ def test_csv_sheets_are_read_by_extension(tmp_path):
         ("dataset\tinput\n\tin.zarr\n", r"line 2 \(dataset ''\), column 'dataset'"),
         (
             "dataset\tinput\na\tnosuch://bucket/x.zarr\n",
-            r"column 'input': cannot open nosuch:// URLs here",
+            r"column 'input': nosuch://bucket/x.zarr: nosuch:// cannot be an input",
+        ),
+        (
+            "dataset\tinput\toutput\na\tin.zarr\thttps://example.org/out.zarr\n",
+            r"column 'output': https://example.org/out.zarr: https:// cannot be an output",
+        ),
+        (
+            "dataset\tinput\na\thttps://someone:hunter2@example.org/in.zarr\n",
+            r"column 'input': a https:// URL with credentials in it; give credentials through",
         ),
         ("dataset\tinput\n", r"the sheet has no rows"),
         (
@@ -136,3 +144,22 @@ def test_a_sheet_with_the_other_separator_says_so(tmp_path, name, text, said):
     with pytest.raises(SheetError, match="the separator looks wrong") as raised:
         load_samples(config, tmp_path)
     assert said in str(raised.value) and "missing column(s) dataset, input" in str(raised.value)
+
+
+def test_a_url_with_credentials_is_refused_without_repeating_them(tmp_path):
+    config = write_sheet(tmp_path, "dataset\tinput\na\ts3://key:hunter2@bucket/in.zarr\n")
+    with pytest.raises(SheetError) as info:
+        load_samples(config, tmp_path)
+    assert "credentials" in str(info.value) and "hunter2" not in str(info.value)
+
+
+def test_remote_inputs_and_outputs_are_accepted(tmp_path):
+    sheet = (
+        "dataset\tinput\toutput\tinput_storage\n"
+        "a\ts3://in/a.zarr\ts3://out/a.zarr\tarchive\n"
+        "b\thttps://example.org/b.zarr\t\t\n"
+    )
+    config = write_sheet(tmp_path, sheet)
+    config["storage"] = {"archive": {"endpoint": "http://127.0.0.1:9", "anon": True}}
+    rows = load_samples(config, tmp_path)
+    assert [r["input"] for r in rows.values()] == ["s3://in/a.zarr", "https://example.org/b.zarr"]

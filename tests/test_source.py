@@ -120,3 +120,41 @@ def test_a_zero_size_array_is_named(example_copy):
         "no pixels",
     ):
         layout_of(root)
+
+
+def test_a_plate_on_a_remote_store_has_its_metadata_read_concurrently(examples):
+    """A plate's wells, fields and levels are documents read many at once where requests are
+    remote; the layout is the same as read one by one."""
+    import threading
+    import time
+    from dataclasses import dataclass, field
+
+    from ngff_resave.storage import LocalLocation
+
+    @dataclass(frozen=True)
+    class SlowStore(LocalLocation):
+        """Real files, each request taking a round trip, with the most in flight recorded."""
+
+        state: dict = field(default_factory=lambda: {"now": 0, "most": 0}, compare=False)
+        lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
+
+        @property
+        def io_concurrency(self) -> int:
+            return 8
+
+        def read_bytes(self, path: str) -> bytes | None:
+            with self.lock:
+                self.state["now"] += 1
+                self.state["most"] = max(self.state["most"], self.state["now"])
+            time.sleep(0.002)
+            try:
+                return super().read_bytes(path)
+            finally:
+                with self.lock:
+                    self.state["now"] -= 1
+
+    remote = SlowStore(str(examples["plate"]))
+    layout = read_source(remote, "plate")
+    assert remote.state["most"] > 1
+    local = read_source(Location.from_text(str(examples["plate"])), "plate")
+    assert layout.arrays == local.arrays and layout.groups == local.groups

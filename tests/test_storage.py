@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from remote_servers import S3Server, s3_bucket_fixture, s3_server_fixture  # noqa: F401
 
 from ngff_resave.storage import (
     TEMPORARY_NAME,
@@ -46,6 +47,8 @@ class StorageTests:
     tensorstore: bool
     # Whether puts are whole objects (then there are no temporary files to clear).
     atomic_put: bool
+    # Whether keys are flat names (S3), not paths: then a file does not stop a write below it.
+    flat_keys: bool = False
 
     @pytest.fixture
     def location(self) -> Iterator[Location]:
@@ -91,6 +94,12 @@ class StorageTests:
 
     def test_write_error_names_address(self, location: Location) -> None:
         location.write_bytes("file.bin", b"x")
+        if self.flat_keys:
+            # "file.bin/in" is a key of its own beside "file.bin": writing it cannot fail here.
+            location.write_bytes("file.bin/in", b"y")
+            assert location.read_bytes("file.bin") == b"x"
+            assert location.read_bytes("file.bin/in") == b"y"
+            return
         with pytest.raises(
             StorageError, match=re.escape(f"cannot write {location.child('file.bin/in')}")
         ):
@@ -370,3 +379,37 @@ def test_write_local_bytes_only_if_changed(tmp_path: Path) -> None:
     assert write_local_bytes(path, b"two", only_if_changed=True) is True
     assert path.read_bytes() == b"two"
     assert write_local_bytes(path, b"two") is True
+
+
+class TestS3(StorageTests):
+    """S3 (moto on 127.0.0.1, see ``remote_servers``), through s3fs as users reach it."""
+
+    backend = FsspecLocation
+    tensorstore = False
+    atomic_put = True
+    flat_keys = True
+
+    @pytest.fixture
+    def location(self, s3_server: S3Server, s3_bucket: str) -> Iterator[Location]:
+        yield Location.from_text(f"{s3_bucket}/root", s3_server.storage_options)
+
+    def test_location_reaches_the_test_server(
+        self, location: Location, s3_server: S3Server
+    ) -> None:
+        assert location.url.startswith("s3://test-") and location.url.endswith("/root")
+        assert location.local_path is None
+        location.write_bytes("a/b.bin", b"on the server")
+        # The object is where a plain s3fs client of the same server finds it.
+        assert s3_server.fs().cat_file(location.url.removeprefix("s3://") + "/a/b.bin") == (
+            b"on the server"
+        )
+
+    def test_write_error_names_address_missing_bucket(self, s3_server: S3Server) -> None:
+        # On S3 a write fails where the bucket is missing (flat keys never clash).
+        location = Location.from_text(
+            "s3://missing-bucket-of-storage-tests/root", {**s3_server.storage_options, "retries": 1}
+        )
+        with pytest.raises(
+            StorageError, match=re.escape(f"cannot write {location.child('a.bin')}")
+        ):
+            location.write_bytes("a.bin", b"x")

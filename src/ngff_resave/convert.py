@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ngff_resave.codecs import planned_array_metadata
 from ngff_resave.models import Engine, Mode, Plan, PlannedArray
 from ngff_resave.ownership import Run, claim_plan_output, confirm_claim
+from ngff_resave.resources import IO_BUFFER_BYTES
 from ngff_resave.shards import (
     assemble_shard,
     inner_chunk_coords,
@@ -97,6 +98,8 @@ class ShardTask:
     engine: Engine
     reencoder: Reencoder | None = None
     transcoder: Callable[[bytes], bytes] | None = None
+    # Input chunks of this shard read at once (remote inputs; one at a time locally).
+    reads_in_flight: int = 1
 
     @property
     def region(self) -> tuple[slice, ...]:
@@ -126,16 +129,15 @@ class ShardTask:
         """The shard from its input chunks' bytes, copied or transcoded one by one."""
         array = self.array
         separator = array.input.dimension_separator
+        coords = list(
+            inner_chunk_coords(array.shape, array.output.chunks, array.output.shards, self.index)
+        )
+        keys = [f"{array.path}/{v2_chunk_key(c, separator)}" for c in coords if c is not None]
+        found = iter(self.source_loc.read_many(keys, self.reads_in_flight))
         chunks: list[bytes | None] = []
         read = 0
-        for coord in inner_chunk_coords(
-            array.shape, array.output.chunks, array.output.shards, self.index
-        ):
-            data = (
-                None
-                if coord is None
-                else self.source_loc.read_bytes(f"{array.path}/{v2_chunk_key(coord, separator)}")
-            )
+        for coord in coords:
+            data = None if coord is None else next(found)
             if data is not None:
                 read += len(data)
                 if self.transcoder is not None:
@@ -206,6 +208,7 @@ def run_convert_job(
 
         reencoder = Reencoder(source_loc, target_loc, threads)
     metadata_bytes = _MetadataBytes()
+    workers, reads = io_plan(threads, source_loc, target_loc, job.shard_bytes)
 
     def tasks() -> Iterator[ShardTask]:
         for part in job.arrays:
@@ -231,6 +234,7 @@ def run_convert_job(
                     engine,
                     reencoder,
                     transcoder,
+                    reads,
                 )
 
     total_shards = sum(p.shards[1] - p.shards[0] for p in job.arrays)
@@ -241,14 +245,15 @@ def run_convert_job(
         progress_interval,
     )
     LOG.info(
-        "%s: %d arrays, %d shards, %.1f MB of pixels, %d threads",
+        "%s: %d arrays, %d shards, %.1f MB of pixels, %d threads, %d shards at once",
         progress.label,
         len(job.arrays),
         total_shards,
         job.bytes / 1e6,
         threads,
+        workers,
     )
-    assembled = _write_shards(tasks(), threads, progress)
+    assembled = _write_shards(tasks(), workers, progress)
     # Another run that took the output over meanwhile would have mixed its shards with these.
     confirm_claim(plan.dataset, target_loc, run)
     reencoded = reencoder.counts() if reencoder else {"bytes_read": 0, "bytes_written": 0}
@@ -274,6 +279,8 @@ def run_convert_job(
         "seconds": round(time.monotonic() - started, 3),
         "peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "threads": threads,
+        "shard_workers": workers,
+        "retries": source_loc.retry_count.retries + target_loc.retry_count.retries,
     }
     write_local_json(record_path, record)
     LOG.info(
@@ -285,6 +292,19 @@ def run_convert_job(
         record["peak_memory_bytes"] / 1e6,
     )
     return record
+
+
+def io_plan(threads: int, source: Location, target: Location, shard_bytes: int) -> tuple[int, int]:
+    """How many shards a job works on at once, and how many input chunks each reads at once.
+    Locally, ``threads`` shards reading one chunk at a time; with a remote side, enough shards
+    and chunk reads to keep about ``io_concurrency`` requests in flight, within
+    ``IO_BUFFER_BYTES`` of shards (``resources.job_memory_mb`` counts it)."""
+    io = max(source.io_concurrency, target.io_concurrency)
+    if io <= 1:
+        return threads, 1
+    by_memory = IO_BUFFER_BYTES // max(1, 2 * shard_bytes)
+    workers = max(threads, min(io, by_memory))
+    return workers, max(1, io // workers)
 
 
 def _write_shards(tasks: Iterator[ShardTask], threads: int, progress: Progress) -> ShardResult:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ngff_resave.models import Failure, SheetEntry, digest
+from ngff_resave.redaction import redact
 from ngff_resave.storage import Location, read_local_bytes, read_local_record, write_local_json
 
 LOG = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class Outcome:
     ) -> Outcome:
         message = err if isinstance(err, str) else f"{type(err).__name__}: {err}"
         # One line, naming the dataset, for the catalog and failed.tsv.
-        line = " ".join(str(message).split())
+        line = redact(" ".join(str(message).split()))
         if f"'{dataset}'" not in line:
             line = f"dataset '{dataset}': {line}"
         return cls(dataset=dataset, valid=False, error=line[:1000], failure=failure.value, **where)

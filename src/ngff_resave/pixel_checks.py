@@ -374,7 +374,10 @@ def compare_arrays(
         for array in plan.arrays
     ]
     shards = sum(check.array.shards for check in checks)
-    if threads > 1 and shards >= WORTH_PROCESSES:
+    io = max(source.io_concurrency, target.io_concurrency)
+    # Remote stores hold an event loop a forked process cannot use; their checks wait on
+    # requests more than on Python, so threads, as many as requests may be in flight.
+    if io <= 1 and threads > 1 and shards >= WORTH_PROCESSES:
         _check_in_processes(checks, threads)
     else:
         _run_bounded(
@@ -383,7 +386,7 @@ def compare_arrays(
                 for check in checks
                 for index in range(check.array.shards)
             ),
-            threads,
+            max(threads, io),
         )
     for check in checks:
         for name, ok, detail in _metadata_checks(check.array, check.doc, nodes.where(check.path)):

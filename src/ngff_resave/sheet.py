@@ -16,7 +16,7 @@ import yaml
 
 from ngff_resave.ownership import real_path
 from ngff_resave.planning import PlanSettings
-from ngff_resave.storage import is_url
+from ngff_resave.storage import LAYER_OPTIONS, is_url
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "workflow" / "schemas"
 SAMPLES_SCHEMA = SCHEMAS / "samples.schema.yaml"
@@ -234,11 +234,33 @@ def _check_row_values(
         if not (workdir / row["input"]).exists():
             problems.append(f"{where}, column 'input': {workdir / row['input']} does not exist")
     for column in ("input", "output"):
-        if is_url(row.get(column, "")):
-            problem = missing_filesystem(row[column])
+        value = row.get(column) or (
+            resolve_output(row, config, workdir) if column == "output" else ""
+        )
+        if is_url(value):
+            problem = url_problem(value, column)
             if problem:
                 problems.append(f"{where}, column '{column}': {problem}")
     return problems
+
+
+# Where a URL may point: inputs are read from S3 or HTTP(S); outputs are written to S3 only.
+URL_SCHEMES = {"input": ("s3", "http", "https"), "output": ("s3",)}
+
+
+def url_problem(url: str, column: str) -> str | None:
+    """Why this URL cannot be the row's input or output, or None. The URL itself is not
+    repeated when it carries credentials, which must never reach a log or a plan."""
+    scheme, _, rest = url.partition("://")
+    if "@" in rest.split("/", 1)[0]:
+        return (
+            f"a {scheme}:// URL with credentials in it; give credentials through the AWS "
+            "environment variables or a profile (storage preset 'profile'), never in the sheet"
+        )
+    if scheme not in URL_SCHEMES[column]:
+        allowed = ", ".join(f"{s}://" for s in URL_SCHEMES[column])
+        return f"{url}: {scheme}:// cannot be an {column} (an {column} may be a path or {allowed})"
+    return missing_filesystem(url)
 
 
 def missing_filesystem(url: str) -> str | None:
@@ -269,7 +291,9 @@ def _absolute(path: str, workdir: Path) -> str:
 
 
 def storage_options(config: dict[str, Any], preset: str | None) -> dict[str, Any]:
-    """fsspec options for a storage preset of the config (empty for none)."""
+    """The storage options of a preset of the config (empty for none): fsspec's (endpoint,
+    region, anonymous access, profile) and the storage layer's own (concurrency, retries).
+    Credentials are never among them: they come from the environment or the profile."""
     if not preset:
         return {}
     entry = config["storage"][preset]
@@ -280,6 +304,11 @@ def storage_options(config: dict[str, Any], preset: str | None) -> dict[str, Any
         options.setdefault("client_kwargs", {})["region_name"] = entry["region"]
     if "anon" in entry:
         options["anon"] = entry["anon"]
+    if "profile" in entry:
+        options["profile"] = entry["profile"]
+    for key in LAYER_OPTIONS:
+        if key in entry:
+            options[key] = entry[key]
     return options
 
 

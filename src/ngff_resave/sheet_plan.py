@@ -34,7 +34,7 @@ from ngff_resave.models import (
 )
 from ngff_resave.ownership import Run, check_output
 from ngff_resave.planning import PlanSettings, make_plan
-from ngff_resave.source import SourceError, read_source
+from ngff_resave.source import SourceError, holds_zarr, read_source
 from ngff_resave.storage import (
     Location,
     StorageError,
@@ -88,8 +88,10 @@ def plan_row(settings: PlanSettings, run: Run) -> Plan:
     """One row's plan, its metadata checked by the OME-Zarr 0.5 models and its output by the
     ownership rules (read-only); raises naming the dataset and path."""
     source = Location.from_text(settings.input, settings.input_storage)
-    if not source.exists():
-        raise SourceError(settings.dataset, settings.input, "does not exist")
+    if not holds_zarr(source):
+        raise SourceError(
+            settings.dataset, settings.input, "does not exist (no .zgroup, .zattrs or zarr.json)"
+        )
     from ngff_resave.hierarchy import planned_hierarchy_problems
 
     layout = read_source(source, settings.dataset)

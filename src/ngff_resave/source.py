@@ -68,6 +68,14 @@ class SourceArray:
 # Zarr v2 documents, replaced by the v3 zarr.json of their node.
 V2_DOCUMENTS = (".zgroup", ".zattrs", ".zarray")
 CONSOLIDATED = ".zmetadata"
+
+
+def holds_zarr(location: Location) -> bool:
+    """Whether a Zarr group or array is at the root, asked through its metadata keys (never by
+    listing, which plain HTTP servers and object stores behind HTTPS do not offer)."""
+    return any(location.exists(key) for key in (*V2_DOCUMENTS, "zarr.json"))
+
+
 # Object codecs whose values have a Zarr v3 form (vlen-utf8 and vlen-bytes codecs).
 STRING_CODECS = {"vlen-utf8", "vlen-bytes"}
 
@@ -125,15 +133,62 @@ class _Reader:
         self.location = location
         self.dataset = dataset
         self.layout = SourceLayout(kind="")
+        # Documents and chunk keys fetched ahead, many at once, where requests are remote.
+        self.fetched: dict[str, bytes | None] = {}
+        self.found: dict[str, bool] = {}
 
     def fail(self, path: str, problem: str) -> SourceError:
         return SourceError(self.dataset, self.location.child(path), problem)
 
     def json(self, path: str) -> dict[str, Any] | None:
         try:
+            if path in self.fetched:
+                return self.location.parse_json(path, self.fetched.pop(path))
             return self.location.read_json(path)
         except StorageError as err:
             raise SourceError(self.dataset, self.location.child(path), str(err)) from err
+
+    def exists(self, path: str) -> bool:
+        if path in self.found:
+            return self.found.pop(path)
+        return self.location.exists(path)
+
+    def prefetch(self, paths: list[str]) -> None:
+        """Read these documents now, ``io_concurrency`` at a time (a plate's thousands of
+        small documents would otherwise cost a round trip each, one after another)."""
+        if self.location.io_concurrency > 1 and paths:
+            try:
+                self.fetched.update(zip(paths, self.location.read_many(paths), strict=True))
+            except StorageError as err:
+                raise SourceError(self.dataset, self.location.url, str(err)) from err
+
+    def prefetch_levels(self, images: list[str]) -> None:
+        """The level arrays' documents of these images, then whether their first chunks are
+        where their .zarray says (see check_separator)."""
+        levels = []
+        for image in images:
+            try:
+                attrs = self.location.parse_json("", self.fetched.get(f"{image}/.zattrs")) or {}
+                levels += [
+                    posixpath.join(image, d["path"])
+                    for m in attrs["multiscales"]
+                    for d in m["datasets"]
+                ]
+            except (KeyError, TypeError, StorageError):
+                continue  # read_image reports what is wrong
+        self.prefetch([f"{p}/{name}" for p in levels for name in (".zarray", ".zattrs")])
+        firsts = []
+        for level in levels:
+            try:
+                meta = self.location.parse_json("", self.fetched.get(f"{level}/.zarray")) or {}
+                first = (0,) * len(meta["shape"])
+                separator = meta.get("dimension_separator", ".")
+            except (KeyError, TypeError, StorageError):
+                continue
+            if len(first) >= 2:
+                firsts.append(f"{level}/{v2_chunk_key(first, separator)}")
+        if self.location.io_concurrency > 1 and firsts:
+            self.found.update(zip(firsts, self.location.exists_many(firsts), strict=True))
 
     def group_attrs(self, path: str, required: bool = True) -> dict[str, Any] | None:
         if self.json(posixpath.join(path, ".zgroup")) is None:
@@ -249,9 +304,9 @@ class _Reader:
         declared = meta.get("dimension_separator", ".")
         other = "/" if declared == "." else "."
         first = (0,) * len(meta["shape"])
-        if len(first) < 2 or self.location.exists(f"{path}/{v2_chunk_key(first, declared)}"):
+        if len(first) < 2 or self.exists(f"{path}/{v2_chunk_key(first, declared)}"):
             return
-        if self.location.exists(f"{path}/{v2_chunk_key(first, other)}"):
+        if self.exists(f"{path}/{v2_chunk_key(first, other)}"):
             said = "declares" if "dimension_separator" in meta else "implies (no key: default)"
             raise self.fail(
                 path,
@@ -265,17 +320,30 @@ class _Reader:
         if not wells:
             raise self.fail("", "plate lists no wells")
         self.layout.wells = len(wells)
+        self.prefetch([f"{w['path']}/{name}" for w in wells for name in (".zgroup", ".zattrs")])
+        fields = []
         for well in wells:
             well_attrs = self.group_attrs(well["path"])
             assert well_attrs is not None
             if "well" not in well_attrs:
                 raise self.fail(well["path"], "well group without well metadata")
             self.check_version(well["path"], well_attrs["well"].get("version"))
-            for field_image in well_attrs["well"].get("images", []):
-                image_path = posixpath.join(well["path"], field_image["path"])
-                image_attrs = self.group_attrs(image_path)
-                assert image_attrs is not None
-                self.read_image(image_path, image_attrs, is_label=False)
+            fields += [
+                posixpath.join(well["path"], field_image["path"])
+                for field_image in well_attrs["well"].get("images", [])
+            ]
+        self.prefetch(
+            [
+                f"{image}/{name}"
+                for image in fields
+                for name in (".zgroup", ".zattrs", "labels/.zgroup", "labels/.zattrs")
+            ]
+        )
+        self.prefetch_levels(fields)
+        for image_path in fields:
+            image_attrs = self.group_attrs(image_path)
+            assert image_attrs is not None
+            self.read_image(image_path, image_attrs, is_label=False)
 
     def read_series(self) -> None:
         ome = self.json("OME/.zattrs") or {}

@@ -23,6 +23,7 @@ from ngff_resave import resources as job_resources  # noqa: E402
 from ngff_resave import sheet as sample_sheet  # noqa: E402
 from ngff_resave.models import digest, read_plan, read_sheet_plan  # noqa: E402
 from ngff_resave.sheet_plan import sheet_attempt  # noqa: E402
+from ngff_resave.storage import is_url  # noqa: E402
 
 RUN_STARTED = time.time()
 RESULTS = Path("results")
@@ -151,7 +152,11 @@ def pack_threads(wildcards):
 
 
 def pack_mem_mb(wildcards, threads):
-    return job_resources.job_memory_mb(work().pack_shard_bytes(wildcards.pack), threads)
+    members = [work().entries[d] for d in work().packs.get(wildcards.pack, [])]
+    remote = any(is_url(e.input) or is_url(e.output) for e in members)
+    return job_resources.job_memory_mb(
+        work().pack_shard_bytes(wildcards.pack), threads, remote
+    )
 
 
 def pack_runtime(wildcards):
@@ -168,7 +173,11 @@ def convert_job(wildcards):
 
 
 def convert_mem_mb(wildcards, threads):
-    return job_resources.job_memory_mb(convert_job(wildcards).shard_bytes, threads)
+    plan = dataset_plan(wildcards.dataset)
+    remote = is_url(plan.input) or is_url(plan.output)
+    return job_resources.job_memory_mb(
+        convert_job(wildcards).shard_bytes, threads, remote
+    )
 
 
 def convert_runtime(wildcards):

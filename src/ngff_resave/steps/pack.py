@@ -19,6 +19,7 @@ from ngff_resave.models import Failure, Plan
 from ngff_resave.outcomes import Outcome
 from ngff_resave.ownership import Run, claim_plan_output
 from ngff_resave.planning import PlanSettings
+from ngff_resave.redaction import RedactingFilter
 from ngff_resave.sheet_plan import plan_row
 from ngff_resave.steps import load_plan
 from ngff_resave.steps.validate import validate_plan
@@ -35,6 +36,7 @@ def dataset_log(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, mode="w")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
     logger = logging.getLogger(PACKAGE_LOGGER)
     level = logger.level
     logger.addHandler(handler)

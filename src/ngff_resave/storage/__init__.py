@@ -5,7 +5,7 @@ module, so a remote store plugs in here without touching them. ``Location.from_t
 backend. Importing this package imports neither fsspec nor zarr, so short jobs start fast.
 """
 
-from ngff_resave.storage.base import Capabilities, Location, StorageError, is_url
+from ngff_resave.storage.base import LAYER_OPTIONS, Capabilities, Location, StorageError, is_url
 from ngff_resave.storage.fsspec_store import FsspecLocation
 from ngff_resave.storage.local import TEMPORARY_NAME, LocalLocation, temporary_name
 from ngff_resave.storage.records import (
@@ -17,6 +17,7 @@ from ngff_resave.storage.records import (
 )
 
 __all__ = [
+    "LAYER_OPTIONS",
     "TEMPORARY_NAME",
     "Capabilities",
     "FsspecLocation",

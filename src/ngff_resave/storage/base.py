@@ -11,12 +11,18 @@ from __future__ import annotations
 import json
 import posixpath
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ngff_resave.storage.retries import RetryCount
 
 if TYPE_CHECKING:
     from zarr.abc.store import Store
+
+
+T = TypeVar("T")
 
 
 class StorageError(RuntimeError):
@@ -25,6 +31,13 @@ class StorageError(RuntimeError):
 
 def is_url(text: str) -> bool:
     return "://" in text
+
+
+# Options of the storage layer itself, beside the backend's own (fsspec's) in a location's
+# storage options: requests in flight per job, and retries of a transient failure.
+LAYER_OPTIONS = ("concurrency", "retries")
+DEFAULT_CONCURRENCY = 32
+DEFAULT_RETRIES = 5
 
 
 @dataclass(frozen=True)
@@ -46,6 +59,8 @@ class Location(ABC):
 
     url: str
     storage_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    # Requests retried after a transient failure (remote backends), for job records.
+    retry_count: RetryCount = field(default_factory=RetryCount, compare=False, repr=False)
 
     @classmethod
     def from_text(cls, text: str, storage_options: dict[str, Any] | None = None) -> Location:
@@ -80,7 +95,10 @@ class Location(ABC):
 
     def read_json(self, path: str) -> dict[str, Any] | None:
         """The JSON object in ``path``, or None when the file does not exist."""
-        data = self.read_bytes(path)
+        return self.parse_json(path, self.read_bytes(path))
+
+    def parse_json(self, path: str, data: bytes | None) -> dict[str, Any] | None:
+        """The JSON object in the bytes read from ``path`` (None for none)."""
         if data is None:
             return None
         try:
@@ -93,6 +111,27 @@ class Location(ABC):
 
     def write_bytes(self, path: str, data: bytes) -> None:
         self.write_parts(path, [data])
+
+    @property
+    def io_concurrency(self) -> int:
+        """Requests worth having in flight at once: 1 where a request costs no round trip."""
+        return 1
+
+    def read_many(self, paths: Sequence[str], limit: int | None = None) -> list[bytes | None]:
+        """``read_bytes`` of each path, in order, ``limit`` (default ``io_concurrency``) at a
+        time."""
+        return self._each(self.read_bytes, paths, limit)
+
+    def exists_many(self, paths: Sequence[str], limit: int | None = None) -> list[bool]:
+        """``exists`` of each path, in order, ``limit`` (default ``io_concurrency``) at a time."""
+        return self._each(self.exists, paths, limit)
+
+    def _each(self, action: Callable[[str], T], paths: Sequence[str], limit: int | None) -> list[T]:
+        workers = min(limit or self.io_concurrency, len(paths))
+        if workers <= 1:
+            return [action(path) for path in paths]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(action, paths))
 
     def write_json(self, path: str, value: Any) -> None:
         # These exact bytes are part of the output (outputs are compared byte for byte).

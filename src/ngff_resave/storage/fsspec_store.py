@@ -7,11 +7,19 @@ every job does) stays fast.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ngff_resave.storage.base import Capabilities, Location, StorageError
+from ngff_resave.storage.base import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_RETRIES,
+    LAYER_OPTIONS,
+    Capabilities,
+    Location,
+    StorageError,
+)
+from ngff_resave.storage.retries import describe, with_retries
 
 if TYPE_CHECKING:
     import fsspec
@@ -21,9 +29,29 @@ if TYPE_CHECKING:
 _UNLISTABLE = ("http://", "https://")
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class FsspecLocation(Location):
-    """A root addressed by a URL that fsspec understands; ``storage_options`` go to fsspec."""
+    """A root addressed by a URL that fsspec understands. ``storage_options`` go to fsspec, but
+    the storage layer's own (``concurrency``, ``retries``); every request is retried after a
+    transient failure (see :mod:`ngff_resave.storage.retries`)."""
+
+    @property
+    def fsspec_options(self) -> dict[str, Any]:
+        return {k: v for k, v in self.storage_options.items() if k not in LAYER_OPTIONS}
+
+    @property
+    def io_concurrency(self) -> int:
+        return int(self.storage_options.get("concurrency", DEFAULT_CONCURRENCY))
+
+    @property
+    def retries(self) -> int:
+        return int(self.storage_options.get("retries", DEFAULT_RETRIES))
+
+    def _retried(self, path: str, action: Callable[[], T]) -> T:
+        return with_retries(action, self.retries, self.child(path), self.retry_count)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -35,34 +63,45 @@ class FsspecLocation(Location):
         import fsspec
 
         # fsspec caches file system instances, so this is cheap after the first call.
-        fs, root = fsspec.url_to_fs(self.url, **self.storage_options)
+        fs, root = fsspec.url_to_fs(self.url, **self.fsspec_options)
         return fs, posixpath.join(root, path) if path else root
 
     def exists(self, path: str = "") -> bool:
         fs, full = self._fs(path)
-        return bool(fs.exists(full))
+        # fsspec's HTTP answers False for a failed request too, unless asked to be strict: a
+        # 503 must be retried, not taken for a missing key.
+        strict = {"strict": True} if self.url.startswith(_UNLISTABLE) else {}
+        try:
+            return bool(self._retried(path, lambda: fs.exists(full, **strict)))
+        except Exception as err:
+            raise StorageError(f"cannot look for {self.child(path)}: {describe(err)}") from err
 
     def read_bytes(self, path: str) -> bytes | None:
+        fs, full = self._fs(path)
         try:
-            fs, full = self._fs(path)
-            return bytes(fs.cat_file(full))
+            return bytes(self._retried(path, lambda: fs.cat_file(full)))
         except (FileNotFoundError, NotADirectoryError):
             return None
-        except OSError as err:
-            raise StorageError(f"cannot read {self.child(path)}: {err}") from err
+        except Exception as err:
+            raise StorageError(f"cannot read {self.child(path)}: {describe(err)}") from err
 
     def write_parts(self, path: str, parts: Iterable[bytes]) -> None:
         # One put of the whole object: a reader sees the old object or the new one.
+        fs, full = self._fs(path)
+        data = b"".join(parts)
         try:
-            fs, full = self._fs(path)
-            fs.pipe_file(full, b"".join(parts))
-        except OSError as err:
-            raise StorageError(f"cannot write {self.child(path)}: {err}") from err
+            self._retried(path, lambda: fs.pipe_file(full, data))
+        except Exception as err:
+            raise StorageError(f"cannot write {self.child(path)}: {describe(err)}") from err
 
     def delete(self, path: str) -> None:
         fs, full = self._fs(path)
-        if fs.exists(full):
-            fs.rm(full)
+        try:
+            self._retried(path, lambda: fs.rm_file(full))
+        except FileNotFoundError:
+            pass
+        except Exception as err:
+            raise StorageError(f"cannot delete {self.child(path)}: {describe(err)}") from err
 
     def remove_tree(self) -> None:
         fs, full = self._fs("")
@@ -75,7 +114,7 @@ class FsspecLocation(Location):
     def list_entries(self, path: str = "") -> list[tuple[str, bool]]:
         fs, full = self._fs(path)
         try:
-            entries = fs.ls(full, detail=True)
+            entries = self._retried(path, lambda: fs.ls(full, detail=True))
         except (FileNotFoundError, NotADirectoryError):
             return []
         own = full.rstrip("/")
@@ -89,7 +128,7 @@ class FsspecLocation(Location):
     def list_files(self, path: str = "") -> list[str]:
         fs, full = self._fs(path)
         try:
-            listed = fs.find(full)
+            listed = self._retried(path, lambda: fs.find(full))
         except FileNotFoundError:
             return []
         prefix = full.rstrip("/") + "/"
@@ -99,7 +138,7 @@ class FsspecLocation(Location):
         import zarr.storage
 
         return zarr.storage.FsspecStore.from_url(
-            self.child(path), storage_options=self.storage_options, read_only=read_only
+            self.child(path), storage_options=self.fsspec_options, read_only=read_only
         )
 
     def tensorstore_kvstore(self, path: str = "") -> dict[str, Any] | None:

@@ -1,0 +1,212 @@
+"""Remote datasets through real servers on 127.0.0.1: moto's S3 server, an HTTP server that does
+not list folders, and a fault-injecting proxy in front of the S3 server (see remote_servers)."""
+
+import functools
+import http.server
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import zarr
+from conftest import settings_for, snakemake
+from remote_servers import (  # noqa: F401 - fixtures
+    fault_proxy_fixture,
+    http_folder_fixture,
+    s3_bucket_fixture,
+    s3_server_fixture,
+)
+
+from ngff_resave import outcomes
+from ngff_resave.convert import run_convert_job
+from ngff_resave.models import SheetEntry
+from ngff_resave.ownership import Run
+from ngff_resave.sheet_plan import plan_row
+from ngff_resave.steps.pack import convert_dataset, run_dataset
+from ngff_resave.storage import Location, write_local_bytes
+
+IMAGE, PLATE, LAYOUT = "image-with-labels", "plate", "bioformats2raw"
+
+
+def s3_options(endpoint: str, **extra) -> dict:
+    return {"endpoint_url": endpoint, **extra}
+
+
+def arrays_of(root: Path) -> list[str]:
+    """The array folders of a local 0.4 dataset, relative to it."""
+    return sorted(str(p.parent.relative_to(root)) for p in root.rglob(".zarray"))
+
+
+def assert_same_pixels(source: Path, output: str, options: dict | None = None) -> None:
+    """Every array of the output, read by zarr-python through fsspec, equals the local input."""
+    location = Location.from_text(output, options or {})
+    for path in arrays_of(source):
+        expected = zarr.open_array(str(source / path), mode="r", zarr_format=2)[...]
+        got = zarr.open_array(location.zarr_store(path), mode="r", zarr_format=3)[...]
+        np.testing.assert_array_equal(got, expected, err_msg=path)
+
+
+@pytest.mark.workflow
+def test_workflow_reads_s3_and_https_and_writes_s3(
+    examples, tmp_path, s3_server, s3_bucket, http_folder
+):
+    inputs, outputs = f"{s3_bucket}/inputs", f"{s3_bucket}/outputs"
+    s3_server.upload(examples[IMAGE], f"{inputs}/{IMAGE}.ome.zarr")
+    s3_server.upload(examples[PLATE], f"{inputs}/{PLATE}.ome.zarr")
+    base_url = http_folder(examples[LAYOUT].parent)
+    rows = [
+        ("s3-to-local", f"{inputs}/{IMAGE}.ome.zarr", "", "s3", ""),
+        ("local-to-s3", str(examples[PLATE]), f"{outputs}/plate.ome.zarr", "", "s3"),
+        ("s3-to-s3", f"{inputs}/{PLATE}.ome.zarr", f"{outputs}/plate2.ome.zarr", "s3", "s3"),
+        ("https-to-local", f"{base_url}/{examples[LAYOUT].name}", "", "", ""),
+    ]
+    sheet = "dataset\tinput\toutput\tinput_storage\toutput_storage\tlicense\n"
+    sheet += "".join("\t".join([*row, "CC-BY-4.0"]) + "\n" for row in rows)
+    write_local_bytes(tmp_path / "samples.tsv", sheet.encode())
+    config = (
+        "samples: samples.tsv\n"
+        f"storage:\n  s3: {{endpoint: '{s3_server.endpoint}', concurrency: 8}}\n"
+        "catalog:\n  url_prefix: https://data.example.org/conversions\n"
+        # the two plates get jobs of their own (convert, metadata, validate)
+        "packs:\n  target_bytes: 100000\n"
+    )
+    write_local_bytes(tmp_path / "config.yaml", config.encode())
+    run = snakemake(tmp_path)
+    assert "4 of 4 datasets converted and valid; 0 failed." in run.stderr, run.stderr[-3000:]
+    catalog = pd.read_csv(tmp_path / "results" / "catalog.csv")
+    assert catalog["valid"].all() and (catalog["validated"] == "full").all()
+    assert (
+        catalog["url"]
+        == [
+            f"https://data.example.org/conversions/{name}"
+            for name in (
+                "s3-to-local.ome.zarr",
+                "plate.ome.zarr",
+                "plate2.ome.zarr",
+                "https-to-local.ome.zarr",
+            )
+        ]
+    ).all()
+    options = s3_options(s3_server.endpoint)
+    assert_same_pixels(examples[IMAGE], str(tmp_path / "results/ome-zarr/s3-to-local.ome.zarr"))
+    assert_same_pixels(examples[PLATE], f"{outputs}/plate.ome.zarr", options)
+    assert_same_pixels(examples[PLATE], f"{outputs}/plate2.ome.zarr", options)
+    assert_same_pixels(examples[LAYOUT], str(tmp_path / "results/ome-zarr/https-to-local.ome.zarr"))
+    # The HTTPS input could not be listed: its inventory is what its metadata names.
+    assert '"listed": false' in (tmp_path / "results/https-to-local/plan.json").read_text()
+    # Secrets appear nowhere: not in a record, log, plan or catalog, nor in any output object.
+    fs = s3_server.fs()
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert written and not [p for p in written if s3_server.secret.encode() in p.read_bytes()]
+    objects = fs.find(outputs)
+    assert objects and not [k for k in objects if s3_server.secret.encode() in fs.cat_file(k)]
+    # A second run has nothing to do.
+    again = snakemake(tmp_path, "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_a_killed_remote_job_leaves_nothing_a_rerun_takes_as_done(
+    examples, tmp_path, s3_server, s3_bucket
+):
+    options = s3_options(s3_server.endpoint)
+    output = f"{s3_bucket}/out/plate.ome.zarr"
+    s3_server.upload(examples[PLATE], f"{s3_bucket}/in/plate.ome.zarr")
+    settings = settings_for("plate", f"{s3_bucket}/in/plate.ome.zarr", output)
+    settings.input_storage = settings.output_storage = options
+    results = tmp_path / "results"
+    plan = plan_row(settings, Run.current(results))
+    write_local_bytes(results / "plate" / "plan.json", plan.to_bytes())
+    # The job dies after its first convert job: shards are there, the rest is not.
+    run_convert_job(plan, plan.jobs[0].id, results / "plate/convert" / f"{plan.jobs[0].id}.json")
+    target = Location.from_text(output, options)
+    assert target.list_files() and not target.exists("zarr.json")
+    entry = SheetEntry(dataset="plate", input=plan.input, output=output, settings_digest="")
+    assert not outcomes.dataset_state(results, entry).done
+    # The rerun finishes it, keeping the shards of the job that was done.
+    outcome = run_dataset("plate", results, tmp_path / "logs", 2, "full", 8)
+    assert outcome.valid, outcome.error
+    assert target.exists("zarr.json")
+    assert_same_pixels(examples[PLATE], output, options)
+
+
+FAULTS = {"503": 8, "slow": 3, "drop": 8, "cut": 4}
+
+
+def test_s3_to_s3_through_a_faulty_connection_gives_identical_pixels(
+    examples, tmp_path, s3_server, s3_bucket, fault_proxy
+):
+    s3_server.upload(examples[PLATE], f"{s3_bucket}/in/plate.ome.zarr")
+    proxy = fault_proxy(s3_server.endpoint, faults=FAULTS, every=7, slow_seconds=0.5)
+    options = s3_options(proxy.endpoint, concurrency=4, retries=8)
+    settings = settings_for(
+        "plate", f"{s3_bucket}/in/plate.ome.zarr", f"{s3_bucket}/out/plate.ome.zarr"
+    )
+    settings.input_storage = settings.output_storage = options
+    result = convert_dataset(settings, tmp_path / "results", threads=2, mode="full")
+    assert result.report.valid, result.report.failed
+    assert proxy.injected == FAULTS, proxy.injected
+    assert_same_pixels(
+        examples[PLATE], f"{s3_bucket}/out/plate.ome.zarr", s3_options(s3_server.endpoint)
+    )
+
+
+def test_an_https_input_through_a_faulty_connection_is_retried_to_identical_pixels(
+    examples, tmp_path, http_folder, fault_proxy, caplog
+):
+    """fsspec's HTTP client does not retry: every fault here is the storage layer's to retry."""
+    base_url = http_folder(examples[IMAGE].parent)
+    proxy = fault_proxy(base_url, faults=FAULTS, every=5, slow_seconds=0.5)
+    settings = settings_for(
+        "img", f"{proxy.endpoint}/{examples[IMAGE].name}", tmp_path / "out.ome.zarr"
+    )
+    settings.input_storage = {"retries": 8}
+    result = convert_dataset(settings, tmp_path / "results", threads=2, mode="full")
+    assert result.report.valid, result.report.failed
+    retried = [r for r in caplog.records if "; retry " in r.getMessage()]
+    assert sum(proxy.injected.values()) > 0 and retried
+    assert_same_pixels(examples[IMAGE], str(tmp_path / "out.ome.zarr"))
+
+
+class _Forbidden(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder, but answers 403 for one array's .zarray."""
+
+    def send_head(self):  # noqa: ANN201 - the base class's signature
+        if self.path.endswith("/labels/cells/0/.zarray"):
+            self.send_error(403, "Forbidden")
+            return None
+        return super().send_head()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_permanent_error_fails_the_row_naming_dataset_key_and_status(examples, tmp_path, caplog):
+    handler = functools.partial(_Forbidden, directory=str(examples[IMAGE].parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/{examples[IMAGE].name}"
+        settings = settings_for("img", url, tmp_path / "out.ome.zarr")
+        settings.input_storage = {"retries": 3}
+        with pytest.raises(ValueError) as info:
+            plan_row(settings, Run.current(tmp_path / "results"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    message = str(info.value)
+    assert "dataset 'img'" in message
+    assert f"{url}/labels/cells/0/.zarray" in message and "HTTP 403" in message
+    # Permanent: asked once, not retried.
+    assert not [r for r in caplog.records if "retry" in r.getMessage()]
+
+
+def test_an_https_key_that_fails_to_answer_is_retried_not_taken_for_missing(
+    examples, http_folder, fault_proxy
+):
+    proxy = fault_proxy(http_folder(examples[IMAGE].parent), faults={"503": 2}, every=1)
+    location = Location.from_text(f"{proxy.endpoint}/{examples[IMAGE].name}", {"retries": 3})
+    assert location.exists(".zattrs")
+    assert location.retry_count.retries == 2 and proxy.exhausted
+    assert not location.exists("no-such-key")
