@@ -28,11 +28,14 @@ test: $(STAMP)
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$status
 
 # Generates (and caches) a ~1 GB input under bench/cache, installs the challenge's converter
-# into its own venv there, prints the table and writes bench/results.md and bench/results.png.
+# into its own venv there, prints the table and writes bench/results.md and bench/results.png;
+# then the scale scenarios (bench/scale-results.md) and S3 to S3 on a local S3 server
+# (bench/remote-results.md).
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/benchmark.py $(BENCH_ARGS)
 	$(BIN)/python bench/scale.py $(SCALE_ARGS)
+	$(BIN)/python bench/remote.py $(REMOTE_ARGS)
 
 # snakemake --lint parses the workflow, which needs a sheet whose inputs exist: the examples'.
 LINT_DIR := .lint

@@ -1,4 +1,4 @@
-"""`make bench`, remote scenario: S3 to S3 on a local S3 server, three ways, in one run.
+"""`make bench`, remote scenario: from a local S3 server, four ways, in one run.
 
 A moto server (server mode, in memory, 127.0.0.1 only) is started by this script; the cached
 ~1 GB synthetic input (bench/benchmark.py's ``generate``) is uploaded to
@@ -8,18 +8,23 @@ whole process (wall seconds; median of --repeat):
 * ``plain copy``: every input object read and written to ``s3://bench-out/`` by s3fs, the same
   client against the same endpoint with the same number of requests in flight. It moves the
   bytes a converter moves and does nothing else: the floor no converter can beat.
-* ``ngff-resave``: the whole workflow as a user runs it (a working directory with samples.tsv
-  and config.yaml naming a storage preset for the endpoint; ``python -m snakemake``), reading
-  ``s3://bench-in/`` and writing ``s3://bench-out/``; its catalog must call the output valid.
+* ``ngff-resave, S3 to S3``: the whole workflow as a user runs it (a working directory with
+  samples.tsv and config.yaml naming a storage preset for the endpoint; ``python -m
+  snakemake``), reading ``s3://bench-in/`` and writing ``s3://bench-out/``; its catalog must call
+  the output valid.
+* ``ngff-resave, S3 to local disk``: the same workflow, settings and input in a working
+  directory of its own, the sheet's ``output`` a local folder (no ``output_storage``): the
+  challenge's destination, so the like-for-like comparison with it.
 * ``challenge``: ``ome2024-ngff-challenge resave`` reading the same input from the same server
   (``--input-bucket/--input-endpoint``), with the options bench/benchmark.py gives it. It
   refuses S3 output (checked in every run), so it writes to local disk.
 
 Objects are counted by listing: the input's keys plus the output's (the plain copy: twice the
-input's); MB/s is input bytes over wall seconds. Every process gets fake AWS credentials and no
-AWS configuration files, so nothing can reach a real account.
+input's; a local output's files by walking its folder); MB/s is input bytes over wall seconds.
+Every process gets fake AWS credentials and no AWS configuration files, so nothing can reach a
+real account.
 
-Writes bench/remote-results.md and prints the table. Exits non-zero when the workflow fails or
+Writes bench/remote-results.md and prints the table. Exits non-zero when a workflow run fails or
 its output is not valid (after writing the other figures).
 """
 
@@ -163,6 +168,11 @@ def listing(fs, prefix: str) -> Listing:
     return Listing(len(found), sum(int(entry["size"]) for entry in found.values()))
 
 
+def local_listing(folder: Path) -> Listing:
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    return Listing(len(files), sum(p.stat().st_size for p in files))
+
+
 def remove(fs, prefix: str) -> None:
     fs.invalidate_cache()
     if fs.exists(prefix):
@@ -286,14 +296,23 @@ def run_plain_copy(
 # ---- 2. the workflow ------------------------------------------------------------------------
 
 
-def write_workdir(workdir: Path, endpoint: str, concurrency: int, validate: str) -> str:
-    """samples.tsv and config.yaml of a user's S3-to-S3 run; the output prefix."""
+def write_workdir(
+    workdir: Path,
+    endpoint: str,
+    concurrency: int,
+    validate: str,
+    local_output: Path | None = None,
+) -> str:
+    """samples.tsv and config.yaml of a user's run from S3: to S3, or with ``local_output`` to
+    that local folder (no ``output_storage``); the output (``s3://`` URL or local path)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    output = f"s3://{OUT_BUCKET}/{DATASET}.ome.zarr"
-    rows = [
-        ("dataset", "input", "output", "license", "input_storage", "output_storage"),
-        (DATASET, f"s3://{IN_BUCKET}/{INPUT_KEY}", output, LICENSE, PRESET, PRESET),
-    ]
+    output = str(local_output) if local_output else f"s3://{OUT_BUCKET}/{DATASET}.ome.zarr"
+    header = ["dataset", "input", "output", "license", "input_storage"]
+    values = [DATASET, f"s3://{IN_BUCKET}/{INPUT_KEY}", output, LICENSE, PRESET]
+    if not local_output:
+        header.append("output_storage")
+        values.append(PRESET)
+    rows = [header, values]
     (workdir / "samples.tsv").write_text("".join("\t".join(row) + "\n" for row in rows))
     (workdir / "config.yaml").write_text(
         "samples: samples.tsv\nstorage:\n"
@@ -377,23 +396,29 @@ def run_workflow(
     index: int,
     timeout: float,
 ) -> None:
+    """One run in ``workdir`` (written by write_workdir) to ``output``, an ``s3://`` URL or a
+    local folder (cleared before, walked after); its log is named after ``workdir``."""
     for folder in ("results", "logs", "benchmarks", ".snakemake"):
         shutil.rmtree(workdir / folder, ignore_errors=True)
+    remote = output.startswith("s3://")
     prefix = output.removeprefix("s3://")
-    remove(fs, prefix)
+    if remote:
+        remove(fs, prefix)
+    else:
+        shutil.rmtree(output, ignore_errors=True)
     command = snakemake_command(workdir, cores)
     scenario.command = f"cd {shlex.quote(str(workdir))} && {shlex.join(command)}"
     started = time.time()
     try:
-        seconds = measured(command, logs / f"workflow-{index}.log", timeout)
+        seconds = measured(command, logs / f"{workdir.name}-{index}.log", timeout)
     except RuntimeError as err:
         raise RuntimeError(f"{err}\n{job_logs(workdir, started)}") from None
     rows = catalog_rows(workdir)
     if [row.get("valid") for row in rows] != ["True"]:
         raise RuntimeError("the workflow's output is not valid: catalog " + json.dumps(rows)[:3000])
-    written = listing(fs, prefix)
+    written = listing(fs, prefix) if remote else local_listing(Path(output))
     if not written.keys:
-        raise RuntimeError(f"the workflow wrote nothing under s3://{prefix}")
+        raise RuntimeError(f"the workflow wrote nothing under {output}")
     convert, pack = job_seconds(workdir / "results")
     scenario.seconds.append(seconds)
     scenario.objects = expected.keys + written.keys
@@ -495,8 +520,7 @@ def run_challenge(
     if s3_output:
         written = listing(fs, target)
     else:
-        files = [p for p in out.rglob("*") if p.is_file()]
-        written = Listing(len(files), sum(p.stat().st_size for p in files))
+        written = local_listing(out)
     if not written.keys:
         raise RuntimeError(f"the challenge's converter wrote nothing to {target}")
     scenario.seconds.append(seconds)
@@ -533,8 +557,28 @@ def versus(ours: Scenario, theirs: Scenario) -> str:
     """The wall-seconds ratio, and in words which is faster."""
     ratio = ours.wall / theirs.wall
     if ratio > 1:
-        return f"{ratio:.2f} (ngff-resave takes {ratio:.2f}x as long as the challenge's tool)."
-    return f"{ratio:.2f} (the challenge's tool takes {1 / ratio:.2f}x as long as ngff-resave)."
+        return f"{ratio:.2f} (ngff-resave takes {ratio:.2f}x as long as the challenge's tool)"
+    return f"{ratio:.2f} (the challenge's tool takes {1 / ratio:.2f}x as long as ngff-resave)"
+
+
+def comparisons(ours: Sequence[tuple[Scenario, str]], theirs: Scenario, where: str) -> list[str]:
+    """One line per ngff-resave scenario (with its destination) against the challenge's tool
+    (writing to ``where``); the one with the same destination is called the like-for-like."""
+    lines = []
+    for scenario, destination in ours:
+        if not (scenario.ok and theirs.ok):
+            continue
+        same = destination == where
+        lines.append(
+            f"- ngff-resave S3 to {destination} / challenge tool S3 to {where}, wall seconds: "
+            f"{versus(scenario, theirs)}. "
+            + (
+                "Like-for-like: same input, same destination."
+                if same
+                else f"Different destinations ({destination} against {where}): not like-for-like."
+            )
+        )
+    return ["", *lines] if lines else []
 
 
 def machine() -> str:
@@ -562,7 +606,8 @@ def report(
 
     from benchmark import CHALLENGE, LEVELS, SHAPE
 
-    plain, ours, theirs = scenarios
+    plain, ours, ours_local, theirs = scenarios
+    where = "local disk" if challenge_s3 else "S3"
     floor = plain.wall if plain.ok else float("nan")
     lines = [
         f"{machine()}; moto {version('moto')} (server mode, in memory, 127.0.0.1), "
@@ -575,12 +620,11 @@ def report(
         "|---|---:|---:|---:|---:|---:|---:|---|",
         *(row(s, uploaded.bytes, floor) for s in scenarios),
         "",
-        "objects = input keys + output keys (by listing); MB = input bytes; MB/s = input MB / "
-        "wall s; ratio vs plain copy = wall s / the plain copy's wall s. Wall seconds are whole "
-        "processes (interpreter start included).",
+        "objects = input keys + output keys (by listing; a local output's files, by walking its "
+        "folder); MB = input bytes; MB/s = input MB / wall s; ratio vs plain copy = wall s / the "
+        "plain copy's wall s. Wall seconds are whole processes (interpreter start included).",
     ]
-    if ours.ok and theirs.ok:
-        lines += ["", f"ngff-resave / challenge tool, wall seconds: {versus(ours, theirs)}"]
+    lines += comparisons([(ours, "S3"), (ours_local, "local disk")], theirs, where)
     lines += [
         "",
         f"Challenge tool: {CHALLENGE}, reads S3 with --input-bucket/--input-endpoint "
@@ -592,16 +636,20 @@ def report(
             f"It cannot write to S3 here, so it writes to local disk: with "
             f"--output-bucket it stops with `{challenge_s3}` (its main() calls "
             "check_or_delete_path() on the output whatever it is, and that refuses any "
-            "bucket). Its row therefore has no S3 writes, which favours it."
+            "bucket). Its row therefore has no S3 writes, which favours it against the "
+            "ngff-resave S3-to-S3 row; the ngff-resave S3-to-local-disk row writes to local "
+            "disk as it does (the same workflow and settings, the sheet's output a local "
+            "folder), and is the one to compare it with."
         )
     lines += [
         "",
         f"Reading the figures: the server is one Python process (moto) on the same "
         f"{os.cpu_count()} cores as the clients, so the plain copy measures it, and the ratios, "
         "not the MB/s, are what carries over to a real store. ngff-resave's validation "
-        f"(mode {validate}) reads the output once more from the server and compares it with "
-        "the input (in full mode all of the input, read again too); the `pack record` figure "
-        "includes it, the convert records do not. The challenge's tool compares 10 random "
+        f"(mode {validate}) reads the output once more (from the server, or from local disk "
+        "in the S3-to-local-disk row) and compares it with the input (in full mode all of "
+        "the input, read again from the server too); the `pack record` figure includes it, "
+        "the convert records do not. The challenge's tool compares 10 random "
         "pixels.",
     ]
     lines += [
@@ -616,7 +664,8 @@ def report(
     lines += [
         f"- ngff-resave config.yaml: `storage: {{{PRESET}: {{endpoint: ..., "
         f"concurrency: {concurrency}}}}}`, --cores {cores}, validate mode {validate}, "
-        "RO-Crate on."
+        "RO-Crate on; the S3-to-local-disk run's sheet has the same row with `output` a "
+        "local folder and no `output_storage`."
     ]
     failed = [s for s in scenarios if s.error]
     for s in failed:
@@ -651,15 +700,24 @@ def benchmark(args: argparse.Namespace) -> tuple[str, bool]:
         )
         workdir = work / "workflow"
         output = write_workdir(workdir, endpoint, args.concurrency, args.validate)
+        workdir_local = work / "workflow-local"
+        output_local = write_workdir(
+            workdir_local,
+            endpoint,
+            args.concurrency,
+            args.validate,
+            workdir_local / "output" / f"{DATASET}.ome.zarr",
+        )
         details = challenge_details(source, work)
         challenge_s3 = challenge_s3_output(tool, endpoint, details, fs, logs, args.timeout)
         LOG.info("challenge S3 output: %s", challenge_s3 or "works")
         plain = Scenario("plain copy, s3fs", f"{args.concurrency} objects in flight")
-        ours = Scenario(
-            "ngff-resave workflow, S3 to S3",
+        settings = (
             f"snakemake --cores {args.cores}, concurrency {args.concurrency}, "
-            f"{args.validate} validation, RO-Crate",
+            f"{args.validate} validation, RO-Crate"
         )
+        ours = Scenario("ngff-resave workflow, S3 to S3", settings)
+        ours_local = Scenario("ngff-resave workflow, S3 to local disk", settings)
         where = "S3" if not challenge_s3 else "local disk"
         theirs = Scenario(
             f"ome2024-ngff-challenge resave, S3 to {where}",
@@ -674,11 +732,26 @@ def benchmark(args: argparse.Namespace) -> tuple[str, bool]:
                     plain, endpoint, fs, args.concurrency, uploaded, logs, i, args.timeout
                 ),
             )
-            LOG.info("run %d of %d: ngff-resave workflow", index + 1, args.repeat)
+            LOG.info("run %d of %d: ngff-resave workflow, S3 to S3", index + 1, args.repeat)
             attempt(
                 ours,
                 lambda i=index: run_workflow(
                     ours, workdir, output, fs, args.cores, uploaded, logs, i, args.timeout
+                ),
+            )
+            LOG.info("run %d of %d: ngff-resave workflow, S3 to local", index + 1, args.repeat)
+            attempt(
+                ours_local,
+                lambda i=index: run_workflow(
+                    ours_local,
+                    workdir_local,
+                    output_local,
+                    fs,
+                    args.cores,
+                    uploaded,
+                    logs,
+                    i,
+                    args.timeout,
                 ),
             )
             LOG.info("run %d of %d: challenge", index + 1, args.repeat)
@@ -699,7 +772,7 @@ def benchmark(args: argparse.Namespace) -> tuple[str, bool]:
                 ),
             )
         text = report(
-            [plain, ours, theirs],
+            [plain, ours, ours_local, theirs],
             uploaded,
             upload_seconds,
             args.repeat,
@@ -708,7 +781,7 @@ def benchmark(args: argparse.Namespace) -> tuple[str, bool]:
             args.validate,
             challenge_s3,
         )
-        return text, ours.ok and plain.ok
+        return text, ours.ok and ours_local.ok and plain.ok
     finally:
         server.stop()
 
@@ -758,9 +831,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     text, ok = benchmark(args)
     print(text)
-    args.output.write_text(
-        f"# Remote (S3 to S3) benchmark\n\nRun of {time.strftime('%Y-%m-%d')}. {text}"
-    )
+    args.output.write_text(f"# Remote (S3) benchmark\n\nRun of {time.strftime('%Y-%m-%d')}. {text}")
     return 0 if ok else 1
 
 

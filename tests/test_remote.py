@@ -210,3 +210,16 @@ def test_an_https_key_that_fails_to_answer_is_retried_not_taken_for_missing(
     assert location.exists(".zattrs")
     assert location.retry_count.retries == 2 and proxy.exhausted
     assert not location.exists("no-such-key")
+
+
+def test_a_missing_required_key_fails_the_row_naming_dataset_key_and_status(
+    example_copy, tmp_path, http_folder
+):
+    source = example_copy(IMAGE)
+    (source / "labels" / "cells" / "0" / ".zarray").unlink()
+    url = f"{http_folder(source.parent)}/{source.name}"
+    with pytest.raises(ValueError) as info:
+        plan_row(settings_for("img", url, tmp_path / "o.ome.zarr"), Run.current(tmp_path))
+    message = str(info.value)
+    assert "dataset 'img'" in message and f"{url}/labels/cells/0" in message
+    assert ".zarray (not found: 404" in message

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ngff_resave.codecs import planned_array_metadata
 from ngff_resave.models import Engine, Mode, Plan, PlannedArray
 from ngff_resave.ownership import Run, claim_plan_output, confirm_claim
-from ngff_resave.resources import IO_BUFFER_BYTES
+from ngff_resave.resources import io_plan
 from ngff_resave.shards import (
     assemble_shard,
     inner_chunk_coords,
@@ -292,19 +292,6 @@ def run_convert_job(
         record["peak_memory_bytes"] / 1e6,
     )
     return record
-
-
-def io_plan(threads: int, source: Location, target: Location, shard_bytes: int) -> tuple[int, int]:
-    """How many shards a job works on at once, and how many input chunks each reads at once.
-    Locally, ``threads`` shards reading one chunk at a time; with a remote side, enough shards
-    and chunk reads to keep about ``io_concurrency`` requests in flight, within
-    ``IO_BUFFER_BYTES`` of shards (``resources.job_memory_mb`` counts it)."""
-    io = max(source.io_concurrency, target.io_concurrency)
-    if io <= 1:
-        return threads, 1
-    by_memory = IO_BUFFER_BYTES // max(1, 2 * shard_bytes)
-    workers = max(threads, min(io, by_memory))
-    return workers, max(1, io // workers)
 
 
 def _write_shards(tasks: Iterator[ShardTask], threads: int, progress: Progress) -> ShardResult:

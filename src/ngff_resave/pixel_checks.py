@@ -33,6 +33,7 @@ from ngff_resave.codecs import planned_array_metadata, v3_data_type
 from ngff_resave.hierarchy import Nodes
 from ngff_resave.models import Mode, Plan, PlannedArray
 from ngff_resave.reencode import open_source
+from ngff_resave.resources import io_plan
 from ngff_resave.shards import (
     EMPTY,
     grid_of,
@@ -137,6 +138,8 @@ class _ArrayCheck:
     target: Location
     source_store: Any
     target_store: Any
+    # Input chunks of a shard read at once (remote inputs; one at a time locally).
+    reads_in_flight: int = 1
     problems: dict[int, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _opened: dict[str, Any] = field(default_factory=dict)
@@ -203,12 +206,23 @@ class _ArrayCheck:
         entries = None if data is None else _shard_index(data, len(coords), self._out(key))
         end = 0 if data is None else len(data) - 16 * len(coords) - 4
         separator = array.input.dimension_separator
+        keys = {i: v2_chunk_key(c, separator) for i in wanted if (c := coords[i]) is not None}
+        # Remote inputs: the shard's input chunks asked for at once, not one round trip each.
+        ahead: dict[int, bytes | None] = {}
+        if self.reads_in_flight > 1:
+            paths = [join_path(self.path, k) for k in keys.values()]
+            ahead = dict(zip(keys, self.source.read_many(paths, self.reads_in_flight), strict=True))
         for i in wanted:
             coord = coords[i]
-            chunk_key = "" if coord is None else v2_chunk_key(coord, separator)
-            expected = (
-                None if coord is None else self.source.read_bytes(join_path(self.path, chunk_key))
-            )
+            chunk_key = keys.get(i, "")
+            if i in ahead:
+                expected = ahead.pop(i)
+            else:
+                expected = (
+                    None
+                    if coord is None
+                    else self.source.read_bytes(join_path(self.path, chunk_key))
+                )
             offset, nbytes = (EMPTY, EMPTY) if entries is None else entries[i]
             where = f"inner chunk {i} of {self._out(key)}"
             if (offset, nbytes) == (EMPTY, EMPTY):
@@ -374,10 +388,13 @@ def compare_arrays(
         for array in plan.arrays
     ]
     shards = sum(check.array.shards for check in checks)
-    io = max(source.io_concurrency, target.io_concurrency)
+    workers, reads = io_plan(threads, source, target, max(a.shard_bytes for a in plan.arrays))
+    for check in checks:
+        check.reads_in_flight = reads
     # Remote stores hold an event loop a forked process cannot use; their checks wait on
-    # requests more than on Python, so threads, as many as requests may be in flight.
-    if io <= 1 and threads > 1 and shards >= WORTH_PROCESSES:
+    # requests more than on Python, so threads, enough to keep the requests in flight.
+    local = source.local_path is not None and target.local_path is not None
+    if local and threads > 1 and shards >= WORTH_PROCESSES:
         _check_in_processes(checks, threads)
     else:
         _run_bounded(
@@ -386,7 +403,7 @@ def compare_arrays(
                 for check in checks
                 for index in range(check.array.shards)
             ),
-            max(threads, io),
+            workers,
         )
     for check in checks:
         for name, ok, detail in _metadata_checks(check.array, check.doc, nodes.where(check.path)):

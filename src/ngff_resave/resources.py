@@ -1,6 +1,12 @@
-"""What a job asks the scheduler for: memory and wall time, from the bytes the plan gives it."""
+"""What a job asks the scheduler for (memory and wall time, from the bytes the plan gives it),
+and how it spends it on a remote store (shards and requests in flight)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ngff_resave.storage import Location
 
 # Bytes of shards a job with a remote side may hold in flight beyond its threads' own, so that
 # it keeps many small shards moving at once (see ``convert.io_plan``).
@@ -17,3 +23,16 @@ def job_memory_mb(shard_bytes: int, threads: int, remote: bool = False) -> int:
 def job_runtime_minutes(nbytes: int) -> int:
     """Wall time a job asks for, at a cautious 20 MB/s, plus start-up."""
     return int(5 + nbytes / (20 * 2**20) / 60)
+
+
+def io_plan(threads: int, source: Location, target: Location, shard_bytes: int) -> tuple[int, int]:
+    """How many shards a job (convert or validate) works on at once, and how many input chunks
+    each reads at once. Locally, ``threads`` shards reading one chunk at a time; with a remote
+    side, enough shards and chunk reads to keep about ``io_concurrency`` requests in flight,
+    within ``IO_BUFFER_BYTES`` of shards (which ``job_memory_mb`` counts)."""
+    io = max(source.io_concurrency, target.io_concurrency)
+    if io <= 1:
+        return threads, 1
+    by_memory = IO_BUFFER_BYTES // max(1, 2 * shard_bytes)
+    workers = max(threads, min(io, by_memory))
+    return workers, max(1, io // workers)

@@ -196,7 +196,7 @@ class _Reader:
                 return None
             if self.json(posixpath.join(path, "zarr.json")) is not None:
                 raise self.fail(path, "is Zarr v3 already (zarr.json); expected OME-Zarr 0.4")
-            raise self.fail(path, "no Zarr v2 group here (.zgroup missing)")
+            raise self.fail(path, "no Zarr v2 group here (.zgroup not found: 404 or missing)")
         attrs = self.json(posixpath.join(path, ".zattrs")) or {}
         self.layout.groups[path] = attrs
         return attrs
@@ -257,7 +257,9 @@ class _Reader:
     def read_array(self, image: SourceImage, path: str, level: int) -> None:
         meta = self.json(posixpath.join(path, ".zarray"))
         if meta is None:
-            raise self.fail(path, "listed in multiscales but has no .zarray")
+            raise self.fail(
+                path, "listed in multiscales but has no .zarray (not found: 404 or missing)"
+            )
         zarr_format = meta.get("zarr_format")
         if type(zarr_format) is not int or zarr_format != 2:
             raise self.fail(
