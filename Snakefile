@@ -16,6 +16,11 @@ include: "workflow/rules/validate.smk"
 include: "workflow/rules/catalog.smk"
 
 
+# The catalog only reads records: on a cluster it runs on the submitting host, not as a job.
+localrules:
+    catalog,
+
+
 rule all:
     default_target: True
     input:

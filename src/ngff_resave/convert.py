@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import resource
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ngff_resave.codecs import planned_array_metadata
 from ngff_resave.models import Engine, Mode, Plan, PlannedArray
 from ngff_resave.ownership import Run, claim_plan_output, confirm_claim
-from ngff_resave.resources import io_plan
+from ngff_resave.resources import io_plan, peak_memory_bytes
 from ngff_resave.shards import (
     assemble_shard,
     inner_chunk_coords,
@@ -277,7 +276,7 @@ def run_convert_job(
         "bytes_read": assembled.bytes_read + reencoded["bytes_read"],
         "bytes_written": assembled.bytes_written + reencoded["bytes_written"],
         "seconds": round(time.monotonic() - started, 3),
-        "peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_memory_bytes": peak_memory_bytes(),
         "threads": threads,
         "shard_workers": workers,
         "retries": source_loc.retry_count.retries + target_loc.retry_count.retries,

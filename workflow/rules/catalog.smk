@@ -8,9 +8,12 @@ rule catalog:
     conda:
         "../../envs/catalog.yaml"
     resources:
-        mem_mb=1000,
-        runtime=30,
+        mem_mb=fixed_mem_mb(1000),
+        runtime=fixed_runtime(30),
+        attempt=attempt_of,
     params:
         url_prefix=url_prefix_option(),
     shell:
-        "python -m ngff_resave catalog --results results {params.url_prefix} 2> {log}"
+        "{{ "
+        + ATTEMPT_LINE
+        + "python -m ngff_resave catalog --results results {params.url_prefix}; }} 2> {log}"

@@ -151,16 +151,20 @@ def pack_threads(wildcards):
     return 1 if work().pack_bytes(wildcards.pack) < 64 * 2**20 else 2
 
 
-def pack_mem_mb(wildcards, threads):
+# Resources grow with the attempt: a job killed for memory or time (or failed otherwise) is
+# retried, when the profile allows retries, with as much again (see resources.job_memory_mb).
+def pack_mem_mb(wildcards, threads, attempt):
     members = [work().entries[d] for d in work().packs.get(wildcards.pack, [])]
     remote = any(is_url(e.input) or is_url(e.output) for e in members)
     return job_resources.job_memory_mb(
-        work().pack_shard_bytes(wildcards.pack), threads, remote
+        work().pack_shard_bytes(wildcards.pack), threads, remote, attempt
     )
 
 
-def pack_runtime(wildcards):
-    return job_resources.job_runtime_minutes(2 * work().pack_bytes(wildcards.pack))
+def pack_runtime(wildcards, attempt):
+    return job_resources.job_runtime_minutes(
+        2 * work().pack_bytes(wildcards.pack), attempt
+    )
 
 
 def convert_records(wildcards):
@@ -172,28 +176,51 @@ def convert_job(wildcards):
     return dataset_plan(wildcards.dataset).job(f"{wildcards.level}-{wildcards.part}")
 
 
-def convert_mem_mb(wildcards, threads):
+def convert_mem_mb(wildcards, threads, attempt):
     plan = dataset_plan(wildcards.dataset)
     remote = is_url(plan.input) or is_url(plan.output)
     return job_resources.job_memory_mb(
-        convert_job(wildcards).shard_bytes, threads, remote
+        convert_job(wildcards).shard_bytes, threads, remote, attempt
     )
 
 
-def convert_runtime(wildcards):
-    return job_resources.job_runtime_minutes(convert_job(wildcards).bytes)
+def convert_runtime(wildcards, attempt):
+    return job_resources.job_runtime_minutes(convert_job(wildcards).bytes, attempt)
 
 
-def validate_mem_mb(wildcards, threads):
-    return job_resources.job_memory_mb(
-        work().entries[wildcards.dataset].shard_bytes, threads
-    )
+def validate_mem_mb(wildcards, threads, attempt):
+    entry = work().entries[wildcards.dataset]
+    remote = is_url(entry.input) or is_url(entry.output)
+    return job_resources.job_memory_mb(entry.shard_bytes, threads, remote, attempt)
 
 
-def validate_runtime(wildcards):
+def validate_runtime(wildcards, attempt):
     return job_resources.job_runtime_minutes(
-        2 * work().entries[wildcards.dataset].bytes
+        2 * work().entries[wildcards.dataset].bytes, attempt
     )
+
+
+def fixed_mem_mb(mem_mb):
+    """A step's memory that does not depend on the data, grown like the others on retries."""
+    return lambda wildcards, attempt: mem_mb * attempt
+
+
+def fixed_runtime(minutes):
+    return lambda wildcards, attempt: minutes * attempt
+
+
+def attempt_of(wildcards, attempt):
+    return attempt
+
+
+# The first line of a job's log: which attempt this is and what it asked for, so that a job
+# retried after SLURM killed it (for memory or time) says so.
+ATTEMPT_LINE = (
+    'echo "ngff-resave job, attempt {resources.attempt}: mem_mb {resources.mem_mb},'
+    " runtime {resources.runtime} min"
+    '$( [ {resources.attempt} -gt 1 ] && echo "; an earlier attempt failed (killed for'
+    ' memory or time, or an error): retried with more")" >&2; '
+)
 
 
 def catalog_inputs(wildcards):

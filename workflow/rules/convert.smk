@@ -15,6 +15,9 @@ rule convert:
     resources:
         mem_mb=convert_mem_mb,
         runtime=convert_runtime,
+        attempt=attempt_of,
     shell:
-        "python -m ngff_resave convert --plan {input.plan} --job {wildcards.level}-{wildcards.part}"
-        " --record {output.record} --threads {threads} 2> {log}"
+        "{{ "
+        + ATTEMPT_LINE
+        + "python -m ngff_resave convert --plan {input.plan} --job {wildcards.level}-{wildcards.part}"
+        " --record {output.record} --threads {threads}; }} 2> {log}"

@@ -11,8 +11,11 @@ rule metadata:
     conda:
         "../../envs/metadata.yaml"
     resources:
-        mem_mb=1000,
-        runtime=30,
+        mem_mb=fixed_mem_mb(1000),
+        runtime=fixed_runtime(30),
+        attempt=attempt_of,
     shell:
-        "python -m ngff_resave metadata --plan {input.plan} --record {output.record}"
-        " --results results --convert-records {input.records} 2> {log}"
+        "{{ "
+        + ATTEMPT_LINE
+        + "python -m ngff_resave metadata --plan {input.plan} --record {output.record}"
+        " --results results --convert-records {input.records}; }} 2> {log}"

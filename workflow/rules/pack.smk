@@ -13,11 +13,14 @@ rule pack:
     resources:
         mem_mb=pack_mem_mb,
         runtime=pack_runtime,
+        attempt=attempt_of,
     params:
         datasets=pack_datasets,
         mode=config["validate"]["mode"],
         sample_chunks=config["validate"]["sample_chunks"],
     shell:
-        "python -m ngff_resave pack --record {output.record} --results results --logs logs"
+        "{{ "
+        + ATTEMPT_LINE
+        + "python -m ngff_resave pack --record {output.record} --results results --logs logs"
         " --threads {threads} --mode {params.mode} --sample-chunks {params.sample_chunks}"
-        " {params.datasets} 2> {log}"
+        " {params.datasets}; }} 2> {log}"

@@ -14,11 +14,14 @@ rule validate:
     resources:
         mem_mb=validate_mem_mb,
         runtime=validate_runtime,
+        attempt=attempt_of,
     params:
         mode=config["validate"]["mode"],
         sample_chunks=config["validate"]["sample_chunks"],
     shell:
-        "python -m ngff_resave validate --plan {input.plan} --record {output.record}"
+        "{{ "
+        + ATTEMPT_LINE
+        + "python -m ngff_resave validate --plan {input.plan} --record {output.record}"
         " --results results --logs logs --metadata-record {input.metadata}"
         " --mode {params.mode} --sample-chunks {params.sample_chunks} --threads {threads}"
-        " 2> {log}"
+        "; }} 2> {log}"

@@ -10,6 +10,7 @@ from ngff_resave.metadata import write_metadata
 from ngff_resave.models import Failure
 from ngff_resave.outcomes import Outcome
 from ngff_resave.ownership import Run
+from ngff_resave.resources import peak_memory_bytes
 from ngff_resave.steps import load_plan
 from ngff_resave.storage import read_local_record, write_local_json
 
@@ -44,6 +45,7 @@ def metadata_step(
                 "error": Outcome.failed_with(plan.dataset, err, Failure.CONVERSION).error,
             }
     value["plan_digest"] = plan_digest
+    value["peak_memory_bytes"] = peak_memory_bytes()
     write_local_json(results / plan.dataset / "metadata.json", value)
     write_local_json(record, value)
     return value

@@ -20,6 +20,7 @@ from ngff_resave.outcomes import Outcome
 from ngff_resave.ownership import Run, claim_plan_output
 from ngff_resave.planning import PlanSettings
 from ngff_resave.redaction import RedactingFilter
+from ngff_resave.resources import peak_memory_bytes
 from ngff_resave.sheet_plan import plan_row
 from ngff_resave.steps import load_plan
 from ngff_resave.steps.validate import validate_plan
@@ -126,6 +127,7 @@ def run_pack(
         "failed": failed,
         "seconds": round(time.monotonic() - started, 3),
         "threads": threads,
+        "peak_memory_bytes": peak_memory_bytes(),
     }
     write_local_json(record, value)
     LOG.info(

@@ -8,6 +8,7 @@ from pathlib import Path
 from ngff_resave.checks import Report
 from ngff_resave.models import Failure, Plan
 from ngff_resave.outcomes import Outcome
+from ngff_resave.resources import peak_memory_bytes
 from ngff_resave.steps import load_plan
 from ngff_resave.storage import Location, read_local_record, write_local_json
 from ngff_resave.validation import validate_dataset
@@ -98,6 +99,12 @@ def validate_step(
     outcome.record = str(record)
     outcome.write(results)
     write_local_json(
-        record, {"dataset": plan.dataset, "valid": outcome.valid, "error": outcome.error}
+        record,
+        {
+            "dataset": plan.dataset,
+            "valid": outcome.valid,
+            "error": outcome.error,
+            "peak_memory_bytes": peak_memory_bytes(),
+        },
     )
     return outcome
