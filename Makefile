@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test bench lint screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,5 +47,17 @@ lint: $(STAMP)
 	$(BIN)/python -c "from pathlib import Path; from ngff_resave.examples import write_example_workdir as w; w(Path('$(LINT_DIR)'))"
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --directory $(LINT_DIR) --configfile $(LINT_DIR)/config.yaml --lint
 
+# The README's report screenshots: the test configuration (.test/) run, its report built and
+# opened in a headless Chromium (Debian: apt-get install chromium).
+SHOT_DIR := .screenshot
+screenshot: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[docs]'
+	rm -rf $(SHOT_DIR) && cp -r .test $(SHOT_DIR)
+	$(BIN)/python -m ngff_resave example $(SHOT_DIR)/data/examples
+	-PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --directory $(SHOT_DIR) --configfile $(SHOT_DIR)/config/config.yaml --cores 2 -q
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --directory $(SHOT_DIR) --configfile $(SHOT_DIR)/config/config.yaml --report report.zip
+	$(BIN)/python -m zipfile -e $(SHOT_DIR)/report.zip $(SHOT_DIR)
+	$(BIN)/python docs/screenshot.py $(SHOT_DIR)/report --out docs
+
 clean:
-	rm -rf results logs benchmarks examples .snakemake $(LINT_DIR)
+	rm -rf results logs benchmarks examples .snakemake $(LINT_DIR) $(SHOT_DIR)

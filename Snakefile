@@ -7,6 +7,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/plan.smk"
 include: "workflow/rules/pack.smk"
@@ -14,11 +17,14 @@ include: "workflow/rules/convert.smk"
 include: "workflow/rules/metadata.smk"
 include: "workflow/rules/validate.smk"
 include: "workflow/rules/catalog.smk"
+include: "workflow/rules/report_pages.smk"
 
 
-# The catalog only reads records: on a cluster it runs on the submitting host, not as a job.
+# The catalog and the report's pages only read records: on a cluster they run on the
+# submitting host, not as jobs.
 localrules:
     catalog,
+    report_pages,
 
 
 rule all:
@@ -28,6 +34,7 @@ rule all:
         # is up to date, as Snakemake does not remake what only up-to-date files depend on.
         SHEET_PLAN,
         "results/catalog.csv",
+        rules.report_pages.output,
 
 
 onstart:

@@ -86,6 +86,41 @@ def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.Compl
     return result
 
 
+# What differs between two conversions of the same input: when they ran (the challenge's
+# statistics in each array's zarr.json, the crate's publication date), and the claim file,
+# which names the run. Packed and split runs also use other thread counts.
+STATS_TIMES = ("start", "stop", "elapsed")
+STATS_RUN = (*STATS_TIMES, "threads")
+
+
+def without_times(path: Path, blanked: tuple[str, ...] = STATS_TIMES) -> bytes:
+    """A file's bytes, its conversion time stamps (or the other ``blanked`` statistics)
+    blanked."""
+    data = path.read_bytes()
+    if path.name == "zarr.json":
+        document = json.loads(data)
+        stats = document.get("attributes", {}).get("_ome2024_ngff_challenge_stats")
+        if not stats:
+            return data
+        stats.update(dict.fromkeys(blanked, 0))
+        return json.dumps(document).encode()
+    if path.name == "ro-crate-metadata.json":
+        crate = json.loads(data)
+        for entity in crate["@graph"]:
+            entity.pop("datePublished", None)
+        return json.dumps(crate).encode()
+    return data
+
+
+def tree_bytes(root: Path, blanked: tuple[str, ...] = STATS_TIMES) -> dict[str, bytes]:
+    """Every file of an output but its claim, time stamps blanked."""
+    return {
+        str(p.relative_to(root)): without_times(p, blanked)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != ".ngff-resave.json"
+    }
+
+
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 

@@ -109,7 +109,15 @@ def test_an_invalid_dataset_names_what_must_be_redone(
         record = f"results/img/convert/{job.id}.json"
         assert (
             main(
-                ["convert", "--plan", "results/img/plan.json", "--job", job.id, "--record", record]
+                [
+                    "convert-job",
+                    "--plan",
+                    "results/img/plan.json",
+                    "--job",
+                    job.id,
+                    "--record",
+                    record,
+                ]
             )
             == 0
         )

@@ -12,10 +12,11 @@ from conftest import REPO
 RULES = {
     "plan": "cmd_plan",
     "pack": "cmd_pack",
-    "convert": "cmd_convert",
+    "convert": "cmd_convert_job",
     "metadata": "cmd_metadata",
     "validate": "cmd_validate",
     "catalog": "cmd_catalog",
+    "report_pages": "cmd_report_pages",
 }
 # import name -> distribution name
 DISTRIBUTIONS = {
@@ -32,6 +33,7 @@ DISTRIBUTIONS = {
     "yaml": "pyyaml",
     "google_crc32c": "google-crc32c",
     "tensorstore": "tensorstore",
+    "PIL": "pillow",
 }
 
 

@@ -41,8 +41,16 @@ LOG = logging.getLogger(__name__)
 class Progress:
     """Logs done/total, throughput and ETA at most every ``interval`` seconds."""
 
-    def __init__(self, label: str, total_shards: int, total_bytes: int, interval: float) -> None:
+    def __init__(
+        self,
+        label: str,
+        total_shards: int,
+        total_bytes: int,
+        interval: float,
+        on_shard: Callable[[int], None] | None = None,
+    ) -> None:
         self.label = label
+        self.on_shard = on_shard
         self.total_shards = total_shards
         self.total_bytes = total_bytes
         self.interval = interval
@@ -54,6 +62,8 @@ class Progress:
     def advance(self, nbytes: int) -> None:
         self.shards += 1
         self.bytes += nbytes
+        if self.on_shard is not None:
+            self.on_shard(nbytes)
         self.tick(final=self.shards == self.total_shards)
 
     def tick(self, final: bool = False) -> None:
@@ -84,6 +94,11 @@ class ShardResult:
     bytes_read: int = 0
     bytes_written: int = 0
 
+    def add(self, other: ShardResult) -> None:
+        self.pixel_bytes += other.pixel_bytes
+        self.bytes_read += other.bytes_read
+        self.bytes_written += other.bytes_written
+
 
 @dataclass
 class ShardTask:
@@ -108,13 +123,16 @@ class ShardTask:
         region = ",".join(f"{s.start}:{s.stop}" for s in self.region)
         return f"dataset '{self.dataset}': {self.source_loc.child(self.array.path)} [{region}]"
 
-    def run(self) -> ShardResult:
+    def run(self) -> tuple[str, ShardResult]:
         try:
-            if self.engine in (Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE):
-                return self._assemble()
-            return self._reencode()
+            return self.array.path, self._run()
         except Exception as err:
             raise ConvertError(f"{self.describe()}: {type(err).__name__}: {err}") from err
+
+    def _run(self) -> ShardResult:
+        if self.engine in (Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE):
+            return self._assemble()
+        return self._reencode()
 
     def _pixel_bytes(self) -> int:
         return int(self.array.dtype[2:]) * math.prod(s.stop - s.start for s in self.region)
@@ -189,10 +207,13 @@ def run_convert_job(
     threads: int = 1,
     progress_interval: float = 2.0,
     run: Run | None = None,
+    on_shard: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Write every shard of one convert job, then its record (last, so a crash leaves none)."""
+    """Write every shard of one convert job, then its record (last, so a crash leaves none).
+    ``on_shard`` is called with the pixel bytes of each shard written (a progress bar)."""
     job = plan.job(job_id)
     started = time.monotonic()
+    started_at = time.time()
     arrays = {a.path: a for a in plan.arrays}
     source_loc = Location.from_text(plan.input, plan.input_storage)
     target_loc = Location.from_text(plan.output, plan.output_storage)
@@ -242,6 +263,7 @@ def run_convert_job(
         total_shards,
         job.bytes,
         progress_interval,
+        on_shard,
     )
     LOG.info(
         "%s: %d arrays, %d shards, %.1f MB of pixels, %d threads, %d shards at once",
@@ -252,10 +274,11 @@ def run_convert_job(
         threads,
         workers,
     )
-    assembled = _write_shards(tasks(), workers, progress)
+    per_array = _write_shards(tasks(), workers, progress)
     # Another run that took the output over meanwhile would have mixed its shards with these.
     confirm_claim(plan.dataset, target_loc, run)
-    reencoded = reencoder.counts() if reencoder else {"bytes_read": 0, "bytes_written": 0}
+    if reencoder:
+        _share_reencoded_bytes(per_array, reencoder.counts(), engines)
     record: dict[str, Any] = {
         "dataset": plan.dataset,
         "job": job_id,
@@ -268,14 +291,18 @@ def run_convert_job(
                 "shards": list(p.shards),
                 "mode": arrays[p.path].mode,
                 "engine": engines[p.path],
+                "bytes_read": per_array.get(p.path, ShardResult(0)).bytes_read,
+                "bytes_written": per_array.get(p.path, ShardResult(0)).bytes_written,
             }
             for p in job.arrays
         ],
         "shards_written": total_shards,
         "pixel_bytes": progress.bytes,
-        "bytes_read": assembled.bytes_read + reencoded["bytes_read"],
-        "bytes_written": assembled.bytes_written + reencoded["bytes_written"],
+        "bytes_read": sum(r.bytes_read for r in per_array.values()),
+        "bytes_written": sum(r.bytes_written for r in per_array.values()),
         "seconds": round(time.monotonic() - started, 3),
+        "started_at": started_at,
+        "finished_at": time.time(),
         "peak_memory_bytes": peak_memory_bytes(),
         "threads": threads,
         "shard_workers": workers,
@@ -293,19 +320,41 @@ def run_convert_job(
     return record
 
 
-def _write_shards(tasks: Iterator[ShardTask], threads: int, progress: Progress) -> ShardResult:
-    """Run the shard tasks on ``threads`` workers, ``2 x threads`` in flight; the totals."""
-    totals = ShardResult(0)
+def _share_reencoded_bytes(
+    per_array: dict[str, ShardResult], counts: dict[str, int], engines: dict[str, Engine]
+) -> None:
+    """Add the re-encoders' byte counts to their arrays. They are counted per job (tensorstore
+    counts per process), so a job re-encoding several arrays shares them by pixel bytes."""
+    reencoded = {
+        path: result
+        for path, result in per_array.items()
+        if engines[path] not in (Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE)
+    }
+    pixels = sum(r.pixel_bytes for r in reencoded.values()) or 1
+    for key in ("bytes_read", "bytes_written"):
+        left = counts[key]
+        for number, result in enumerate(reencoded.values(), start=1):
+            share = left if number == len(reencoded) else counts[key] * result.pixel_bytes // pixels
+            setattr(result, key, getattr(result, key) + share)
+            left -= share
 
-    def finish(future: Future[ShardResult]) -> None:
-        result = future.result()
-        totals.bytes_read += result.bytes_read
-        totals.bytes_written += result.bytes_written
+
+def _write_shards(
+    tasks: Iterator[ShardTask], threads: int, progress: Progress
+) -> dict[str, ShardResult]:
+    """Run the shard tasks on ``threads`` workers, ``2 x threads`` in flight; the totals of
+    each array."""
+    totals: dict[str, ShardResult] = {}
+
+    def finish(future: Future[tuple[str, ShardResult]]) -> None:
+        path, result = future.result()
+        totals.setdefault(path, ShardResult(0)).add(result)
         progress.advance(result.pixel_bytes)
 
-    timeout = progress.interval or None
+    # No interval (0) or an endless one (a progress bar shows the rest): wait for shards.
+    timeout = progress.interval if 0 < progress.interval < math.inf else None
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        pending: set[Future[ShardResult]] = set()
+        pending: set[Future[tuple[str, ShardResult]]] = set()
         for task in tasks:
             while len(pending) >= 2 * threads:
                 done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)

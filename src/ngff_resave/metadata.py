@@ -13,6 +13,8 @@ import posixpath
 from pathlib import Path
 from typing import Any
 
+from ngff_resave.challenge_stats import STATS_KEY, array_stats
+from ngff_resave.codecs import planned_array_metadata
 from ngff_resave.models import Plan
 from ngff_resave.ome_metadata import NGFF_VERSION, group_metadata
 from ngff_resave.ownership import CRATE_FILE, Run, claim_plan_output, confirm_claim, settle_claim
@@ -40,9 +42,13 @@ def crate_for_plan(plan: Plan) -> dict[str, Any] | None:
     )
 
 
-def write_metadata(plan: Plan, run: Run | None = None) -> dict[str, Any]:
+def write_metadata(
+    plan: Plan, convert_records: list[dict[str, Any]], run: Run | None = None
+) -> dict[str, Any]:
     """Write every group's ``zarr.json``, the copied files and the crate; the root last.
-    What the workflow wrote under an earlier plan and this one does not have goes first."""
+    What the workflow wrote under an earlier plan and this one does not have goes first.
+    Each image array's ``zarr.json`` is written again with the challenge's statistics, taken
+    from the ``convert_records`` of the jobs that wrote its shards."""
     source = Location.from_text(plan.input, plan.input_storage)
     target = Location.from_text(plan.output, plan.output_storage)
     run = run or Run.current(Path("results"))
@@ -74,6 +80,12 @@ def write_metadata(plan: Plan, run: Run | None = None) -> dict[str, Any]:
         for extra in migrated:
             migrate(source, target, extra)
             written.append(posixpath.join(extra.path, "zarr.json"))
+    stats = array_stats(plan, convert_records)
+    for array in plan.arrays:
+        if array.path in stats:
+            document = planned_array_metadata(array)
+            document["attributes"][STATS_KEY] = stats[array.path]
+            put_json(posixpath.join(array.path, "zarr.json"), document)
     for path in plan.files:
         data = source.read_bytes(path)
         if data is None:

@@ -41,6 +41,8 @@ class Outcome:
     failed: list[str] = field(default_factory=list)
     failed_arrays: list[str] = field(default_factory=list)
     checks: list[dict[str, Any]] = field(default_factory=list)
+    # What the thumbnail beside the outcome shows; empty when there is none.
+    thumbnail: str = ""
 
     @classmethod
     def failed_with(

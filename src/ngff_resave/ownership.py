@@ -93,6 +93,17 @@ class Run:
             token=f"process-{socket.gethostname()}-{os.getpid()}", workdir=real_path(os.getcwd())
         )
 
+    @classmethod
+    def running(cls, results: Path) -> Run | None:
+        """The run of ``results`` whose process on this host is still alive, if any."""
+        recorded = read_local_record(results / RUN_FILE)
+        if not recorded or recorded.get("ended") is not None:
+            return None
+        alive = recorded.get("host") == socket.gethostname() and _process_alive(
+            int(recorded.get("pid", 0))
+        )
+        return cls(**recorded) if alive else None
+
     @staticmethod
     def end(results: Path) -> None:
         recorded = read_local_record(results / RUN_FILE)

@@ -2,7 +2,12 @@ rule catalog:
     input:
         catalog_inputs,
     output:
-        catalog="results/catalog.csv",
+        catalog=report(
+            "results/catalog.csv",
+            caption="../report/catalog_csv.rst",
+            category="Catalog",
+            labels={"table": "catalog.csv (download)"},
+        ),
     log:
         "logs/catalog.log",
     conda:

@@ -19,6 +19,7 @@ sys.path.insert(0, str(PACKAGE_SRC))
 
 from ngff_resave import catalog as run_catalog  # noqa: E402
 from ngff_resave import failures, outcomes, ownership, packing, patterns  # noqa: E402
+from ngff_resave import report_pages  # noqa: E402
 from ngff_resave import resources as job_resources  # noqa: E402
 from ngff_resave import sheet as sample_sheet  # noqa: E402
 from ngff_resave.models import digest, read_plan, read_sheet_plan  # noqa: E402
@@ -255,6 +256,13 @@ def old_record_usable(record):
     return not record.startswith("results/packs/") or old_pack_usable(record)
 
 
+def report_labels(page):
+    """The columns of a dataset's row in the report (read when the report is built)."""
+    return lambda wildcards: report_pages.report_labels(
+        RESULTS, wildcards.dataset, page
+    )
+
+
 def url_prefix_option():
     prefix = config["catalog"]["url_prefix"]
     return f"--url-prefix {shlex.quote(prefix)}" if prefix else ""
@@ -281,6 +289,8 @@ def end_of_run(snakemake_log, crashed):
         ok, text = run_catalog.write_run_catalog(
             RESULTS, config["catalog"]["url_prefix"], dead
         )
+        # The report then shows this run too, the datasets whose jobs died included.
+        report_pages.write_report_pages(RESULTS)
         # Written outside any job: dated before the sheet plan, so the next run makes it
         # again (and with it the work it is missing).
         older = os.path.getmtime(SHEET_PLAN) - 1

@@ -19,5 +19,5 @@ rule convert:
     shell:
         "{{ "
         + ATTEMPT_LINE
-        + "python -m ngff_resave convert --plan {input.plan} --job {wildcards.level}-{wildcards.part}"
+        + "python -m ngff_resave convert-job --plan {input.plan} --job {wildcards.level}-{wildcards.part}"
         " --record {output.record} --threads {threads}; }} 2> {log}"

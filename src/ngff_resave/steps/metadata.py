@@ -23,7 +23,8 @@ def metadata_step(
     """Group metadata and crate of a dataset converted by its own jobs, unless one of its
     convert jobs failed; the record (also ``results/{dataset}/metadata.json``) says which."""
     plan, plan_digest = load_plan(plan_path)
-    failed = [r for r in map(read_local_record, convert_records) if r and r.get("error")]
+    records = [r for r in map(read_local_record, convert_records) if r]
+    failed = [r for r in records if r.get("error")]
     if failed:
         value: dict[str, Any] = {
             "dataset": plan.dataset,
@@ -35,7 +36,7 @@ def metadata_step(
         LOG.error("dataset '%s': no metadata written: %s", plan.dataset, value["error"])
     else:
         try:
-            value = write_metadata(plan, Run.current(results))
+            value = write_metadata(plan, records, Run.current(results))
         except Exception as err:  # noqa: BLE001 - recorded; the dataset fails at validate
             LOG.error("dataset '%s': writing metadata failed", plan.dataset, exc_info=err)
             value = {

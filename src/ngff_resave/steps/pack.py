@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +15,7 @@ from ngff_resave import outcomes
 from ngff_resave.checks import Report
 from ngff_resave.convert import run_convert_job
 from ngff_resave.metadata import write_metadata
-from ngff_resave.models import Failure, Plan
+from ngff_resave.models import Failure, Plan, digest
 from ngff_resave.outcomes import Outcome
 from ngff_resave.ownership import Run, claim_plan_output
 from ngff_resave.planning import PlanSettings
@@ -23,8 +23,15 @@ from ngff_resave.redaction import RedactingFilter
 from ngff_resave.resources import peak_memory_bytes
 from ngff_resave.sheet_plan import plan_row
 from ngff_resave.steps import load_plan
-from ngff_resave.steps.validate import validate_plan
-from ngff_resave.storage import Location, read_local_record, write_local_bytes, write_local_json
+from ngff_resave.steps.validate import record_thumbnail, validate_plan
+from ngff_resave.storage import (
+    Location,
+    delete_local,
+    read_local_record,
+    write_local_bytes,
+    write_local_json,
+)
+from ngff_resave.thumbnails import THUMBNAIL_FILE
 from ngff_resave.validation import validate_dataset
 
 LOG = logging.getLogger(__name__)
@@ -70,23 +77,29 @@ def run_dataset(
         failed_arrays = (outcomes.read_outcome(results, dataset) or {}).get("failed_arrays", [])
         run = Run.current(results)
         claim_plan_output(plan, target, run)
+        records = []
         for job in plan.jobs:
-            record = results / dataset / "convert" / f"{job.id}.json"
-            if outcomes.convert_record_reusable(
-                read_local_record(record), pixels, plan.output, failed_arrays
+            path = results / dataset / "convert" / f"{job.id}.json"
+            record = read_local_record(path)
+            if record and outcomes.convert_record_reusable(
+                record, pixels, plan.output, failed_arrays
             ):
                 # Shards written for the same pixels and found good (a crate field changed, or
                 # the job was killed after this part): they stand.
                 LOG.info("dataset '%s': convert job %s kept (same pixels)", dataset, job.id)
                 target.delete("zarr.json")
-                continue
-            run_convert_job(plan, job.id, record, threads=threads, run=run)
+            else:
+                record = run_convert_job(plan, job.id, path, threads=threads, run=run)
+            records.append(record)
         step = "metadata"
-        write_local_json(results / dataset / "metadata.json", write_metadata(plan, run))
+        write_local_json(results / dataset / "metadata.json", write_metadata(plan, records, run))
         step = "validate"
-        return validate_plan(plan, plan_digest, mode, sample_chunks, threads, rule, log)
+        outcome = validate_plan(plan, plan_digest, mode, sample_chunks, threads, rule, log)
+        record_thumbnail(plan, outcome, results)
+        return outcome
     except Exception as err:  # noqa: BLE001 - one dataset's failure must not stop the others
         LOG.error("dataset '%s': %s failed", dataset, step, exc_info=err)
+        delete_local(results / dataset / THUMBNAIL_FILE)
         return Outcome.failed_with(
             dataset, err, Failure.CONVERSION, rule=rule, log=log, plan_digest=plan_digest
         )
@@ -164,20 +177,85 @@ def convert_dataset(
     (with the metadata and output checks of planning), converted job by job, its metadata
     written and validated. Records go below ``results/{dataset}``."""
     run = Run.current(results)
+    plan, _ = plan_and_record(settings, results, run)
+    records = convert_jobs(plan, results, run, threads, progress_interval)
+    metadata = write_metadata(plan, records, run)
+    report = validate_dataset(plan, mode, sample_chunks, seed, threads)
+    return DatasetRun(plan, records, metadata, report)
+
+
+def plan_and_record(settings: PlanSettings, results: Path, run: Run) -> tuple[Plan, str]:
+    """The dataset's plan (planning checks the input's metadata and the output's owner),
+    written to ``results/{dataset}/plan.json``; and its digest."""
     plan = plan_row(settings, run)
-    folder = results / plan.dataset
-    write_local_bytes(folder / "plan.json", plan.to_bytes())
-    records = [
+    data = plan.to_bytes()
+    write_local_bytes(results / plan.dataset / "plan.json", data)
+    return plan, digest(data)
+
+
+def convert_jobs(
+    plan: Plan,
+    results: Path,
+    run: Run,
+    threads: int,
+    progress_interval: float,
+    on_shard: Callable[[int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Every convert job of the plan, one after the other; their records."""
+    return [
         run_convert_job(
             plan,
             job.id,
-            folder / "convert" / f"{job.id}.json",
+            results / plan.dataset / "convert" / f"{job.id}.json",
             threads=threads,
             progress_interval=progress_interval,
             run=run,
+            on_shard=on_shard,
         )
         for job in plan.jobs
     ]
-    metadata = write_metadata(plan, run)
-    report = validate_dataset(plan, mode, sample_chunks, seed, threads)
-    return DatasetRun(plan, records, metadata, report)
+
+
+def convert_one(
+    settings: PlanSettings,
+    results: Path,
+    logs: Path,
+    threads: int,
+    mode: str,
+    sample_chunks: int,
+    progress_interval: float = 2.0,
+    on_plan: Callable[[Plan], Callable[[int], None] | None] | None = None,
+) -> Outcome:
+    """One dataset without a sheet (``ngff-resave convert``): the files a workflow row
+    writes (plan, convert records, ``metadata.json``, outcome, thumbnail, log) from the same
+    steps. A plan that cannot be made raises; a failure after it is the outcome. ``on_plan``
+    may return a callback that is told the pixel bytes of each shard written."""
+    run = Run.current(results)
+    log = logs / settings.dataset / "convert.log"
+    with dataset_log(log):
+        plan, plan_digest = plan_and_record(settings, results, run)
+        step = "convert"
+        try:
+            on_shard = on_plan(plan) if on_plan else None
+            records = convert_jobs(plan, results, run, threads, progress_interval, on_shard)
+            step = "metadata"
+            metadata = write_metadata(plan, records, run)
+            write_local_json(results / plan.dataset / "metadata.json", metadata)
+            step = "validate"
+            outcome = validate_plan(
+                plan, plan_digest, mode, sample_chunks, threads, "convert", str(log)
+            )
+            record_thumbnail(plan, outcome, results)
+        except Exception as err:  # noqa: BLE001 - recorded as the dataset's outcome
+            LOG.error("dataset '%s': %s failed", plan.dataset, step, exc_info=err)
+            delete_local(results / plan.dataset / THUMBNAIL_FILE)
+            outcome = Outcome.failed_with(
+                plan.dataset,
+                err,
+                Failure.CONVERSION,
+                rule="convert",
+                log=str(log),
+                plan_digest=plan_digest,
+            )
+        outcome.write(results)
+    return outcome

@@ -10,7 +10,14 @@ from ngff_resave.models import Failure, Plan
 from ngff_resave.outcomes import Outcome
 from ngff_resave.resources import peak_memory_bytes
 from ngff_resave.steps import load_plan
-from ngff_resave.storage import Location, read_local_record, write_local_json
+from ngff_resave.storage import (
+    Location,
+    delete_local,
+    read_local_record,
+    write_local_bytes,
+    write_local_json,
+)
+from ngff_resave.thumbnails import THUMBNAIL_FILE, render_dataset
 from ngff_resave.validation import validate_dataset
 
 LOG = logging.getLogger(__name__)
@@ -54,6 +61,23 @@ def validate_plan(
     return outcome
 
 
+def record_thumbnail(plan: Plan, outcome: Outcome, results: Path) -> None:
+    """A valid dataset's thumbnail beside its outcome; an older one goes when the dataset is
+    not valid (it would show what is no longer there). A thumbnail that cannot be drawn is a
+    warning, not a failure of the dataset."""
+    path = results / plan.dataset / THUMBNAIL_FILE
+    delete_local(path)
+    if not outcome.valid:
+        return
+    try:
+        thumbnail = render_dataset(Location.from_text(plan.output, plan.output_storage))
+    except Exception as err:  # noqa: BLE001 - the data is valid; only the picture is missing
+        LOG.warning("dataset '%s': no thumbnail: %s: %s", plan.dataset, type(err).__name__, err)
+        return
+    write_local_bytes(path, thumbnail.png())
+    outcome.thumbnail = thumbnail.shows
+
+
 def validate_step(
     plan_path: Path,
     record: Path,
@@ -91,6 +115,7 @@ def validate_step(
                 "validate",
                 str(logs / plan.dataset / f"validate-{record.stem}.log"),
             )
+            record_thumbnail(plan, outcome, results)
         except Exception as err:  # noqa: BLE001 - recorded as the dataset's outcome
             LOG.error("dataset '%s': validation failed", plan.dataset, exc_info=err)
             outcome = Outcome.failed_with(

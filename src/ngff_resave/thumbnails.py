@@ -1,0 +1,302 @@
+"""Thumbnails of converted datasets, read through zarr-python as any reader sees them.
+
+An image is drawn from its lowest resolution level at the middle z (first time point):
+channels coloured by the ``omero`` rendering settings when present, else the first channel in
+greyscale with an automatic contrast; labels as a coloured overlay. A plate is a grid of its
+wells (first field of each), and a bioformats2raw layout shows its first series."""
+
+from __future__ import annotations
+
+import colorsys
+import io
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+import zarr
+
+from ngff_resave.storage import Location
+
+LOG = logging.getLogger(__name__)
+
+THUMBNAIL_FILE = "thumbnail.png"
+MAX_SIDE = 512
+# Small lowest levels are enlarged by a whole factor (each pixel repeated) up to this side.
+MIN_SIDE = 256
+LABEL_ALPHA = 0.5
+GREY_PERCENTILES = (0.5, 99.5)
+GRID_GAP = 2
+GRID_BACKGROUND = 40
+
+
+@dataclass
+class Thumbnail:
+    """An RGB picture (height x width x 3, uint8) and what it shows."""
+
+    pixels: np.ndarray
+    shows: str
+
+    def png(self) -> bytes:
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(self.pixels, mode="RGB").save(buffer, format="PNG", optimize=True)
+        return buffer.getvalue()
+
+
+def render_dataset(output: Location) -> Thumbnail:
+    """The thumbnail of a converted dataset at ``output``."""
+    root = zarr.open_group(output.zarr_store(read_only=True), mode="r", zarr_format=3)
+    ome = ome_of(root)
+    if "plate" in ome:
+        return render_plate(root)
+    if "multiscales" in ome:
+        return render_image(root, MAX_SIDE)
+    if "bioformats2raw.layout" in ome:
+        series = zarr.open_group(root.store, path="0", mode="r", zarr_format=3)
+        if "plate" in ome_of(series):
+            return render_plate(series)
+        image = render_image(series, MAX_SIDE)
+        return Thumbnail(image.pixels, f"series 0: {image.shows}")
+    raise ValueError(f"{output.url}: no image, plate or bioformats2raw layout at the root")
+
+
+def render_image(group: zarr.Group, max_side: int, min_side: int = MIN_SIDE) -> Thumbnail:
+    """One multiscale image, labels over it, its longer side at most ``max_side`` pixels and,
+    by whole factors, at least ``min_side`` where it is small."""
+    ome = ome_of(group)
+    multiscale = ome["multiscales"][0]
+    axes = [axis["name"] for axis in multiscale["axes"]]
+    levels = multiscale["datasets"]
+    array = level_array(group, levels[-1]["path"])
+    step = plane_step(array.shape, axes, max_side)
+    z = middle(array.shape, axes, "z")
+    planes = read_plane(array, axes, z, step)
+    channels = (ome.get("omero") or {}).get("channels") or []
+    pixels, colouring = colour_channels(planes, channels)
+    shows = (
+        f"level {len(levels) - 1} of {len(levels)} ({levels[-1]['path']}), "
+        f"z {z} of {axis_size(array.shape, axes, 'z')}, {colouring}"
+    )
+    overlaid = overlay_labels(group, pixels, array.shape, axes, z)
+    if overlaid:
+        shows += f", labels {', '.join(overlaid)}"
+    if step > 1:
+        shows += f", every {step}th pixel"
+    factor = max(1, min_side // max(pixels.shape[:2]))
+    if factor > 1:
+        pixels = pixels.repeat(factor, axis=0).repeat(factor, axis=1)
+        shows += f", enlarged {factor}x"
+    return Thumbnail(pixels, shows)
+
+
+def level_array(group: zarr.Group, path: str) -> zarr.Array:
+    array = group[path]
+    if not isinstance(array, zarr.Array):
+        raise ValueError(f"{group.path}/{path}: a group where a resolution level should be")
+    return array
+
+
+def ome_of(group: zarr.Group) -> dict[str, Any]:
+    """The group's ``ome`` attributes, as plain JSON data."""
+    return cast(dict[str, Any], group.attrs.asdict().get("ome", {}))
+
+
+def axis_size(shape: tuple[int, ...], axes: list[str], name: str) -> int:
+    return shape[axes.index(name)] if name in axes else 1
+
+
+def middle(shape: tuple[int, ...], axes: list[str], name: str) -> int:
+    return axis_size(shape, axes, name) // 2
+
+
+def plane_step(shape: tuple[int, ...], axes: list[str], max_side: int) -> int:
+    """The stride that brings the y/x plane within ``max_side``: huge lowest levels are
+    sampled, never read whole."""
+    side = max(axis_size(shape, axes, "y"), axis_size(shape, axes, "x"))
+    return max(1, math.ceil(side / max_side))
+
+
+def read_plane(array: zarr.Array, axes: list[str], z: int, step: int) -> np.ndarray:
+    """Channels x y x x at the given z and the first time point, every ``step``-th pixel."""
+    selection: list[Any] = []
+    for name in axes:
+        if name in ("y", "x"):
+            selection.append(slice(None, None, step))
+        elif name == "c":
+            selection.append(slice(None))
+        elif name == "z":
+            selection.append(z)
+        else:
+            selection.append(0)
+    plane = np.asarray(array[tuple(selection)], dtype=np.float64)
+    return plane if "c" in axes else plane[np.newaxis]
+
+
+def colour_channels(planes: np.ndarray, channels: list[dict[str, Any]]) -> tuple[np.ndarray, str]:
+    """RGB from the omero channel settings (active channels, window, colour), else the first
+    channel in greyscale stretched between its low and high percentiles."""
+    active = [
+        (index, channel)
+        for index, channel in enumerate(channels)
+        if index < len(planes) and channel.get("active", True) and "window" in channel
+    ]
+    if len(channels) == len(planes) and active:
+        rgb = np.zeros(planes.shape[1:] + (3,))
+        for index, channel in active:
+            window = channel["window"]
+            low, high = float(window["start"]), float(window["end"])
+            scaled = np.clip((planes[index] - low) / max(high - low, 1e-12), 0.0, 1.0)
+            rgb += scaled[..., np.newaxis] * hex_colour(channel.get("color", "FFFFFF"))
+        return to_bytes(np.clip(rgb, 0.0, 1.0)), f"{len(active)} channel(s) coloured by omero"
+    low, high = np.percentile(planes[0], GREY_PERCENTILES)
+    scaled = np.clip((planes[0] - low) / max(high - low, 1e-12), 0.0, 1.0)
+    return (
+        to_bytes(np.repeat(scaled[..., np.newaxis], 3, axis=2)),
+        "channel 0 in greyscale, auto contrast",
+    )
+
+
+def hex_colour(text: str) -> np.ndarray:
+    value = text.lstrip("#")[:6].ljust(6, "F")
+    return np.array([int(value[i : i + 2], 16) / 255 for i in (0, 2, 4)])
+
+
+def to_bytes(unit: np.ndarray) -> np.ndarray:
+    return np.round(unit * 255).astype(np.uint8)
+
+
+def overlay_labels(
+    image: zarr.Group, pixels: np.ndarray, image_shape: tuple[int, ...], axes: list[str], z: int
+) -> list[str]:
+    """Paint every label image listed under ``labels`` over ``pixels``; their names."""
+    try:
+        labels = zarr.open_group(image.store, path=_join(image, "labels"), mode="r")
+    except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
+        return []
+    names = ome_of(labels).get("labels", [])
+    for name in names:
+        group = zarr.open_group(image.store, path=_join(labels, name), mode="r")
+        values = label_plane(group, image_shape, axes, z, pixels.shape[:2])
+        colours = label_colours(ome_of(group).get("image-label", {}))
+        painted = values != 0
+        for value in np.unique(values[painted]):
+            where = values == value
+            colour = colours.get(int(value), generated_colour(int(value)))
+            pixels[where] = np.round(
+                (1 - LABEL_ALPHA) * pixels[where] + LABEL_ALPHA * 255 * colour
+            ).astype(np.uint8)
+    return [str(n) for n in names]
+
+
+def label_plane(
+    group: zarr.Group,
+    image_shape: tuple[int, ...],
+    axes: list[str],
+    z: int,
+    size: tuple[int, ...],
+) -> np.ndarray:
+    """The label values under each thumbnail pixel (nearest neighbour), from the label's
+    smallest level that is not smaller than the image's lowest level."""
+    multiscale = ome_of(group)["multiscales"][0]
+    label_axes = [axis["name"] for axis in multiscale["axes"]]
+    wanted = axis_size(image_shape, axes, "y"), axis_size(image_shape, axes, "x")
+    levels = [level_array(group, level["path"]) for level in multiscale["datasets"]]
+    big_enough = [
+        array
+        for array in levels
+        if axis_size(array.shape, label_axes, "y") >= wanted[0]
+        and axis_size(array.shape, label_axes, "x") >= wanted[1]
+    ]
+    chosen = big_enough[-1] if big_enough else levels[0]
+    shape = chosen.shape
+    label_z = min(
+        z * axis_size(shape, label_axes, "z") // max(axis_size(image_shape, axes, "z"), 1),
+        axis_size(shape, label_axes, "z") - 1,
+    )
+    rows = nearest(axis_size(shape, label_axes, "y"), size[0])
+    cols = nearest(axis_size(shape, label_axes, "x"), size[1])
+    selection: list[Any] = []
+    for name in label_axes:
+        if name == "y":
+            selection.append(rows)
+        elif name == "x":
+            selection.append(cols)
+        elif name == "z":
+            selection.append([label_z])
+        else:
+            selection.append([0])
+    values = np.asarray(chosen.oindex[tuple(selection)])
+    return values.reshape(size)
+
+
+def nearest(source: int, target: int) -> np.ndarray:
+    """Indices into ``source`` samples for ``target`` evenly spaced pixels."""
+    return np.minimum(((np.arange(target) + 0.5) * source / target).astype(int), source - 1)
+
+
+def label_colours(image_label: dict[str, Any]) -> dict[int, np.ndarray]:
+    colours = {}
+    for entry in image_label.get("colors", []):
+        if "label-value" in entry and "rgba" in entry:
+            colours[int(entry["label-value"])] = np.array(entry["rgba"][:3]) / 255
+    return colours
+
+
+def generated_colour(value: int) -> np.ndarray:
+    """A bright colour per label value; neighbours' values get far-apart hues."""
+    hue = (value * 0.618033988749895) % 1.0
+    return np.array(colorsys.hsv_to_rgb(hue, 0.85, 1.0))
+
+
+def render_plate(plate_group: zarr.Group) -> Thumbnail:
+    """The wells in their rows and columns, each the first field's thumbnail."""
+    plate = ome_of(plate_group)["plate"]
+    rows, columns = len(plate["rows"]), len(plate["columns"])
+    cell = max(32, min(256, 1024 // max(rows, columns)))
+    height = rows * cell + (rows + 1) * GRID_GAP
+    width = columns * cell + (columns + 1) * GRID_GAP
+    grid = np.full((height, width, 3), GRID_BACKGROUND, dtype=np.uint8)
+    shown = 0
+    for well in plate["wells"]:
+        well_group = zarr.open_group(
+            plate_group.store, path=_join(plate_group, well["path"]), mode="r"
+        )
+        images = ome_of(well_group)["well"]["images"]
+        if not images:
+            continue
+        field = zarr.open_group(
+            plate_group.store, path=_join(well_group, images[0]["path"]), mode="r"
+        )
+        tile = render_image(field, cell, cell).pixels
+        top = GRID_GAP + well["rowIndex"] * (cell + GRID_GAP) + (cell - tile.shape[0]) // 2
+        left = GRID_GAP + well["columnIndex"] * (cell + GRID_GAP) + (cell - tile.shape[1]) // 2
+        grid[top : top + tile.shape[0], left : left + tile.shape[1]] = tile
+        shown += 1
+    return Thumbnail(
+        grid, f"plate of {rows} x {columns}: {shown} wells, first field of each, {cell} px cells"
+    )
+
+
+def _join(group: zarr.Group, path: str) -> str:
+    return f"{group.path}/{path}" if group.path else path
+
+
+def placeholder(text: str, size: tuple[int, int] = (160, 320)) -> Thumbnail:
+    """A grey card with ``text``: what stands in for a dataset that has no picture."""
+    from PIL import Image, ImageDraw
+
+    card = Image.new("RGB", (size[1], size[0]), (90, 90, 90))
+    draw = ImageDraw.Draw(card)
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        if len(line) + len(word) + 1 > 48 and line:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    draw.multiline_text((8, 8), "\n".join(lines[:9]), fill=(255, 255, 255))
+    return Thumbnail(np.asarray(card), text)
