@@ -128,7 +128,7 @@ def run_convert_jobs(plan: Path, records: Path, threads: int) -> tuple[float, in
     """Every convert job of a plan, one process each, as the workflow runs them."""
     total, peak = 0.0, 0
     for job in json.loads(plan.read_text())["jobs"]:
-        seconds, rss = measured(ngff("convert", "--plan", str(plan), "--job", job["id"],
+        seconds, rss = measured(ngff("convert-job", "--plan", str(plan), "--job", job["id"],
                                      "--record", str(records / f"{job['id']}.json"),
                                      "--threads", str(threads)))
         total += seconds
@@ -205,6 +205,16 @@ def benchmark(work: Path, repeat: int, threads: int) -> tuple[list[Figure], int,
                          "--directory", str(workdir), "--configfile",
                          str(workdir / "config.yaml"), "--cores", str(threads), "--quiet"])
 
+    def one_command() -> tuple[float, int]:
+        records = fresh(work / "command")
+        return measured(ngff("convert", "--no-progress", "--log", "warn", "--cc0",
+                             "--output-threads", str(threads), "--results",
+                             str(records / "results"), "--logs", str(records / "logs"),
+                             str(source), str(fresh(out / "command"))))
+
+    seconds, peak = median_of(repeat, one_command)
+    figures.append(Figure("e. ngff-resave convert INPUT OUTPUT, one command", seconds, peak,
+                          "as b' in one process: plan, copy, metadata, crate, full validation"))
     seconds, peak = median_of(repeat, lambda: workflow("full"))
     figures.append(Figure("b'. ngff-resave whole workflow, plan to catalog", seconds, peak,
                           "copy mode, full pixel validation, RO-Crate"))

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import snakemake, tree_bytes
 
+from ngff_resave.challenge_stats import STATS_KEY
 from ngff_resave.one_dataset import dataset_id
 
 CLI = [sys.executable, "-m", "ngff_resave", "convert"]
@@ -63,6 +64,27 @@ def test_the_command_writes_what_a_one_row_workflow_writes(examples, tmp_path, d
         == json.loads((workflow / "results" / dataset / "plan.json").read_text())["arrays"]
     )
     assert (command / "logs" / dataset / "convert.log").is_file()
+
+
+def test_re_encoded_arrays_report_their_own_shard_bytes(examples, tmp_path):
+    """The challenge's ``written`` per array is the bytes of that array's shards, also when a
+    job re-encodes arrays of different sizes together."""
+    result = convert(
+        str(examples["image-with-labels"]),
+        "out.ome.zarr",
+        "--cc-by",
+        "--codec",
+        "blosc-zstd-5",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    plan = json.loads((tmp_path / "results" / "out" / "plan.json").read_text())
+    assert {a["mode"] for a in plan["arrays"]} == {"reencode"}
+    for array in plan["arrays"]:
+        level = tmp_path / "out.ome.zarr" / array["path"]
+        stats = json.loads((level / "zarr.json").read_text())["attributes"][STATS_KEY]
+        shards = [p for p in level.rglob("*") if p.is_file() and p.name != "zarr.json"]
+        assert stats["written"] == sum(p.stat().st_size for p in shards) > 0, array["path"]
 
 
 def test_no_license_and_a_missing_input_exit_2_before_any_work(examples, tmp_path):
@@ -116,11 +138,17 @@ def test_details_written_then_read_back_set_the_chunks(examples, tmp_path):
 def test_an_existing_output_is_kept_unless_overwrite_is_asked(examples, tmp_path):
     source = str(examples["bioformats2raw"])
     assert convert(source, "out.ome.zarr", "--cc0", cwd=tmp_path).returncode == 0
+    before = tree_bytes(tmp_path / "out.ome.zarr")
+    kept = convert(source, "out.ome.zarr", "--cc0", cwd=tmp_path)
+    assert kept.returncode == 2 and "--output-overwrite" in kept.stderr
+    assert tree_bytes(tmp_path / "out.ome.zarr") == before
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "out.ome.zarr").mkdir()
     (tmp_path / "other" / "out.ome.zarr" / "mine.txt").write_text("not the workflow's")
-    refused = convert(source, "other/out.ome.zarr", "--cc0", cwd=tmp_path)
+    # Unlike the challenge's, overwrite replaces only what this tool wrote.
+    refused = convert(source, "other/out.ome.zarr", "--cc0", "--output-overwrite", cwd=tmp_path)
     assert refused.returncode == 2 and "mine.txt" in refused.stderr
+    assert (tmp_path / "other" / "out.ome.zarr" / "mine.txt").is_file()
     again = convert(source, "out.ome.zarr", "--cc0", "--output-overwrite", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
 

@@ -257,13 +257,53 @@ def test_greyscale_auto_contrast_without_omero_settings():
     assert "greyscale" in thumbnail.shows
 
 
-def test_huge_planes_are_sampled_not_read_whole():
+def test_huge_planes_are_sampled_every_nth_pixel():
     group = zarr.open_group(zarr.storage.MemoryStore(), mode="w", zarr_format=3)
-    group.create_array("0", shape=(3000, 1200), chunks=(500, 500), dtype="uint8", fill_value=9)
-    axes = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
+    data = (np.arange(3000 * 1200) % 251).astype("uint8").reshape(3000, 1200)
+    group.create_array("0", data=data, chunks=(500, 500))
+    axes = [{"name": "Y", "type": "space"}, {"name": "X", "type": "space"}]
     group.attrs["ome"] = {"multiscales": [{"axes": axes, "datasets": [{"path": "0"}]}]}
     thumbnail = render_image(group, 512)
     assert thumbnail.pixels.shape == (500, 200, 3) and "every 6th pixel" in thumbnail.shows
+    sampled = data[::6, ::6].astype(float)
+    low, high = np.percentile(sampled, GREY_PERCENTILES)
+    expected = np.round(np.clip((sampled - low) / (high - low), 0, 1) * 255)
+    assert np.abs(thumbnail.pixels[..., 1] - expected).max() <= 1
+
+
+def test_nan_pixels_are_black_and_the_rest_is_stretched():
+    group = zarr.open_group(zarr.storage.MemoryStore(), mode="w", zarr_format=3)
+    data = np.linspace(0, 1, 64 * 64).reshape(64, 64).astype("float32")
+    data[:8] = np.nan
+    group.create_array("0", data=data)
+    axes = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
+    group.attrs["ome"] = {"multiscales": [{"axes": axes, "datasets": [{"path": "0"}]}]}
+    pixels = render_image(group, 512, min_side=1).pixels
+    assert (pixels[:8] == 0).all() and pixels[8:].max() == 255
+
+
+def test_many_label_values_each_get_a_colour():
+    group = zarr.open_group(zarr.storage.MemoryStore(), mode="w", zarr_format=3)
+    axes = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
+    group.create_array("0", data=np.full((200, 200), 100, dtype="uint16"))
+    group.attrs["ome"] = {"multiscales": [{"axes": axes, "datasets": [{"path": "0"}]}]}
+    labels = group.create_group("labels")
+    labels.attrs["ome"] = {"labels": ["cells"]}
+    cells = labels.create_group("cells")
+    values = np.arange(200 * 200, dtype="uint32").reshape(200, 200) % 20000
+    cells.create_array("0", data=values)
+    cells.attrs["ome"] = {
+        "multiscales": [{"axes": axes, "datasets": [{"path": "0"}]}],
+        "image-label": {"colors": [{"label-value": 1, "rgba": [255, 0, 0, 255]}]},
+    }
+    pixels = render_image(group, 512, min_side=1).pixels
+    # A flat image has no contrast: black; label 0 leaves it so.
+    assert pixels[0, 0].tolist() == [0, 0, 0]
+    # Label 1 in its given colour (red) at half opacity.
+    assert pixels[0, 1].tolist() == [128, 0, 0]
+    # The others in generated colours, far apart for neighbouring values.
+    assert len({tuple(p) for p in pixels.reshape(-1, 3)}) > 500
+    assert np.abs(pixels[0, 2].astype(int) - pixels[0, 3]).sum() > 60
 
 
 def test_placeholder_says_why():

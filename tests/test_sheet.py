@@ -95,6 +95,10 @@ def test_csv_sheets_are_read_by_extension(tmp_path):
         ),
         ("dataset\tinput\n", r"the sheet has no rows"),
         (
+            "dataset\tinput\nreport\tin.zarr\n",
+            r"column 'dataset': 'report' is a name the workflow uses in results/ and logs/",
+        ),
+        (
             "dataset\tinput\toutput\na\tin.zarr\tout.zarr\nb\tout.zarr/x\t\n",
             r"line 2 \(dataset 'a'\), column 'output': .*out.zarr overlaps the input of line 3",
         ),

@@ -171,6 +171,13 @@ class StorageTests:
         assert location.list_files("missing") == []
         assert location.list_files("z.bin") == []
 
+    def test_file_sizes(self, location: Location) -> None:
+        location.write_bytes("a/one.bin", b"1")
+        location.write_parts("a/b/three.bin", [b"12", b"3"])
+        assert location.file_sizes() == {"a/one.bin": 1, "a/b/three.bin": 3}
+        assert location.file_sizes("a/b") == {"three.bin": 3}
+        assert location.file_sizes("missing") == {}
+
     def test_remove_tree(self, location: Location) -> None:
         location.write_bytes("a/b/c.bin", b".")
         location.write_bytes("d.bin", b".")

@@ -27,30 +27,45 @@ def endpoint_label(url: str, storage_options: dict[str, Any]) -> str:
     return ""
 
 
-def array_stats(plan: Plan, records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each planned array's statistics, from the records of the convert jobs that wrote it
+def array_stats(
+    plan: Plan, records: list[dict[str, Any]], file_sizes: dict[str, int]
+) -> dict[str, dict[str, Any]]:
+    """Each planned array's statistics. ``written`` is what its shards take on the output
+    (``file_sizes``: the output's files, as listed after conversion), as the challenge counts
+    it; ``read``, times and threads come from the records of the convert jobs that wrote it
     (a level split into parts adds up its parts)."""
     machine: dict[str, Any] = {"cpu_count": multiprocessing.cpu_count()}
     if hasattr(os, "sched_getaffinity"):
         machine["sched_affinity"] = len(os.sched_getaffinity(0))
+    written: dict[str, int] = {}
+    paths = {array.path for array in plan.arrays}
+    for name, size in file_sizes.items():
+        folder, _, leaf = name.rpartition("/")
+        while folder and folder not in paths:
+            folder = folder.rpartition("/")[0]
+        if folder and leaf != "zarr.json":
+            written[folder] = written.get(folder, 0) + size
     totals: dict[str, dict[str, Any]] = {}
     for record in records:
-        for entry in record.get("arrays", []):
+        entries = record.get("arrays", [])
+        for entry in entries:
             stats = totals.setdefault(
                 entry["path"],
                 {
                     "input": endpoint_label(plan.input, plan.input_storage),
                     "output": endpoint_label(plan.output, plan.output_storage),
                     "read": 0,
-                    "written": 0,
+                    "written": written.get(entry["path"], 0),
                     "threads": 0,
+                    "elapsed": 0.0,
                 },
             )
-            stats["read"] += int(entry.get("bytes_read", 0))
-            stats["written"] += int(entry.get("bytes_written", 0))
+            # Records of an earlier version count bytes per job only.
+            job_read = record.get("bytes_read", 0) if len(entries) == 1 else 0
+            stats["read"] += int(entry.get("bytes_read", job_read))
             stats["threads"] = max(stats["threads"], int(record.get("threads", 0)))
+            stats["elapsed"] = round(stats["elapsed"] + float(record.get("seconds", 0)), 6)
             if "started_at" in record:
                 stats["start"] = min(stats.get("start", record["started_at"]), record["started_at"])
                 stats["stop"] = max(stats.get("stop", record["finished_at"]), record["finished_at"])
-                stats["elapsed"] = round(stats["stop"] - stats["start"], 6)
     return {path: {**stats, **machine} for path, stats in totals.items()}

@@ -217,9 +217,10 @@ def _convert_parser(sub: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--log",
-        choices=["error", "warn", "info", "debug"],
+        choices=["error", "warn", "info", "debug", "trace"],
         default="info",
-        help="how much to log (default info)",
+        help="how much to log on the terminal (default info; trace is debug); the log file "
+        "under --logs has every info line",
     )
     p.set_defaults(func=cmd_convert_one)
 
@@ -295,9 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = getattr(args, "log", "info").upper().replace("WARN", "WARNING")
+    chosen = getattr(args, "log", "info")
+    level = getattr(logging, {"warn": "WARNING", "trace": "DEBUG"}.get(chosen, chosen.upper()))
     logging.basicConfig(
-        level=getattr(logging, level),
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -305,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
 
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactingFilter())
+        # Also for records of loggers set lower (a dataset's log file wants every info line).
+        handler.setLevel(level)
     try:
         return int(args.func(args))
     except (ValueError, OSError, RuntimeError) as err:

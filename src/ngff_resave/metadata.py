@@ -80,7 +80,7 @@ def write_metadata(
         for extra in migrated:
             migrate(source, target, extra)
             written.append(posixpath.join(extra.path, "zarr.json"))
-    stats = array_stats(plan, convert_records)
+    stats = array_stats(plan, convert_records, target.file_sizes())
     for array in plan.arrays:
         if array.path in stats:
             document = planned_array_metadata(array)

@@ -30,7 +30,7 @@ from ngff_resave.sheet import (
     fill_config_defaults,
     plan_settings,
 )
-from ngff_resave.storage import is_url, write_local_bytes
+from ngff_resave.storage import Location, is_url, write_local_bytes
 
 LOG = logging.getLogger(__name__)
 
@@ -175,6 +175,13 @@ def convert_one_dataset(request: OneDataset, workdir: Path, progress: bool) -> i
 
     output = request.output_storage.address(request.output)
     settings = checked_settings(request, output, workdir)
+    target = Location.from_text(settings.output, settings.output_storage)
+    if not request.overwrite and target.exists() and target.list_files():
+        # As the challenge's resave: an existing output is replaced only when asked.
+        raise FileExistsError(
+            f"{settings.output} exists: give --output-overwrite to replace it (only a dataset "
+            "this tool wrote is replaced; other files there are refused)"
+        )
     running = Run.running(request.results)
     if running is not None and running.pid != os.getpid():
         raise RuntimeError(
@@ -243,7 +250,9 @@ def result_line(outcome: Outcome, output: str, results: Path) -> str:
     from ngff_resave.storage import read_local_record
 
     folder = results / outcome.dataset
-    records = [read_local_record(p) or {} for p in sorted((folder / "convert").glob("*.json"))]
+    plan = read_local_record(folder / "plan.json") or {}
+    jobs = [job["id"] for job in plan.get("jobs", [])]
+    records = [read_local_record(folder / "convert" / f"{job}.json") or {} for job in jobs]
     metadata = read_local_record(folder / "metadata.json") or {}
     written = sum(r.get("bytes_written", 0) for r in records) + metadata.get("bytes_written", 0)
     seconds = sum(r.get("seconds", 0) for r in records)

@@ -9,6 +9,20 @@ from typing import Final
 
 # Names outputs, logs and Snakemake wildcards, so only characters safe in all three.
 DATASET_ID: Final = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
+# Names the workflow itself uses in results/ and logs/, so no dataset may take them.
+RESERVED_DATASET_IDS: Final = frozenset(
+    {
+        "packs",
+        "plans",
+        "report",
+        "plan.json",
+        "catalog.csv",
+        "failed.tsv",
+        "run.json",
+        "catalog.log",
+        "report_pages.log",
+    }
+)
 
 LICENSE_SHORTHANDS: Final = {
     "CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/",

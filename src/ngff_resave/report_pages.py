@@ -141,7 +141,10 @@ def thumbnail_png(results: Path, row: dict[str, str], outcome: dict[str, Any]) -
 def missing_picture_text(row: dict[str, str], outcome: dict[str, Any]) -> str:
     if row["valid"] != "True":
         return f"{row['dataset']}: no picture, the dataset failed. {row['error']}"
-    return f"{row['dataset']}: valid, but no thumbnail was drawn (see its log {outcome.get('log')})"
+    return (
+        f"{row['dataset']}: valid, but no thumbnail: validated by a version before 0.2.0, or "
+        f"drawing it failed (see {outcome.get('log') or 'its log'})"
+    )
 
 
 def throughput(row: dict[str, str]) -> str:

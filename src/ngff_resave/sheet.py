@@ -15,6 +15,7 @@ import pandas as pd
 import yaml
 
 from ngff_resave.ownership import real_path
+from ngff_resave.patterns import RESERVED_DATASET_IDS
 from ngff_resave.planning import PlanSettings
 from ngff_resave.storage import LAYER_OPTIONS, is_url
 
@@ -204,6 +205,11 @@ def _check_row_values(
     row: dict[str, str], config: dict[str, Any], where: str, workdir: Path
 ) -> list[str]:
     problems = []
+    if row["dataset"] in RESERVED_DATASET_IDS:
+        problems.append(
+            f"{where}, column 'dataset': '{row['dataset']}' is a name the workflow uses in "
+            f"results/ and logs/; reserved: {', '.join(sorted(RESERVED_DATASET_IDS))}"
+        )
     chunks, shards = _int_list(row.get("chunks")), _int_list(row.get("shards"))
     if chunks and shards:
         if len(chunks) != len(shards):

@@ -68,19 +68,20 @@ def render_image(group: zarr.Group, max_side: int, min_side: int = MIN_SIDE) -> 
     by whole factors, at least ``min_side`` where it is small."""
     ome = ome_of(group)
     multiscale = ome["multiscales"][0]
-    axes = [axis["name"] for axis in multiscale["axes"]]
+    roles = axis_roles(multiscale["axes"])
     levels = multiscale["datasets"]
     array = level_array(group, levels[-1]["path"])
-    step = plane_step(array.shape, axes, max_side)
-    z = middle(array.shape, axes, "z")
-    planes = read_plane(array, axes, z, step)
-    channels = (ome.get("omero") or {}).get("channels") or []
-    pixels, colouring = colour_channels(planes, channels)
+    step = plane_step(array.shape, roles, max_side)
+    z = middle(array.shape, roles, "z")
+    settings = (ome.get("omero") or {}).get("channels") or []
+    channels = shown_channels(settings, axis_size(array.shape, roles, "c"))
+    planes = read_plane(array, roles, z, step, [index for index, _ in channels] or [0])
+    pixels, colouring = colour_channels(planes, [setting for _, setting in channels])
     shows = (
         f"level {len(levels) - 1} of {len(levels)} ({levels[-1]['path']}), "
-        f"z {z} of {axis_size(array.shape, axes, 'z')}, {colouring}"
+        f"z {z} of {axis_size(array.shape, roles, 'z')}, {colouring}"
     )
-    overlaid = overlay_labels(group, pixels, array.shape, axes, z)
+    overlaid = overlay_labels(group, pixels, array.shape, roles, z)
     if overlaid:
         shows += f", labels {', '.join(overlaid)}"
     if step > 1:
@@ -90,6 +91,31 @@ def render_image(group: zarr.Group, max_side: int, min_side: int = MIN_SIDE) -> 
         pixels = pixels.repeat(factor, axis=0).repeat(factor, axis=1)
         shows += f", enlarged {factor}x"
     return Thumbnail(pixels, shows)
+
+
+def axis_roles(axes: list[dict[str, Any]]) -> list[str]:
+    """Each axis as ``t``, ``c``, ``z``, ``y``, ``x`` (or ``other``), by its type: the last two
+    space axes are y and x, a third one before them z, whatever the axes are named."""
+    roles = []
+    for axis in axes:
+        kind = str(axis.get("type", "")).lower()
+        roles.append({"time": "t", "channel": "c", "space": "space"}.get(kind, "other"))
+    spaces = [i for i, role in enumerate(roles) if role == "space"]
+    for role, index in zip(("x", "y", "z"), reversed(spaces), strict=False):
+        roles[index] = role
+    return ["other" if role == "space" else role for role in roles]
+
+
+def shown_channels(settings: list[dict[str, Any]], count: int) -> list[tuple[int, dict[str, Any]]]:
+    """The channels drawn in colour: the omero settings' active ones with a window, when the
+    settings describe every channel; none (so channel 0 in greyscale) otherwise."""
+    if len(settings) != count:
+        return []
+    return [
+        (index, setting)
+        for index, setting in enumerate(settings)
+        if setting.get("active", True) and "window" in setting
+    ]
 
 
 def level_array(group: zarr.Group, path: str) -> zarr.Array:
@@ -104,55 +130,60 @@ def ome_of(group: zarr.Group) -> dict[str, Any]:
     return cast(dict[str, Any], group.attrs.asdict().get("ome", {}))
 
 
-def axis_size(shape: tuple[int, ...], axes: list[str], name: str) -> int:
-    return shape[axes.index(name)] if name in axes else 1
+def axis_size(shape: tuple[int, ...], roles: list[str], role: str) -> int:
+    return shape[roles.index(role)] if role in roles else 1
 
 
-def middle(shape: tuple[int, ...], axes: list[str], name: str) -> int:
-    return axis_size(shape, axes, name) // 2
+def middle(shape: tuple[int, ...], roles: list[str], role: str) -> int:
+    return axis_size(shape, roles, role) // 2
 
 
-def plane_step(shape: tuple[int, ...], axes: list[str], max_side: int) -> int:
-    """The stride that brings the y/x plane within ``max_side``: huge lowest levels are
-    sampled, never read whole."""
-    side = max(axis_size(shape, axes, "y"), axis_size(shape, axes, "x"))
+def plane_step(shape: tuple[int, ...], roles: list[str], max_side: int) -> int:
+    """The stride that brings the y/x plane within ``max_side`` pixels (a huge lowest level is
+    sampled: its chunks are read one at a time, never held whole)."""
+    side = max(axis_size(shape, roles, "y"), axis_size(shape, roles, "x"))
     return max(1, math.ceil(side / max_side))
 
 
-def read_plane(array: zarr.Array, axes: list[str], z: int, step: int) -> np.ndarray:
-    """Channels x y x x at the given z and the first time point, every ``step``-th pixel."""
+def read_plane(
+    array: zarr.Array, roles: list[str], z: int, step: int, channels: list[int]
+) -> np.ndarray:
+    """The given channels x y x x at ``z`` and the first time point, every ``step``-th pixel;
+    only those channels are read."""
     selection: list[Any] = []
-    for name in axes:
-        if name in ("y", "x"):
+    for role in roles:
+        if role in ("y", "x"):
             selection.append(slice(None, None, step))
-        elif name == "c":
-            selection.append(slice(None))
-        elif name == "z":
-            selection.append(z)
+        elif role == "c":
+            selection.append(channels)
+        elif role == "z":
+            selection.append([z])
         else:
-            selection.append(0)
-    plane = np.asarray(array[tuple(selection)], dtype=np.float64)
-    return plane if "c" in axes else plane[np.newaxis]
+            selection.append([0])
+    data = np.asarray(array.oindex[tuple(selection)], dtype=np.float64)
+    order = [roles.index(r) for r in ("c", "y", "x") if r in roles]
+    data = data.transpose(order + [i for i in range(data.ndim) if i not in order])
+    planes = data.reshape(data.shape[: len(order)])
+    return planes if "c" in roles else planes[np.newaxis]
 
 
-def colour_channels(planes: np.ndarray, channels: list[dict[str, Any]]) -> tuple[np.ndarray, str]:
-    """RGB from the omero channel settings (active channels, window, colour), else the first
-    channel in greyscale stretched between its low and high percentiles."""
-    active = [
-        (index, channel)
-        for index, channel in enumerate(channels)
-        if index < len(planes) and channel.get("active", True) and "window" in channel
-    ]
-    if len(channels) == len(planes) and active:
+def colour_channels(planes: np.ndarray, settings: list[dict[str, Any]]) -> tuple[np.ndarray, str]:
+    """RGB from the omero settings of each plane (colour, window), or the one plane in
+    greyscale stretched between its low and high percentiles. Missing values (NaN) are black."""
+    if settings:
         rgb = np.zeros(planes.shape[1:] + (3,))
-        for index, channel in active:
-            window = channel["window"]
+        for plane, setting in zip(planes, settings, strict=True):
+            window = setting["window"]
             low, high = float(window["start"]), float(window["end"])
-            scaled = np.clip((planes[index] - low) / max(high - low, 1e-12), 0.0, 1.0)
-            rgb += scaled[..., np.newaxis] * hex_colour(channel.get("color", "FFFFFF"))
-        return to_bytes(np.clip(rgb, 0.0, 1.0)), f"{len(active)} channel(s) coloured by omero"
-    low, high = np.percentile(planes[0], GREY_PERCENTILES)
-    scaled = np.clip((planes[0] - low) / max(high - low, 1e-12), 0.0, 1.0)
+            scaled = np.nan_to_num(np.clip((plane - low) / max(high - low, 1e-12), 0.0, 1.0))
+            rgb += scaled[..., np.newaxis] * hex_colour(setting.get("color", "FFFFFF"))
+        return to_bytes(np.clip(rgb, 0.0, 1.0)), f"{len(settings)} channel(s) coloured by omero"
+    plane = planes[0]
+    if np.isnan(plane).all():
+        low = high = 0.0
+    else:
+        low, high = np.nanpercentile(plane, GREY_PERCENTILES)
+    scaled = np.nan_to_num(np.clip((plane - low) / max(high - low, 1e-12), 0.0, 1.0))
     return (
         to_bytes(np.repeat(scaled[..., np.newaxis], 3, axis=2)),
         "channel 0 in greyscale, auto contrast",
@@ -169,7 +200,7 @@ def to_bytes(unit: np.ndarray) -> np.ndarray:
 
 
 def overlay_labels(
-    image: zarr.Group, pixels: np.ndarray, image_shape: tuple[int, ...], axes: list[str], z: int
+    image: zarr.Group, pixels: np.ndarray, image_shape: tuple[int, ...], roles: list[str], z: int
 ) -> list[str]:
     """Paint every label image listed under ``labels`` over ``pixels``; their names."""
     try:
@@ -179,52 +210,52 @@ def overlay_labels(
     names = ome_of(labels).get("labels", [])
     for name in names:
         group = zarr.open_group(image.store, path=_join(labels, name), mode="r")
-        values = label_plane(group, image_shape, axes, z, pixels.shape[:2])
+        values = label_plane(group, image_shape, roles, z, pixels.shape[:2])
         colours = label_colours(ome_of(group).get("image-label", {}))
-        painted = values != 0
-        for value in np.unique(values[painted]):
-            where = values == value
-            colour = colours.get(int(value), generated_colour(int(value)))
-            pixels[where] = np.round(
-                (1 - LABEL_ALPHA) * pixels[where] + LABEL_ALPHA * 255 * colour
-            ).astype(np.uint8)
+        found, inverse = np.unique(values, return_inverse=True)
+        # One colour per label value, looked up for every pixel at once.
+        table = np.array([colours.get(int(v), generated_colour(int(v))) for v in found])
+        painted = (values != 0).reshape(-1)
+        flat = pixels.reshape(-1, 3)
+        flat[painted] = np.round(
+            (1 - LABEL_ALPHA) * flat[painted]
+            + LABEL_ALPHA * 255 * table[inverse.reshape(-1)][painted]
+        ).astype(np.uint8)
     return [str(n) for n in names]
 
 
 def label_plane(
     group: zarr.Group,
     image_shape: tuple[int, ...],
-    axes: list[str],
+    roles: list[str],
     z: int,
     size: tuple[int, ...],
 ) -> np.ndarray:
     """The label values under each thumbnail pixel (nearest neighbour), from the label's
     smallest level that is not smaller than the image's lowest level."""
     multiscale = ome_of(group)["multiscales"][0]
-    label_axes = [axis["name"] for axis in multiscale["axes"]]
-    wanted = axis_size(image_shape, axes, "y"), axis_size(image_shape, axes, "x")
+    label_roles = axis_roles(multiscale["axes"])
+    wanted = axis_size(image_shape, roles, "y"), axis_size(image_shape, roles, "x")
     levels = [level_array(group, level["path"]) for level in multiscale["datasets"]]
     big_enough = [
         array
         for array in levels
-        if axis_size(array.shape, label_axes, "y") >= wanted[0]
-        and axis_size(array.shape, label_axes, "x") >= wanted[1]
+        if axis_size(array.shape, label_roles, "y") >= wanted[0]
+        and axis_size(array.shape, label_roles, "x") >= wanted[1]
     ]
     chosen = big_enough[-1] if big_enough else levels[0]
     shape = chosen.shape
     label_z = min(
-        z * axis_size(shape, label_axes, "z") // max(axis_size(image_shape, axes, "z"), 1),
-        axis_size(shape, label_axes, "z") - 1,
+        z * axis_size(shape, label_roles, "z") // max(axis_size(image_shape, roles, "z"), 1),
+        axis_size(shape, label_roles, "z") - 1,
     )
-    rows = nearest(axis_size(shape, label_axes, "y"), size[0])
-    cols = nearest(axis_size(shape, label_axes, "x"), size[1])
     selection: list[Any] = []
-    for name in label_axes:
-        if name == "y":
-            selection.append(rows)
-        elif name == "x":
-            selection.append(cols)
-        elif name == "z":
+    for role in label_roles:
+        if role == "y":
+            selection.append(nearest(axis_size(shape, label_roles, "y"), size[0]))
+        elif role == "x":
+            selection.append(nearest(axis_size(shape, label_roles, "x"), size[1]))
+        elif role == "z":
             selection.append([label_z])
         else:
             selection.append([0])

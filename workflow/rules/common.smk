@@ -289,12 +289,15 @@ def end_of_run(snakemake_log, crashed):
         ok, text = run_catalog.write_run_catalog(
             RESULTS, config["catalog"]["url_prefix"], dead
         )
-        # The report then shows this run too, the datasets whose jobs died included.
-        report_pages.write_report_pages(RESULTS)
         # Written outside any job: dated before the sheet plan, so the next run makes it
         # again (and with it the work it is missing).
         older = os.path.getmtime(SHEET_PLAN) - 1
         os.utime(catalog, (older, older))
+        # The report then shows this run too, the datasets whose jobs died included.
+        try:
+            report_pages.write_report_pages(RESULTS)
+        except Exception as err:  # the summary below matters more than the pages
+            logger.warning(f"the report's pages were not written: {err}")
     elif catalog.exists() and catalog.stat().st_mtime >= RUN_STARTED:
         ok, text = run_catalog.read_run_summary(RESULTS)
     else:

@@ -173,9 +173,13 @@ class Location(ABC):
     def list_entries(self, path: str = "") -> list[tuple[str, bool]]:
         """``(name, is_folder)`` for each entry directly below ``path``, sorted."""
 
-    @abstractmethod
     def list_files(self, path: str = "") -> list[str]:
         """Every file below ``path``, relative to it, sorted (empty when nothing is there)."""
+        return sorted(self.file_sizes(path))
+
+    @abstractmethod
+    def file_sizes(self, path: str = "") -> dict[str, int]:
+        """The size in bytes of every file below ``path``, by its path relative to it."""
 
     @abstractmethod
     def zarr_store(self, path: str = "", read_only: bool = True) -> Store:

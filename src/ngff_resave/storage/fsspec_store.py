@@ -125,14 +125,18 @@ class FsspecLocation(Location):
             if str(e["name"]).rstrip("/") != own
         )
 
-    def list_files(self, path: str = "") -> list[str]:
+    def file_sizes(self, path: str = "") -> dict[str, int]:
         fs, full = self._fs(path)
         try:
-            listed = self._retried(path, lambda: fs.find(full))
+            listed = self._retried(path, lambda: fs.find(full, detail=True))
         except FileNotFoundError:
-            return []
+            return {}
         prefix = full.rstrip("/") + "/"
-        return sorted(str(p)[len(prefix) :] for p in listed if str(p).startswith(prefix))
+        return {
+            str(key)[len(prefix) :]: int(info.get("size") or 0)
+            for key, info in listed.items()
+            if str(key).startswith(prefix)
+        }
 
     def zarr_store(self, path: str = "", read_only: bool = True) -> Store:
         import zarr.storage

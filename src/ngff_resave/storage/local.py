@@ -107,13 +107,15 @@ class LocalLocation(Location):
         except (FileNotFoundError, NotADirectoryError):
             return []
 
-    def list_files(self, path: str = "") -> list[str]:
+    def file_sizes(self, path: str = "") -> dict[str, int]:
         root = self.child(path)
-        found = []
+        sizes = {}
         for folder, _, names in os.walk(root):
             relative = os.path.relpath(folder, root)
-            found += [n if relative == "." else f"{relative}/{n}" for n in names]
-        return sorted(found)
+            for name in names:
+                key = name if relative == "." else f"{relative}/{name}"
+                sizes[key] = os.stat(os.path.join(folder, name)).st_size
+        return sizes
 
     def zarr_store(self, path: str = "", read_only: bool = True) -> Store:
         import zarr.storage
