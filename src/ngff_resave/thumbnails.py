@@ -42,7 +42,8 @@ class Thumbnail:
         from PIL import Image
 
         buffer = io.BytesIO()
-        Image.fromarray(self.pixels, mode="RGB").save(buffer, format="PNG", optimize=True)
+        # Not optimize=True: five times the time for 1-2% smaller files, on every dataset.
+        Image.fromarray(self.pixels, mode="RGB").save(buffer, format="PNG")
         return buffer.getvalue()
 
 
