@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from ngff_resave.models import Plan
+from ngff_resave.models import Engine, Plan
 
 STATS_KEY = "_ome2024_ngff_challenge_stats"
 
@@ -27,25 +28,23 @@ def endpoint_label(url: str, storage_options: dict[str, Any]) -> str:
     return ""
 
 
+# Engines whose per-array byte counts in a convert record are exact: they write shard by
+# shard, each counted. The re-encoders count per job.
+EXACT_COUNTS = {Engine.SHARD_COPY.value, Engine.CHUNK_TRANSCODE.value}
+
+
 def array_stats(
-    plan: Plan, records: list[dict[str, Any]], file_sizes: dict[str, int]
+    plan: Plan, records: list[dict[str, Any]], shard_bytes: Callable[[str], int]
 ) -> dict[str, dict[str, Any]]:
-    """Each planned array's statistics. ``written`` is what its shards take on the output
-    (``file_sizes``: the output's files, as listed after conversion), as the challenge counts
-    it; ``read``, times and threads come from the records of the convert jobs that wrote it
-    (a level split into parts adds up its parts)."""
+    """Each planned array's statistics, from the records of the convert jobs that wrote it (a
+    level split into parts adds up its parts). ``written`` is what its shards take on the
+    output, as the challenge counts it: the records' count where it is exact, else
+    ``shard_bytes(path)``, measured on the output."""
     machine: dict[str, Any] = {"cpu_count": multiprocessing.cpu_count()}
     if hasattr(os, "sched_getaffinity"):
         machine["sched_affinity"] = len(os.sched_getaffinity(0))
-    written: dict[str, int] = {}
-    paths = {array.path for array in plan.arrays}
-    for name, size in file_sizes.items():
-        folder, _, leaf = name.rpartition("/")
-        while folder and folder not in paths:
-            folder = folder.rpartition("/")[0]
-        if folder and leaf != "zarr.json":
-            written[folder] = written.get(folder, 0) + size
     totals: dict[str, dict[str, Any]] = {}
+    measure: set[str] = set()
     for record in records:
         entries = record.get("arrays", [])
         for entry in entries:
@@ -55,11 +54,15 @@ def array_stats(
                     "input": endpoint_label(plan.input, plan.input_storage),
                     "output": endpoint_label(plan.output, plan.output_storage),
                     "read": 0,
-                    "written": written.get(entry["path"], 0),
+                    "written": 0,
                     "threads": 0,
                     "elapsed": 0.0,
                 },
             )
+            if entry.get("engine") in EXACT_COUNTS and "bytes_written" in entry:
+                stats["written"] += int(entry["bytes_written"])
+            else:
+                measure.add(entry["path"])
             # Records of an earlier version count bytes per job only.
             job_read = record.get("bytes_read", 0) if len(entries) == 1 else 0
             stats["read"] += int(entry.get("bytes_read", job_read))
@@ -68,4 +71,6 @@ def array_stats(
             if "started_at" in record:
                 stats["start"] = min(stats.get("start", record["started_at"]), record["started_at"])
                 stats["stop"] = max(stats.get("stop", record["finished_at"]), record["finished_at"])
+    for path in measure:
+        totals[path]["written"] = shard_bytes(path)
     return {path: {**stats, **machine} for path, stats in totals.items()}

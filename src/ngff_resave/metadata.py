@@ -42,6 +42,12 @@ def crate_for_plan(plan: Plan) -> dict[str, Any] | None:
     )
 
 
+def shard_bytes(target: Location, array_path: str) -> int:
+    """The bytes of an output array's shard files (all its files but ``zarr.json``)."""
+    sizes = target.file_sizes(array_path)
+    return sum(size for name, size in sizes.items() if name != "zarr.json")
+
+
 def write_metadata(
     plan: Plan, convert_records: list[dict[str, Any]], run: Run | None = None
 ) -> dict[str, Any]:
@@ -80,7 +86,7 @@ def write_metadata(
         for extra in migrated:
             migrate(source, target, extra)
             written.append(posixpath.join(extra.path, "zarr.json"))
-    stats = array_stats(plan, convert_records, target.file_sizes())
+    stats = array_stats(plan, convert_records, lambda path: shard_bytes(target, path))
     for array in plan.arrays:
         if array.path in stats:
             document = planned_array_metadata(array)
