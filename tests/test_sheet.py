@@ -102,12 +102,69 @@ def test_csv_sheets_are_read_by_extension(tmp_path):
             "dataset\tinput\toutput\na\tin.zarr\tout.zarr\nb\tout.zarr/x\t\n",
             r"line 2 \(dataset 'a'\), column 'output': .*out.zarr overlaps the input of line 3",
         ),
+        ("dataset\tinput\tmode\na\tin.zarr\tlinks\n", r"column 'mode': 'links' is not one of"),
+        (
+            "dataset\tinput\tin_place\na\tin.zarr\ttrue\n",
+            r"column 'in_place': only a row with mode reference uses it",
+        ),
+        (
+            "dataset\tinput\tfallback\na\tin.zarr\ttrue\n",
+            r"column 'fallback': only a row with mode reference uses it",
+        ),
+        (
+            "dataset\tinput\tmode\tcodec\na\tin.zarr\treference\tzstd-3\n",
+            r"column 'codec': mode reference keeps the input's chunks and codecs",
+        ),
+        (
+            "dataset\tinput\tmode\tshards\na\tin.zarr\treference\t1,64\n",
+            r"column 'shards': mode reference keeps",
+        ),
+        (
+            "dataset\tinput\tmode\tin_place\toutput\na\tin.zarr\treference\ttrue\tout.zarr\n",
+            r"column 'output': in_place: true writes into the input; leave output empty",
+        ),
+        (
+            "dataset\tinput\tmode\tin_place\na\thttps://example.org/in.zarr\treference\ttrue\n",
+            r"column 'in_place': https://example.org/in.zarr cannot be written to",
+        ),
+        (
+            "dataset\tinput\tmode\na\ts3://bucket/in.zarr\treference\n",
+            r"column 'mode': reference to a new output links the input's chunk files",
+        ),
+        (
+            "dataset\tinput\tmode\toutput\na\tin.zarr\treference\ts3://bucket/out.zarr\n",
+            r"column 'mode': reference to a new output .* needs a local input and a local output",
+        ),
+        (
+            "dataset\tinput\tmode\tin_place\na\tin.zarr\treference\ttrue\n"
+            "b\tin.zarr\t\t\n",
+            r"line 2 \(dataset 'a'\), column 'output': .*in.zarr overlaps the input of line 3",
+        ),
     ],
 )
 def test_bad_sheets_name_row_and_column(tmp_path, sheet, expected):
     config = write_sheet(tmp_path, sheet)
     with pytest.raises(SheetError, match=expected):
         load_samples(config, tmp_path)
+
+
+def test_reference_rows_and_their_settings(tmp_path):
+    config = write_sheet(
+        tmp_path,
+        "dataset\tinput\tmode\tin_place\tfallback\tcodec\tinput_storage\n"
+        "a\tin.zarr\treference\ttrue\t\t\t\n"
+        "b\tin2.zarr\treference\t\ttrue\tzstd-3\t\n"
+        "c\ts3://bucket/c.zarr\treference\ttrue\t\t\tlake\n",
+    )
+    (tmp_path / "in2.zarr").mkdir()
+    config["storage"] = {"lake": {"endpoint": "http://127.0.0.1:9"}}
+    rows = load_samples(config, tmp_path)
+    a, b, c = (plan_settings(rows[d], config, tmp_path) for d in "abc")
+    assert (a.mode, a.in_place, a.fallback, a.output) == ("reference", True, False, a.input)
+    assert (b.in_place, b.fallback, b.codec) == (False, True, "zstd-3")
+    assert b.output == str(tmp_path / "results" / "ome-zarr" / "b.ome.zarr")
+    assert c.output == c.input == "s3://bucket/c.zarr"
+    assert c.output_storage == c.input_storage == {"endpoint_url": "http://127.0.0.1:9"}
 
 
 def test_license_is_needed_unless_the_crate_is_off(tmp_path):

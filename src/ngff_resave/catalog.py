@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from ngff_resave.codecs import v3_data_type
-from ngff_resave.models import Failure, Plan, SheetEntry, SheetPlan, read_plan, read_sheet_plan
+from ngff_resave.models import Failure, Mode, Plan, SheetEntry, SheetPlan, read_plan, read_sheet_plan
 from ngff_resave.ownership import CRATE_FILE
 from ngff_resave.storage import Location, delete_local, read_local_record, write_local_bytes
 
@@ -109,7 +109,8 @@ def catalog_row(
         "written_human_readable": human_bytes(written),
         "origin": plan.origin or "",
         "shape": _joined(level0.shape),
-        "shards": _joined(level0.output.shards),
+        # A referenced array is not sharded (its blocks are only units of work).
+        "shards": "" if level0.mode == Mode.REFERENCE else _joined(level0.output.shards),
         "chunks": _joined(level0.output.chunks),
         "dimension_names": _joined(level0.dimension_names),
         **_crate_fields(crate),

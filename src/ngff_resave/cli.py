@@ -68,6 +68,8 @@ def cmd_convert_one(args: argparse.Namespace) -> int:
         shards=args.output_shards,
         read_details=args.output_read_details,
         codec=args.codec,
+        reference=args.reference,
+        fallback=args.fallback,
         overwrite=args.output_overwrite,
         input_storage=StorageFlags(
             args.input_bucket, args.input_endpoint, args.input_region, args.input_anon
@@ -205,6 +207,17 @@ def _convert_parser(sub: Any) -> None:
     p.add_argument("--output-overwrite", action="store_true", help="replace an existing output")
     p.add_argument("--output-threads", type=int, default=2, help="threads (default 2)")
     p.add_argument("--codec", help="keep (default) or a named re-encode, e.g. blosc-zstd-5")
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="write OME-Zarr 0.5 metadata over links to the input's chunk files, nothing copied",
+    )
+    p.add_argument(
+        "--fallback",
+        action="store_true",
+        help="with --reference: convert arrays that cannot be referenced (zlib, filters) into "
+        "shards instead of failing",
+    )
     p.add_argument("--dataset", help="the dataset id (default: from OUTPUT's name)")
     p.add_argument("--validate", choices=["full", "sample"], default="full", help="pixels checked")
     for side in ("input", "output"):

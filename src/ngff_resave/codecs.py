@@ -131,14 +131,16 @@ def array_metadata(
     shape: list[int],
     dtype: str,
     chunks: list[int],
-    shards: list[int],
+    shards: list[int] | None,
     compressor_codecs: list[dict[str, Any]],
     fill_value: Any,
     dimension_names: list[str],
     order: str = "C",
     attributes: dict[str, Any] | None = None,
+    v2_separator: str | None = None,
 ) -> dict[str, Any]:
-    """The Zarr v3 ``zarr.json`` of a sharded output array."""
+    """The Zarr v3 ``zarr.json`` of an output array: sharded; or, with ``shards`` None, one
+    whose chunk files are the v2 input's, named by their v2 keys (``v2_separator``)."""
     data_type, endian = v3_data_type(dtype)
     bytes_codec: dict[str, Any] = {"name": "bytes"}
     if endian:
@@ -150,15 +152,25 @@ def array_metadata(
             {"name": "transpose", "configuration": {"order": list(reversed(range(len(shape))))}}
         )
     inner += [bytes_codec, *compressor_codecs]
-    return {
+    document: dict[str, Any] = {
         "zarr_format": 3,
         "node_type": "array",
         "shape": list(shape),
         "data_type": data_type,
-        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(shards)}},
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": list(shards or chunks)}},
         "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
         "fill_value": v3_fill_value(fill_value, dtype),
-        "codecs": [
+        "codecs": inner,
+        "dimension_names": list(dimension_names),
+        "attributes": dict(attributes or {}),
+    }
+    if shards is None:
+        document["chunk_key_encoding"] = {
+            "name": "v2",
+            "configuration": {"separator": v2_separator or "."},
+        }
+        return document
+    document["codecs"] = [
             {
                 "name": "sharding_indexed",
                 "configuration": {
@@ -171,19 +183,19 @@ def array_metadata(
                     "index_location": "end",
                 },
             }
-        ],
-        "dimension_names": list(dimension_names),
-        "attributes": dict(attributes or {}),
-    }
+        ]
+    return document
 
 
 def planned_array_metadata(array: PlannedArray) -> dict[str, Any]:
     """The output array's ``zarr.json`` for a planned array (plain JSON data)."""
+    referenced = array.mode == "reference"
     return array_metadata(
         shape=array.shape,
         dtype=array.dtype,
         chunks=array.output.chunks,
-        shards=array.output.shards,
+        shards=None if referenced else array.output.shards,
+        v2_separator=array.input.dimension_separator if referenced else None,
         compressor_codecs=array.output.codecs,
         fill_value=array.input.fill_value,
         dimension_names=array.dimension_names,

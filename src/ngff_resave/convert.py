@@ -33,6 +33,7 @@ from ngff_resave.shards import (
 from ngff_resave.storage import Location, write_local_json
 
 if TYPE_CHECKING:
+    from ngff_resave.linking import ChunkLinker
     from ngff_resave.reencode import Reencoder
 
 LOG = logging.getLogger(__name__)
@@ -114,6 +115,8 @@ class ShardTask:
     transcoder: Callable[[bytes], bytes] | None = None
     # Input chunks of this shard read at once (remote inputs; one at a time locally).
     reads_in_flight: int = 1
+    # Referenced arrays in a new location: links to the input's chunk files (None in place).
+    linker: ChunkLinker | None = None
 
     @property
     def region(self) -> tuple[slice, ...]:
@@ -132,6 +135,8 @@ class ShardTask:
     def _run(self) -> ShardResult:
         if self.engine in (Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE):
             return self._assemble()
+        if self.engine == Engine.LINK:
+            return self._link()
         return self._reencode()
 
     def _pixel_bytes(self) -> int:
@@ -140,6 +145,22 @@ class ShardTask:
     def _reencode(self) -> ShardResult:
         assert self.reencoder is not None
         self.reencoder.copy(self.array.path, self.region)
+        return ShardResult(self._pixel_bytes())
+
+    def _link(self) -> ShardResult:
+        """A block of a referenced array: each input chunk file linked at its v2 key; in place
+        there is nothing to do, the metadata points at the files where they are."""
+        array = self.array
+        if self.linker is not None:
+            separator = array.input.dimension_separator
+            source, target = self.source_loc.local_path, self.target_loc.local_path
+            assert source is not None and target is not None  # the sheet check makes sure
+            for coord in inner_chunk_coords(
+                array.shape, array.output.chunks, array.output.shards, self.index
+            ):
+                if coord is not None:
+                    key = f"{array.path}/{v2_chunk_key(coord, separator)}"
+                    self.linker.link(f"{source}/{key}", f"{target}/{key}")
         return ShardResult(self._pixel_bytes())
 
     def _assemble(self) -> ShardResult:
@@ -177,6 +198,8 @@ def choose_engine(array: PlannedArray, source: Location, target: Location) -> En
 
     if array.mode == Mode.COPY:
         return Engine.SHARD_COPY
+    if array.mode == Mode.REFERENCE:
+        return Engine.LINK
     if array.downsampled_from:
         return Engine.NEAREST
     if array.output.chunks == array.input.chunks:
@@ -223,10 +246,15 @@ def run_convert_job(
     target_loc.delete("zarr.json")
     engines = {p.path: choose_engine(arrays[p.path], source_loc, target_loc) for p in job.arrays}
     reencoder = None
-    if set(engines.values()) - {Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE}:
+    if set(engines.values()) - {Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE, Engine.LINK}:
         from ngff_resave.reencode import Reencoder
 
         reencoder = Reencoder(source_loc, target_loc, threads)
+    linker = None
+    if Engine.LINK in engines.values() and not plan.in_place:
+        from ngff_resave.linking import ChunkLinker
+
+        linker = ChunkLinker()
     metadata_bytes = _MetadataBytes()
     workers, reads = io_plan(threads, source_loc, target_loc, job.shard_bytes)
 
@@ -241,7 +269,7 @@ def run_convert_job(
                 from ngff_resave.reencode import ChunkTranscoder
 
                 transcoder = ChunkTranscoder(array)
-            elif engine != Engine.SHARD_COPY:
+            elif engine not in (Engine.SHARD_COPY, Engine.LINK):
                 assert reencoder is not None
                 reencoder.open(array, engine)
             for index in range(*part.shards):
@@ -255,13 +283,18 @@ def run_convert_job(
                     reencoder,
                     transcoder,
                     reads,
+                    linker,
                 )
 
     total_shards = sum(p.shards[1] - p.shards[0] for p in job.arrays)
+    pixel_bytes = sum(
+        arrays[p.path].bytes * (p.shards[1] - p.shards[0]) // arrays[p.path].shards
+        for p in job.arrays
+    )
     progress = Progress(
         f"{plan.dataset} level {job.level} part {job.part}",
         total_shards,
-        job.bytes,
+        pixel_bytes,
         progress_interval,
         on_shard,
     )
@@ -270,7 +303,7 @@ def run_convert_job(
         progress.label,
         len(job.arrays),
         total_shards,
-        job.bytes / 1e6,
+        pixel_bytes / 1e6,
         threads,
         workers,
     )
@@ -307,6 +340,7 @@ def run_convert_job(
         "threads": threads,
         "shard_workers": workers,
         "retries": source_loc.retry_count.retries + target_loc.retry_count.retries,
+        "links": dict(linker.counts) if linker else None,
     }
     write_local_json(record_path, record)
     LOG.info(
@@ -328,7 +362,7 @@ def _share_reencoded_bytes(
     reencoded = {
         path: result
         for path, result in per_array.items()
-        if engines[path] not in (Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE)
+        if engines[path] not in (Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE, Engine.LINK)
     }
     pixels = sum(r.pixel_bytes for r in reencoded.values()) or 1
     for key in ("bytes_read", "bytes_written"):

@@ -60,11 +60,17 @@ def write_metadata(
     run = run or Run.current(Path("results"))
     claim_plan_output(plan, target, run)
     migrated = [e for e in plan.extras if e.action == "migrate"]
+    referenced = {a.path for a in plan.referenced}
     settle_claim(
         target,
-        {a.path: grid_of(a.shape, a.output.shards) for a in plan.arrays},
-        plan.files,
+        {
+            a.path: grid_of(a.shape, a.output.shards)
+            for a in plan.arrays
+            if a.path not in referenced
+        },
+        [] if plan.in_place else plan.files,
         [e.path for e in migrated],
+        {a.path: grid_of(a.shape, a.output.chunks) for a in plan.referenced},
     )
     written: list[str] = []
     nbytes = 0
@@ -78,8 +84,11 @@ def write_metadata(
     def put_json(path: str, value: Any) -> None:
         put(path, json.dumps(value, indent=2).encode() + b"\n")
 
-    # Temporary files of killed convert jobs (shards are written under a temporary name).
-    target.clear_interrupted_writes()
+    # Temporary files of killed jobs (shards and links are written under a temporary name);
+    # in place, only where the workflow writes: the input's chunk folders are not walked.
+    target.clear_interrupted_writes(
+        ["", *plan.groups, *(a.path for a in plan.arrays)] if plan.in_place else None
+    )
     if migrated:
         from ngff_resave.extras import migrate
 
@@ -92,7 +101,8 @@ def write_metadata(
             document = planned_array_metadata(array)
             document["attributes"][STATS_KEY] = stats[array.path]
             put_json(posixpath.join(array.path, "zarr.json"), document)
-    for path in plan.files:
+    # In place the files are where they are; a copy onto itself would only risk them.
+    for path in [] if plan.in_place else plan.files:
         data = source.read_bytes(path)
         if data is None:
             raise FileNotFoundError(f"dataset '{plan.dataset}': {source.child(path)} vanished")

@@ -29,10 +29,12 @@ SHEET_PLAN_FORMAT: Final = 1
 
 
 class Mode(StrEnum):
-    """What happens to an array's chunks: moved as they are, or decoded and encoded again."""
+    """What happens to an array's chunks: moved as they are, decoded and encoded again, or left
+    where they are and read through a ``zarr.json`` that names them the v2 way."""
 
     COPY = "copy"
     REENCODE = "reencode"
+    REFERENCE = "reference"
 
 
 class Engine(StrEnum):
@@ -44,9 +46,13 @@ class Engine(StrEnum):
     ZARR_PYTHON = "zarr-python"
     # A label level the input lacks, computed from another level (a mend).
     NEAREST = "nearest-neighbour downsampling"
+    # The input's chunk files linked into the output (or left alone, in place).
+    LINK = "link"
 
     @property
     def mode(self) -> Mode:
+        if self is Engine.LINK:
+            return Mode.REFERENCE
         return Mode.COPY if self is Engine.SHARD_COPY else Mode.REENCODE
 
 
@@ -76,6 +82,8 @@ class InputArray(_Model):
 
 class OutputArray(_Model):
     chunks: list[int]
+    # A referenced array is not sharded: its "shards" are the blocks of chunks that a convert
+    # job links and validation reads at once.
     shards: list[int]
     codecs: list[dict[str, Any]]
     order: Literal["C", "F"]
@@ -180,6 +188,8 @@ class Plan(_Model):
     mends: list[Mend] = []
     jobs: list[ConvertJob]
     bytes: int
+    # The output is the input: only metadata is written, beside the v2 documents.
+    in_place: bool = False
     crate: dict[str, Any] | None
     notes: str | None
     origin: str | None
@@ -198,11 +208,17 @@ class Plan(_Model):
     def pixels_digest(self) -> str:
         """The digest of what decides the pixels written: the plan without its crate fields,
         notes, origin and settings digests. Convert records made under it stay good."""
-        return digest(self.model_dump_json(exclude=set(METADATA_ONLY)).encode())
+        # A field at its default is left out, so plans made before it existed keep their digest.
+        left_out = set(METADATA_ONLY) | ({"in_place"} if not self.in_place else set())
+        return digest(self.model_dump_json(exclude=left_out).encode())
 
     @property
     def skipped(self) -> list[InventoryItem]:
         return [item for item in self.inventory if item.action == "skip"]
+
+    @property
+    def referenced(self) -> list[PlannedArray]:
+        return [a for a in self.arrays if a.mode == Mode.REFERENCE]
 
     @property
     def shard_bytes(self) -> int:

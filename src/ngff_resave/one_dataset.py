@@ -81,6 +81,9 @@ class OneDataset:
     shards: str | None = None
     read_details: str | None = None
     codec: str | None = None
+    # Reference mode: links to the input's chunk files under v3 metadata, nothing copied.
+    reference: bool = False
+    fallback: bool = False
     overwrite: bool = False
     input_storage: StorageFlags = field(default_factory=StorageFlags)
     output_storage: StorageFlags = field(default_factory=StorageFlags)
@@ -117,6 +120,8 @@ def sheet_row(request: OneDataset, output: str) -> dict[str, str]:
         "shards": request.shards,
         "details": request.read_details,
         "codec": request.codec,
+        "mode": "reference" if request.reference else None,
+        "fallback": "true" if request.fallback else None,
         "rocrate": "false" if request.skip_crate else None,
         "input_storage": "input" if request.input_storage.preset() else None,
         "output_storage": "output" if request.output_storage.preset() else None,
@@ -222,7 +227,7 @@ def progress_bar(
         from tqdm import tqdm
 
         bar = tqdm(
-            total=sum(job.bytes for job in plan.jobs),
+            total=plan.bytes,
             unit="B",
             unit_scale=True,
             desc=plan.dataset,

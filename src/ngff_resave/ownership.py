@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import time
 import uuid
@@ -39,6 +40,8 @@ CLAIM_FILE = ".ngff-resave.json"
 RUN_FILE = "run.json"
 CRATE_FILE = "ro-crate-metadata.json"
 NAMED = 8  # files named in a refusal; the message says how many more there are
+# A Zarr v2 chunk key, as the links of a referenced array are named: ``0.1.2`` or ``0/1/2``.
+V2_CHUNK_KEY = re.compile(r"^[0-9]+(?:[./][0-9]+)*$")
 
 
 class OutputConflict(RuntimeError):
@@ -148,6 +151,8 @@ class Claim:
     arrays: list[str]
     files: list[str]
     tool: str = "ngff-resave"
+    # The output is the input: only the workflow's metadata there is its own.
+    in_place: bool = False
 
     def same_row(self, other: dict[str, Any]) -> bool:
         return (other.get("workdir"), other.get("dataset"), other.get("input")) == (
@@ -179,14 +184,21 @@ def read_claim(target: Location) -> dict[str, Any] | None:
 
 def written_by_workflow(path: str, claim: dict[str, Any]) -> bool:
     """Whether a file below an output is one the workflow writes there: metadata documents,
-    the crate, the claim, chunks and shards of the arrays it claimed, the files it copied, and
-    the temporary files of interrupted writes."""
+    the crate, the claim, chunks and shards of the arrays it claimed (and the links of
+    referenced ones), the files it copied, and the temporary files of interrupted writes."""
     name = path.rsplit("/", 1)[-1]
     if name == "zarr.json" or path in (CLAIM_FILE, CRATE_FILE) or TEMPORARY_NAME.match(name):
         return True
     if path in claim.get("files", []):
         return True
-    return any(path.startswith(f"{array}/c/") for array in claim.get("arrays", []))
+    for array in claim.get("arrays", []):
+        if path.startswith(f"{array}/"):
+            key = path[len(array) + 1 :]
+            if key.startswith("c/") or (
+                not claim.get("in_place") and V2_CHUNK_KEY.match(key) is not None
+            ):
+                return True
+    return False
 
 
 def foreign_files(target: Location, claim: dict[str, Any] | None) -> list[str]:
@@ -207,11 +219,19 @@ def check_output(
     arrays: list[str] | None = None,
     files: list[str] | None = None,
     take: bool = False,
+    in_place: bool = False,
 ) -> None:
     """Refuse, naming both sides, an output this row may not write; with ``take``, claim it
     (before the first byte of a job is written). Read-only without ``take``, as planning
-    calls it to report a conflict before any work."""
-    if overlaps(target.url, input_url):
+    calls it to report a conflict before any work. ``in_place``: the output is the input,
+    which the row writes metadata into, with the user's consent."""
+    if in_place:
+        if real_path(target.url) != real_path(input_url):
+            raise OutputConflict(
+                f"dataset '{dataset}': in_place: output {target.url} is not the input "
+                f"{input_url}; leave the output empty for an in-place row"
+            )
+    elif overlaps(target.url, input_url):
         raise OutputConflict(
             f"dataset '{dataset}': output {target.url} and input {input_url} "
             f"are the same place or one holds the other (resolved: "
@@ -228,10 +248,16 @@ def check_output(
         claimed=time.time(),
         arrays=sorted(arrays or []),
         files=sorted(files or []),
+        in_place=in_place,
     )
     held = read_claim(target)
+    if in_place and held is not None and not mine.same_row(held):
+        raise OutputConflict(
+            f"{mine.describe()}: in_place: input {target.url} already holds OME-Zarr 0.5 "
+            f"metadata written by {describe_claim(held)}; one row only may write into an input"
+        )
     if held is None:
-        present = target.list_files()
+        present = [] if in_place else target.list_files()
         if present:
             raise OutputConflict(
                 f"{mine.describe()}: output {target.url} is not empty and holds files this "
@@ -297,8 +323,10 @@ def claim_plan_output(plan: Plan, target: Location, run: Run) -> None:
         target,
         run,
         arrays=[a.path for a in plan.arrays],
-        files=plan.files,
+        # In place the input's own files stay where they are: never the workflow's to remove.
+        files=[] if plan.in_place else plan.files,
         take=True,
+        in_place=plan.in_place,
     )
 
 
@@ -314,23 +342,39 @@ def confirm_claim(dataset: str, target: Location, run: Run) -> None:
 
 
 def settle_claim(
-    target: Location, grids: dict[str, list[int]], files: list[str], extras: list[str] | None = None
+    target: Location,
+    grids: dict[str, list[int]],
+    files: list[str],
+    extras: list[str] | None = None,
+    chunk_grids: dict[str, list[int]] | None = None,
 ) -> list[str]:
     """Once a dataset's arrays are written, before its metadata: remove what the workflow wrote
     under an earlier plan that this one does not have (arrays no longer planned, shards outside
-    an array's new shard grid, files no longer copied), and list only the current arrays and
-    files in the claim. ``grids`` maps each array to its shard grid. Returns what was removed."""
+    an array's new shard grid, links outside a referenced array's chunk grid, files no longer
+    copied), and list only the current arrays and files in the claim. ``grids`` maps each
+    sharded array to its shard grid, ``chunk_grids`` each referenced one to its chunk grid.
+    In place, chunk files are the input's: only the workflow's shards and metadata go.
+    Returns what was removed."""
     held = read_claim(target)
     if held is None:
         return []
+    chunk_grids = chunk_grids or {}
+    in_place = bool(held.get("in_place"))
+    current = {*grids, *chunk_grids, *(extras or [])}
     removed = []
-    for old in sorted(set(held.get("arrays", [])) - set(grids) - set(extras or [])):
+    for old in sorted(set(held.get("arrays", [])) - current):
         removed += [
-            f"{old}/{p}" for p in target.list_files(old) if p == "zarr.json" or p.startswith("c/")
+            f"{old}/{key}"
+            for key in target.list_files(old)
+            if key == "zarr.json" or _stale(key, None, None, in_place)
         ]
-    for array, grid in grids.items():
+    for array in sorted({*grids, *chunk_grids}):
+        if in_place and array in chunk_grids:
+            continue  # nothing of the workflow's but its zarr.json, rewritten next
         removed += [
-            f"{array}/c/{key}" for key in target.list_files(f"{array}/c") if not _inside(key, grid)
+            f"{array}/{key}"
+            for key in target.list_files(array)
+            if _stale(key, grids.get(array), chunk_grids.get(array), in_place)
         ]
     removed += sorted(set(held.get("files", [])) - set(files))
     for path in removed:
@@ -338,9 +382,22 @@ def settle_claim(
     if removed:
         LOG.info("%s: removed %d files written under an earlier plan", target.url, len(removed))
     target.write_json(
-        CLAIM_FILE, {**held, "arrays": sorted([*grids, *(extras or [])]), "files": sorted(files)}
+        CLAIM_FILE, {**held, "arrays": sorted(current), "files": sorted(files)}
     )
     return removed
+
+
+def _stale(
+    key: str, shard_grid: list[int] | None, chunk_grid: list[int] | None, in_place: bool
+) -> bool:
+    """Whether a file of an array (``key`` relative to it) is one the workflow wrote that the
+    array's current layout does not have: a shard outside the shard grid, a link outside the
+    chunk grid, or either kind when the array is now of the other."""
+    if key.startswith("c/"):
+        return shard_grid is None or not _inside(key[2:], shard_grid)
+    if in_place or V2_CHUNK_KEY.match(key) is None:
+        return False
+    return chunk_grid is None or not _inside(re.sub(r"[./]", "/", key), chunk_grid)
 
 
 def _inside(key: str, grid: list[int]) -> bool:

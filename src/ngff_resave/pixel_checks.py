@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import random
 import struct
 import threading
@@ -82,10 +83,13 @@ def _metadata_checks(
     expected = planned_array_metadata(array)
     shards = _dig(doc, "chunk_grid", "configuration", "chunk_shape")
     chunks = _dig(doc, "codecs", 0, "configuration", "chunk_shape")
+    if array.mode == Mode.REFERENCE:
+        # Not sharded: the grid's chunks are the input's chunk files.
+        chunks, shards = shards, chunks
     layout_ok = (
         doc.get("shape") == array.shape
         and doc.get("data_type") == v3_data_type(array.dtype)[0]
-        and shards == array.output.shards
+        and shards == (None if array.mode == Mode.REFERENCE else array.output.shards)
         and chunks == array.output.chunks
     )
     names_found = doc.get("dimension_names")
@@ -174,6 +178,8 @@ class _ArrayCheck:
         try:
             if self.array.mode == Mode.COPY:
                 problem = self._copied_bytes(index) or self._decoded(region, None)
+            elif self.array.mode == Mode.REFERENCE:
+                problem = self._referenced_files(index) or self._decoded(region, None)
             else:
                 problem = self._reencoded(region)
         except Exception as err:  # noqa: BLE001 - an unreadable shard is a failed check
@@ -244,6 +250,34 @@ class _ArrayCheck:
                 return f"{where} differs from {self.source.child(self.path)}/{chunk_key}"
         return ""
 
+    def _referenced_files(self, index: int) -> str:
+        """Each chunk file of the block (the sampled ones in sample mode) is the input's: the
+        same file (a link; in place, trivially) or the same bytes; and a chunk the input
+        lacks has no file either."""
+        if self.target.url == self.source.url:
+            return ""
+        array = self.array
+        separator = array.input.dimension_separator
+        source_root, target_root = self.source.local_path, self.target.local_path
+        for coord in inner_chunk_coords(
+            array.shape, array.output.chunks, array.output.shards, index
+        ):
+            if coord is None or (self.sampled is not None and coord not in self.sampled):
+                continue
+            key = join_path(self.path, v2_chunk_key(coord, separator))
+            if source_root is not None and target_root is not None:
+                found = os.path.exists(f"{source_root}/{key}")
+                if found != os.path.exists(f"{target_root}/{key}"):
+                    return (
+                        f"{self._out(key)} is {'missing' if found else 'there'}; the input "
+                        f"{'has' if found else 'has no'} {self.source.child(key)}"
+                    )
+                if not found or os.path.samefile(f"{source_root}/{key}", f"{target_root}/{key}"):
+                    continue
+            if self.source.read_bytes(key) != self.target.read_bytes(key):
+                return f"{self._out(key)} differs from {self.source.child(key)}"
+        return ""
+
     def _decoded(self, region: tuple[slice, ...], compare: Callable[[Any], str] | None) -> str:
         """The whole shard decoded by zarr-python (every chunk once), then compared."""
         got = self._open("output")[region]
@@ -287,14 +321,14 @@ class _ArrayCheck:
             first = min(self.problems)
             more = len(self.problems) - 1
             return False, self.problems[first] + (f" (and {more} more shards)" if more else "")
-        how = (
-            "every inner chunk byte-identical to its input chunk"
-            if self.array.mode == Mode.COPY
-            else "values equal the decoded input"
-        )
+        how = {
+            Mode.COPY: "every inner chunk byte-identical to its input chunk",
+            Mode.REFERENCE: "every chunk file the input's own (a link, or in place)",
+        }.get(Mode(self.array.mode), "values equal the decoded input")
         if self.sampled is not None:
             how = f"{len(self.sampled)} sampled input chunks: {how}"
-        return True, f"{shards} shards decoded; {how}"
+        unit = "blocks of chunks" if self.array.mode == Mode.REFERENCE else "shards"
+        return True, f"{shards} {unit} decoded; {how}"
 
 
 def _sample(array: PlannedArray, rng: random.Random, sample: int) -> set[tuple[int, ...]]:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ngff_resave import __version__
-from ngff_resave.codecs import CodecError, output_codecs
+from ngff_resave.codecs import CodecError, compressor_to_v3, output_codecs
 from ngff_resave.details import match_details
 from ngff_resave.models import (
     ConvertJob,
@@ -36,6 +36,11 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 SPATIAL_AXES = ("x", "y", "z")
+# What linking one chunk file costs a job, counted as bytes of copying (about 3 ms at the
+# cautious 20 MB/s of ``job_runtime_minutes``: a link on a network filesystem is slow).
+LINK_WORK_BYTES = 64 * 2**10
+# Arrays named in a refusal; the message says how many more there are.
+NAMED_ARRAYS = 8
 
 
 @dataclass
@@ -56,6 +61,27 @@ class PlanSettings:
     origin: str | None = None
     mend: bool = True
     skip_unsupported: bool = False
+    # "auto": copy or re-encode into shards; "reference": read the input's chunk files where
+    # they are, through v3 metadata naming them the v2 way.
+    mode: str = "auto"
+    # Reference mode only: write that metadata into the input itself.
+    in_place: bool = False
+    # Reference mode only: arrays that cannot be referenced are converted as in auto mode.
+    fallback: bool = False
+
+
+# Settings added after plans were first made, and their defaults: left out of the digests when
+# at their default, so that rows that do not use them keep their plans.
+LATER_SETTINGS = {"mode": "auto", "in_place": False, "fallback": False}
+
+
+def digest_values(settings: PlanSettings) -> dict[str, Any]:
+    """The settings as the plan digests see them."""
+    return {
+        key: value
+        for key, value in asdict(settings).items()
+        if key not in LATER_SETTINGS or value != LATER_SETTINGS[key]
+    }
 
 
 def grow_shards(
@@ -93,6 +119,72 @@ def _check_shape_list(value: Any, ndim: int, what: str, where: str) -> list[int]
     ):
         raise PlanError(f"{where}: {what} {value!r} is not {ndim} positive integers")
     return value
+
+
+def reference_problem(array: SourceArray) -> str | None:
+    """Why an array's chunk files cannot be read as they are through Zarr v3 metadata (the
+    rules of copy mode), or None when they can."""
+    if array.downsampled_from:
+        return f"a label level the input lacks (computed from {array.downsampled_from})"
+    if array.filters:
+        return "v2 filters have no v3 form"
+    try:
+        compressor_to_v3(array.compressor, array.itemsize)
+    except CodecError as err:
+        return str(err)
+    return None
+
+
+def referenced_array(array: SourceArray, settings: PlanSettings) -> PlannedArray:
+    """An array whose chunk files stay as they are: same chunks, same codecs, no shards. Its
+    block, the unit of linking and of validation, grows like a shard would."""
+    block = grow_shards(
+        array.shape,
+        array.chunks,
+        array.itemsize,
+        settings.shard_target_bytes,
+        array.dimension_names,
+    )
+    compressor = (array.compressor or {}).get("id", "no compressor")
+    return _planned(
+        array,
+        OutputArray(
+            chunks=array.chunks,
+            shards=block,
+            codecs=compressor_to_v3(array.compressor, array.itemsize),
+            order=array.order,
+        ),
+        Mode.REFERENCE,
+        f"{compressor} chunk files read where they are (v2 chunk keys, separator "
+        f"'{array.dimension_separator}')",
+    )
+
+
+def _planned(array: SourceArray, output: OutputArray, mode: Mode, reason: str) -> PlannedArray:
+    return PlannedArray(
+        path=array.path,
+        image=array.image,
+        level=array.level,
+        shape=array.shape,
+        dtype=array.dtype,
+        dimension_names=array.dimension_names,
+        input=InputArray(
+            chunks=array.chunks,
+            compressor=array.compressor,
+            filters=array.filters,
+            order=array.order,
+            fill_value=array.fill_value,
+            dimension_separator=array.dimension_separator,
+        ),
+        output=output,
+        mode=mode,
+        reason=reason,
+        bytes=array.nbytes,
+        shards=shard_count(array.shape, output.shards),
+        shard_bytes=math.prod(output.shards) * array.itemsize,
+        attributes=array.attributes,
+        downsampled_from=array.downsampled_from,
+    )
 
 
 def plan_array(
@@ -139,59 +231,85 @@ def plan_array(
     if mode == Mode.COPY:
         compressor = (array.compressor or {}).get("id", "no compressor")
         reasons.append(f"{compressor} chunks are byte-identical v3 inner chunks")
-    return PlannedArray(
-        path=array.path,
-        image=array.image,
-        level=array.level,
-        shape=array.shape,
-        dtype=array.dtype,
-        dimension_names=array.dimension_names,
-        input=InputArray(
-            chunks=array.chunks,
-            compressor=array.compressor,
-            filters=array.filters,
-            order=array.order,
-            fill_value=array.fill_value,
-            dimension_separator=array.dimension_separator,
-        ),
-        output=OutputArray(
-            chunks=chunks,
-            shards=shards,
-            codecs=codecs,
-            # Chunks kept whole (copied or transcoded) keep their memory order; re-chunked
-            # arrays are written C-ordered.
-            order=array.order if chunks == array.chunks else "C",
-        ),
-        mode=mode,
-        reason="; ".join(reasons),
-        bytes=array.nbytes,
-        shards=shard_count(array.shape, shards),
-        shard_bytes=math.prod(shards) * array.itemsize,
-        attributes=array.attributes,
-        downsampled_from=array.downsampled_from,
+    output = OutputArray(
+        chunks=chunks,
+        shards=shards,
+        codecs=codecs,
+        # Chunks kept whole (copied or transcoded) keep their memory order; re-chunked
+        # arrays are written C-ordered.
+        order=array.order if chunks == array.chunks else "C",
     )
+    return _planned(array, output, mode, "; ".join(reasons))
 
 
-def plan_jobs(arrays: list[PlannedArray], part_target_bytes: int) -> list[ConvertJob]:
-    """One job per resolution level, split into shard-aligned parts when a level is larger than
-    ``part_target_bytes``. All images of a plate at one level share a job."""
+def plan_arrays(
+    arrays: list[SourceArray], settings: PlanSettings, entries: dict[str, dict[str, Any]]
+) -> list[PlannedArray]:
+    """Every image array planned; in reference mode, each one referenced when it can be, else
+    converted as in auto mode where the row allows that (``fallback``), else the plan fails
+    naming the arrays and why."""
+    if settings.mode != "reference":
+        return [plan_array(a, settings, entries.get(a.path)) for a in arrays]
+    problems = {a.path: problem for a in arrays if (problem := reference_problem(a))}
+    if problems and (settings.in_place or not settings.fallback):
+        named = "; ".join(f"array {p}: {why}" for p, why in list(problems.items())[:NAMED_ARRAYS])
+        more = len(problems) - NAMED_ARRAYS
+        hint = (
+            "in_place writes metadata only, so these arrays cannot be converted in place: "
+            "give the row a new output (in_place: false) with fallback: true, or use mode: auto"
+            if settings.in_place
+            else "set fallback: true to convert these arrays into shards of the output, or "
+            "use mode: auto"
+        )
+        raise PlanError(
+            f"dataset '{settings.dataset}': {settings.input}: mode reference: "
+            f"{len(problems)} arrays cannot be read as they are ({named}"
+            f"{f' and {more} more' if more > 0 else ''}); {hint}"
+        )
+    planned = []
+    for array in arrays:
+        if array.path not in problems:
+            planned.append(referenced_array(array, settings))
+            continue
+        fallback = plan_array(array, settings, entries.get(array.path))
+        fallback.reason = f"cannot be referenced ({problems[array.path]}): {fallback.reason}"
+        planned.append(fallback)
+    return planned
+
+
+def work_bytes(array: PlannedArray, in_place: bool) -> int:
+    """What a convert job's share of an array costs, as bytes: the pixels copied or
+    re-encoded; for a referenced array, its chunk files linked, or nothing in place."""
+    if array.mode != Mode.REFERENCE:
+        return array.bytes
+    if in_place:
+        return 0
+    return math.prod(grid_of(array.shape, array.output.chunks)) * LINK_WORK_BYTES
+
+
+def plan_jobs(
+    arrays: list[PlannedArray], part_target_bytes: int, in_place: bool = False
+) -> list[ConvertJob]:
+    """One job per resolution level, split into shard-aligned parts when a level's work is
+    more than ``part_target_bytes``. All images of a plate at one level share a job."""
     jobs: list[ConvertJob] = []
+    work = {a.path: work_bytes(a, in_place) for a in arrays}
     for level in sorted({a.level for a in arrays}):
         members = [a for a in arrays if a.level == level]
-        total = sum(a.bytes for a in members)
+        total = sum(work[a.path] for a in members)
         n_parts = max(1, math.ceil(total / part_target_bytes))
         target = total / n_parts
         parts: list[list[JobPart]] = [[]]
         fill = 0.0
         for array in members:
-            per_shard = array.bytes / array.shards
+            per_shard = work[array.path] / array.shards
             lo = 0
             while lo < array.shards:
                 if fill >= target and len(parts) < n_parts:
                     parts.append([])
                     fill = 0.0
                 take = array.shards - lo
-                if len(parts) < n_parts:
+                if len(parts) < n_parts and per_shard:
                     take = min(take, max(1, math.ceil((target - fill) / per_shard)))
                 parts[-1].append(JobPart(path=array.path, shards=(lo, lo + take)))
                 fill += take * per_shard
@@ -199,8 +317,7 @@ def plan_jobs(arrays: list[PlannedArray], part_target_bytes: int) -> list[Conver
         by_path = {a.path: a for a in members}
         for number, part in enumerate(parts):
             share = sum(
-                by_path[p.path].bytes * (p.shards[1] - p.shards[0]) / by_path[p.path].shards
-                for p in part
+                work[p.path] * (p.shards[1] - p.shards[0]) / by_path[p.path].shards for p in part
             )
             jobs.append(
                 ConvertJob(
@@ -235,7 +352,7 @@ def make_plan(
     entries: dict[str, dict[str, Any]] = {}
     if settings.details is not None:
         entries = match_details(settings.details, layout.arrays, settings.dataset)
-    arrays = [plan_array(a, settings, entries.get(a.path)) for a in layout.arrays]
+    arrays = plan_arrays(layout.arrays, settings, entries)
     images = [i for i in layout.images if not i.is_label]
     return Plan(
         planner=Planner(name="ngff-resave", version=__version__),
@@ -256,8 +373,9 @@ def make_plan(
         inventory=layout.inventory(),
         listed=layout.listed,
         mends=mends or [],
-        jobs=plan_jobs(arrays, settings.part_target_bytes),
+        jobs=plan_jobs(arrays, settings.part_target_bytes, settings.in_place),
         bytes=sum(a.bytes for a in arrays),
+        in_place=settings.in_place,
         crate=settings.crate,
         notes=settings.notes,
         origin=settings.origin,

@@ -164,21 +164,24 @@ def _check_overlaps(
     compared with their links resolved. Linear in the rows: each path's ancestors are looked up
     in the set of the other side's paths."""
     problems = []
-    inputs: dict[str, int] = {}
+    inputs: dict[str, list[int]] = {}
     for line, row in enumerate(rows, start=2):
         if row.get("input"):
-            inputs.setdefault(real_path(_absolute(row["input"], workdir)), line)
+            inputs.setdefault(real_path(_absolute(row["input"], workdir)), []).append(line)
     outputs: dict[str, list[int]] = {}
     for line, row in enumerate(rows, start=2):
         outputs.setdefault(real_path(resolve_output(row, config, workdir)), []).append(line)
 
     def report(output: str, source: str) -> None:
         for line in outputs[output]:
-            dataset = rows[line - 2].get("dataset", "")
-            problems.append(
-                f"{sheet_name} line {line} (dataset '{dataset}'), column 'output': "
-                f"{output} overlaps the input of line {inputs[source]} ({source})"
-            )
+            row = rows[line - 2]
+            # A row writing in place has its own input as output, with consent; no other.
+            others = [n for n in inputs[source] if n != line or row.get("in_place") != "true"]
+            if others:
+                problems.append(
+                    f"{sheet_name} line {line} (dataset '{row.get('dataset', '')}'), column "
+                    f"'output': {output} overlaps the input of line {others[0]} ({source})"
+                )
 
     for output in outputs:
         for ancestor in _self_and_ancestors(output):
@@ -239,6 +242,7 @@ def _check_row_values(
     if not is_url(row.get("input", "")) and row.get("input"):
         if not (workdir / row["input"]).exists():
             problems.append(f"{where}, column 'input': {workdir / row['input']} does not exist")
+    problems += _check_reference(row, where)
     for column in ("input", "output"):
         value = row.get(column) or (
             resolve_output(row, config, workdir) if column == "output" else ""
@@ -247,6 +251,51 @@ def _check_row_values(
             problem = url_problem(value, column)
             if problem:
                 problems.append(f"{where}, column '{column}': {problem}")
+    return problems
+
+
+# Cells that shape the shards a row writes: without fallback, a reference row writes none.
+SHARD_COLUMNS = ("codec", "chunks", "shards", "details")
+
+
+def _check_reference(row: dict[str, str], where: str) -> list[str]:
+    """The columns of reference mode: consistent with the mode, and where links or writes in
+    place are possible."""
+    reference = row.get("mode") == "reference"
+    in_place = row.get("in_place") == "true"
+    fallback = row.get("fallback") == "true"
+    problems = [
+        f"{where}, column '{column}': only a row with mode reference uses it"
+        for column in ("in_place", "fallback")
+        if row.get(column) == "true" and not reference
+    ]
+    if not reference:
+        return problems
+    if not fallback:
+        problems += [
+            f"{where}, column '{column}': mode reference keeps the input's chunks and codecs; "
+            f"{column} applies only to arrays converted with fallback: true"
+            for column in SHARD_COLUMNS
+            if row.get(column) and not (column == "codec" and row[column] == "keep")
+        ]
+    source = row.get("input", "")
+    if in_place:
+        if row.get("output"):
+            problems.append(
+                f"{where}, column 'output': in_place: true writes into the input; leave "
+                "output empty"
+            )
+        if is_url(source) and not source.startswith("s3://"):
+            problems.append(
+                f"{where}, column 'in_place': {source} cannot be written to (only a local "
+                "path or s3:// input can take metadata in place)"
+            )
+    elif is_url(source) or is_url(row.get("output", "")):
+        problems.append(
+            f"{where}, column 'mode': reference to a new output links the input's chunk "
+            "files, which needs a local input and a local output; for an s3:// input use "
+            "in_place: true, else mode auto"
+        )
     return problems
 
 
@@ -288,6 +337,8 @@ def crate_enabled(row: dict[str, str], config: dict[str, Any]) -> bool:
 
 
 def resolve_output(row: dict[str, str], config: dict[str, Any], workdir: Path) -> str:
+    if row.get("in_place") == "true" and row.get("mode") == "reference" and row.get("input"):
+        return _absolute(row["input"], workdir)
     output = row.get("output") or f"{config['output_root']}/{row.get('dataset', '')}.ome.zarr"
     return _absolute(output, workdir)
 
@@ -332,6 +383,7 @@ def plan_settings(row: dict[str, str], config: dict[str, Any], workdir: Path) ->
     details = None
     if row.get("details"):
         details = json.loads((workdir / row["details"]).read_text())
+    in_place = row.get("mode") == "reference" and row.get("in_place") == "true"
     return PlanSettings(
         dataset=row["dataset"],
         input=_absolute(row["input"], workdir),
@@ -343,12 +395,17 @@ def plan_settings(row: dict[str, str], config: dict[str, Any], workdir: Path) ->
         shard_target_bytes=config["shards"]["target_bytes"],
         part_target_bytes=config["parts"]["target_bytes"],
         input_storage=storage_options(config, row.get("input_storage")),
-        output_storage=storage_options(config, row.get("output_storage")),
+        output_storage=storage_options(
+            config, row.get("input_storage" if in_place else "output_storage")
+        ),
         crate=crate,
         notes=row.get("notes"),
         origin=row.get("origin"),
         mend=bool(config.get("mend", True)),
         skip_unsupported=bool(config.get("skip_unsupported", False)),
+        mode=row.get("mode", "auto"),
+        in_place=in_place,
+        fallback=row.get("fallback") == "true",
     )
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import posixpath
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,8 @@ from ngff_resave.models import (
     read_plan,
     read_sheet_plan,
 )
-from ngff_resave.ownership import Run, check_output
-from ngff_resave.planning import PlanSettings, make_plan
+from ngff_resave.ownership import Run, check_output, read_claim
+from ngff_resave.planning import PlanSettings, digest_values, make_plan
 from ngff_resave.source import SourceError, holds_zarr, read_source
 from ngff_resave.storage import (
     Location,
@@ -63,7 +63,7 @@ def plan_path(results: Path, dataset: str) -> Path:
 
 def pixel_settings_digest(settings: PlanSettings) -> str:
     """What a row's pixels depend on: its settings but the crate fields, notes and origin."""
-    values = {k: v for k, v in asdict(settings).items() if k not in METADATA_ONLY}
+    values = {k: v for k, v in digest_values(settings).items() if k not in METADATA_ONLY}
     text = json.dumps(
         {"settings": values, "planner": __version__, "format": PLAN_FORMAT}, sort_keys=True
     )
@@ -73,7 +73,7 @@ def pixel_settings_digest(settings: PlanSettings) -> str:
 def settings_digest(settings: PlanSettings) -> str:
     """What a row's plan depends on: its settings, the planner version and the plan format."""
     text = json.dumps(
-        {"settings": asdict(settings), "planner": __version__, "format": PLAN_FORMAT},
+        {"settings": digest_values(settings), "planner": __version__, "format": PLAN_FORMAT},
         sort_keys=True,
     )
     return digest(text.encode())
@@ -115,6 +115,8 @@ def plan_row(settings: PlanSettings, run: Run) -> Plan:
         )
     plan.settings_digest = settings_digest(settings)
     plan.pixel_settings_digest = pixel_settings_digest(settings)
+    if settings.in_place:
+        _check_no_foreign_metadata(plan, source)
     # Read-only: a conflict over the output is reported now, before any work; the jobs that
     # write claim it.
     check_output(
@@ -122,6 +124,7 @@ def plan_row(settings: PlanSettings, run: Run) -> Plan:
         settings.input,
         Location.from_text(settings.output, settings.output_storage),
         run,
+        in_place=settings.in_place,
     )
     LOG.info(
         "%s: %s, %d arrays, %d images, %d convert jobs, %.1f MB of pixels",
@@ -133,6 +136,24 @@ def plan_row(settings: PlanSettings, run: Run) -> Plan:
         plan.bytes / 1e6,
     )
     return plan
+
+
+def _check_no_foreign_metadata(plan: Plan, source: Location) -> None:
+    """In place, the workflow writes a ``zarr.json`` at every group and array of the input:
+    one already there that it did not write (no claim of an in-place row) would be lost."""
+    claim = read_claim(source)
+    if claim is not None and claim.get("in_place"):
+        return
+    nodes = dict.fromkeys(["", *plan.groups, *(a.path for a in plan.arrays)])
+    paths = [posixpath.join(node, "zarr.json") for node in nodes]
+    found = [p for p, there in zip(paths, source.exists_many(paths), strict=True) if there]
+    if found:
+        raise PlanError(
+            f"dataset '{plan.dataset}': in_place: {source.url} already holds Zarr v3 metadata "
+            f"that this workflow did not write ({', '.join(found[:8])}"
+            f"{f' and {len(found) - 8} more' if len(found) > 8 else ''}); writing in place "
+            "would replace it: convert to a new output instead"
+        )
 
 
 def plan_dataset(settings: PlanSettings, run: Run) -> bytes:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
 
 from ngff_resave.models import ExtraArray, InventoryItem
+from ngff_resave.ownership import read_claim, written_by_workflow
 from ngff_resave.shards import v2_chunk_key
 from ngff_resave.storage import Location, StorageError
 
@@ -129,9 +132,16 @@ class SourceLayout:
 
 
 class _Reader:
-    def __init__(self, location: Location, dataset: str) -> None:
+    def __init__(
+        self,
+        location: Location,
+        dataset: str,
+        written_here: Callable[[str], bool] | None = None,
+    ) -> None:
         self.location = location
         self.dataset = dataset
+        # Files a conversion in place wrote into the input: not the input's content.
+        self.written_here = written_here
         self.layout = SourceLayout(kind="")
         # Documents and chunk keys fetched ahead, many at once, where requests are remote.
         self.fetched: dict[str, bytes | None] = {}
@@ -379,7 +389,7 @@ class _Reader:
             for name, is_folder in self.location.list_entries(folder):
                 path = posixpath.join(folder, name)
                 if not is_folder:
-                    if name in V2_DOCUMENTS:
+                    if name in V2_DOCUMENTS or (self.written_here and self.written_here(path)):
                         continue
                     if name == CONSOLIDATED:
                         self.layout.left_out.append(
@@ -457,7 +467,13 @@ class _Reader:
 def read_source(location: Location, dataset: str) -> SourceLayout:
     """Walk an OME-Zarr 0.4 dataset's metadata; raise :class:`SourceError` naming the path."""
     LOG.info("reading the layout of %s", location.url)
+    written_here = None
+    if location.can_list:
+        claim = read_claim(location)
+        if claim is not None and claim.get("in_place"):
+            LOG.info("%s holds OME-Zarr 0.5 metadata written in place: read past it", location.url)
+            written_here = partial(written_by_workflow, claim=claim)
     try:
-        return _Reader(location, dataset).read()
+        return _Reader(location, dataset, written_here).read()
     except (KeyError, TypeError, IndexError, AttributeError) as err:
         raise SourceError(dataset, location.url, f"malformed OME-Zarr metadata ({err!r})") from err

@@ -191,5 +191,6 @@ class Location(ABC):
         None when tensorstore cannot reach this store."""
 
     @abstractmethod
-    def clear_interrupted_writes(self) -> int:
-        """Delete what killed writers left behind below the root; how many files."""
+    def clear_interrupted_writes(self, folders: list[str] | None = None) -> int:
+        """Delete what killed writers left behind below the root (or only directly in
+        ``folders``); how many files."""

@@ -149,6 +149,6 @@ class FsspecLocation(Location):
         # Not yet: tensorstore reaches S3 and HTTP with its own drivers, added later.
         return None
 
-    def clear_interrupted_writes(self) -> int:
+    def clear_interrupted_writes(self, folders: list[str] | None = None) -> int:
         # Puts are whole objects: a killed writer leaves nothing behind.
         return 0

@@ -125,9 +125,14 @@ class LocalLocation(Location):
     def tensorstore_kvstore(self, path: str = "") -> dict[str, Any]:
         return {"driver": "file", "path": self.child(path).rstrip("/") + "/"}
 
-    def clear_interrupted_writes(self) -> int:
+    def clear_interrupted_writes(self, folders: list[str] | None = None) -> int:
         removed = 0
-        for folder, _, names in os.walk(self.url):
+        walked = (
+            os.walk(self.url)
+            if folders is None
+            else ((self.child(f), [], self.list_dir(f)) for f in folders)
+        )
+        for folder, _, names in walked:
             for name in names:
                 if TEMPORARY_NAME.match(name):
                     try:
