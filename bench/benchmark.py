@@ -47,6 +47,19 @@ class Figure:
     seconds: float
     peak_bytes: int
     note: str = ""
+    written: int | None = None
+
+
+def new_bytes(output: Path, source: Path) -> int:
+    """Bytes a run added to the disk under ``output``: its files but those that are the input's
+    own (hard links share the input's inode; a symbolic link is counted as its own size)."""
+    inputs = {(p.stat().st_dev, p.stat().st_ino) for p in source.rglob("*") if p.is_file()}
+    total = 0
+    for path in output.rglob("*"):
+        info = path.lstat()
+        if path.is_symlink() or path.is_file():
+            total += 0 if (info.st_dev, info.st_ino) in inputs else info.st_size
+    return total
 
 
 def generate(folder: Path) -> Path:
@@ -136,10 +149,12 @@ def run_convert_jobs(plan: Path, records: Path, threads: int) -> tuple[float, in
     return total, peak
 
 
-def make_plan(source: Path, work: Path, codec: str, output: Path) -> Path:
+def make_plan(source: Path, work: Path, codec: str, output: Path, mode: str = "auto") -> Path:
     """One dataset's plan, as the workflow's plan job makes it."""
-    settings = PlanSettings(dataset="bench", input=str(source), output=str(output), codec=codec)
-    plan = work / f"plan-{codec}.json"
+    settings = PlanSettings(
+        dataset="bench", input=str(source), output=str(output), codec=codec, mode=mode
+    )
+    plan = work / f"plan-{codec}-{mode}.json"
     plan.write_bytes(plan_dataset(settings, Run.current(work)))
     return plan
 
@@ -169,17 +184,24 @@ def benchmark(work: Path, repeat: int, threads: int) -> tuple[list[Figure], int,
         [sys.executable, __file__, "byte-copy", str(source), str(fresh(out / "copy"))]))
     figures.append(Figure("a. byte copy of the input tree", seconds, peak))
 
-    def ours(codec: str) -> tuple[float, int]:
-        target = fresh(out / f"ours-{codec}")
-        plan = make_plan(source, work, codec, target)
-        return run_convert_jobs(plan, fresh(work / f"records-{codec}"), threads)
+    figures[-1].written = new_bytes(out / "copy", source)
+
+    def ours(codec: str, mode: str = "auto") -> tuple[float, int]:
+        target = fresh(out / f"ours-{codec}-{mode}")
+        plan = make_plan(source, work, codec, target, mode)
+        return run_convert_jobs(plan, fresh(work / f"records-{codec}-{mode}"), threads)
 
     seconds, peak = median_of(repeat, lambda: ours("keep"))
     figures.append(Figure("b. ngff-resave convert jobs, copy mode", seconds, peak,
-                          f"{threads} threads per job"))
+                          f"{threads} threads per job", new_bytes(out / "ours-keep-auto", source)))
+    seconds, peak = median_of(repeat, lambda: ours("keep", "reference"))
+    figures.append(Figure("f. ngff-resave convert jobs, reference mode", seconds, peak,
+                          "chunk files hard-linked under v3 metadata, nothing copied",
+                          new_bytes(out / "ours-keep-reference", source)))
     seconds, peak = median_of(repeat, lambda: ours("blosc-zstd-5"))
     figures.append(Figure("c. ngff-resave convert jobs, re-encode blosc-zstd-5", seconds, peak,
-                          f"{threads} threads per job"))
+                          f"{threads} threads per job",
+                          new_bytes(out / "ours-blosc-zstd-5-auto", source)))
 
     # The challenge gets our plan's chunks and shards, in its own details format.
     plan = make_plan(source, work, "keep", out / "unused")
@@ -189,13 +211,15 @@ def benchmark(work: Path, repeat: int, threads: int) -> tuple[list[Figure], int,
         [str(python.parent / "ome2024-ngff-challenge"), "resave", "--silent", "--cc-by",
          "--output-read-details", str(details), str(source), str(fresh(out / "challenge"))]))
     figures.append(Figure("d. ome2024-ngff-challenge resave", seconds, peak,
-                          "its default 16 threads, blosc-zstd-5"))
+                          "its default 16 threads, blosc-zstd-5",
+                          new_bytes(out / "challenge", source)))
 
     workdir = fresh(work / "workflow")
     workdir.mkdir(parents=True)
     (workdir / "samples.tsv").write_text(f"dataset\tinput\nbench\t{source}\n")
 
-    def workflow(validate_mode: str) -> tuple[float, int]:
+    def workflow(validate_mode: str, row: str = f"bench\t{source}\t") -> tuple[float, int]:
+        (workdir / "samples.tsv").write_text(f"dataset\tinput\tmode\tin_place\n{row}\n")
         (workdir / "config.yaml").write_text(
             "samples: samples.tsv\nrocrate:\n  license: CC0-1.0\n"
             f"validate:\n  mode: {validate_mode}\n")
@@ -205,25 +229,45 @@ def benchmark(work: Path, repeat: int, threads: int) -> tuple[list[Figure], int,
                          "--directory", str(workdir), "--configfile",
                          str(workdir / "config.yaml"), "--cores", str(threads), "--quiet"])
 
-    def one_command() -> tuple[float, int]:
+    def one_command(*options: str) -> tuple[float, int]:
         records = fresh(work / "command")
         return measured(ngff("convert", "--no-progress", "--log", "warn", "--cc0",
                              "--output-threads", str(threads), "--results",
                              str(records / "results"), "--logs", str(records / "logs"),
-                             str(source), str(fresh(out / "command"))))
+                             *options, str(source), str(fresh(out / "command"))))
 
     seconds, peak = median_of(repeat, one_command)
     figures.append(Figure("e. ngff-resave convert INPUT OUTPUT, one command", seconds, peak,
-                          "as b' in one process: plan, copy, metadata, crate, full validation"))
+                          "as b' in one process: plan, copy, metadata, crate, full validation",
+                          new_bytes(out / "command", source)))
+    seconds, peak = median_of(repeat, lambda: one_command("--reference"))
+    figures.append(Figure("f'. ngff-resave convert --reference INPUT OUTPUT", seconds, peak,
+                          "as e, reference mode: links, metadata, crate, full validation",
+                          new_bytes(out / "command", source)))
     seconds, peak = median_of(repeat, lambda: workflow("full"))
     figures.append(Figure("b'. ngff-resave whole workflow, plan to catalog", seconds, peak,
-                          "copy mode, full pixel validation, RO-Crate"))
+                          "copy mode, full pixel validation, RO-Crate",
+                          new_bytes(workdir / "results" / "ome-zarr", source)))
+
+    # In place writes into the input: here into a replica of the input whose files are hard
+    # links to it (its folders are its own, so the cached input gains nothing).
+    replica = fresh(work / "replica.ome.zarr")
+
+    def in_place() -> tuple[float, int]:
+        shutil.copytree(source, fresh(replica), copy_function=os.link)
+        return workflow("full", f"bench\t{replica}\treference\ttrue")
+
+    seconds, peak = median_of(repeat, in_place)
+    figures.append(Figure("g. ngff-resave whole workflow, reference in place", seconds, peak,
+                          "as b', mode reference, in_place: metadata written beside the v2 "
+                          "files", new_bytes(replica, source)))
     # Sample mode still decodes every output chunk (only the comparison with the input is
     # sampled): this row shows what is left of its saving.
     seconds, peak = median_of(repeat, lambda: workflow("sample"))
     figures.append(Figure("b''. ngff-resave whole workflow, sample validation", seconds, peak,
                           "as b', validate.mode sample: every output chunk decoded, "
-                          "8 input chunks per array compared"))
+                          "8 input chunks per array compared",
+                          new_bytes(workdir / "results" / "ome-zarr", source)))
     return figures, pixel_bytes, stored
 
 
@@ -236,13 +280,15 @@ def table(figures: list[Figure], pixel_bytes: int, stored: int, repeat: int,
         f"blosc lz4), shape {SHAPE}, chunks {CHUNKS}, {LEVELS} levels. "
         f"{os.cpu_count()} cores; median of {repeat} runs; ngff-resave with {threads} threads.",
         "",
-        "| run | seconds | MB/s (pixels) | peak memory | x faster than d | time / a | note |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| run | seconds | MB/s (pixels) | peak memory | bytes written | x faster than d "
+        "| time / a | note |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for f in figures:
+        written = "" if f.written is None else f"{f.written:,}"
         lines.append(
             f"| {f.name} | {f.seconds:.1f} | {pixel_bytes / f.seconds / 1e6:.0f} | "
-            f"{f.peak_bytes / 2**20:.0f} MiB | {challenge.seconds / f.seconds:.2f} | "
+            f"{f.peak_bytes / 2**20:.0f} MiB | {written} | {challenge.seconds / f.seconds:.2f} | "
             f"{f.seconds / copy.seconds:.2f} | {f.note} |")
     return "\n".join(lines) + "\n"
 
@@ -255,8 +301,9 @@ def chart(figures: list[Figure], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 3.5))
     names = [f.name for f in figures]
-    colours = ["#999", "#2a7", "#27a", "#c52", "#2a7", "#6b8"]
-    ax.barh(names, [f.seconds for f in figures], color=colours[:len(figures)])
+    colours = {"a": "#999", "b": "#2a7", "c": "#27a", "d": "#c52", "e": "#2a7", "f": "#a72",
+               "g": "#a72"}
+    ax.barh(names, [f.seconds for f in figures], color=[colours[f.name[0]] for f in figures])
     ax.invert_yaxis()
     ax.set_xlabel("seconds (lower is better)")
     ax.set_title("OME-Zarr 0.4 to 0.5, ~1 GB uint16")

@@ -45,7 +45,9 @@ def test_jobs_split_a_level_into_shard_aligned_parts_covering_every_shard_once()
     # Only the fields planning jobs reads.
     sizes = [(f"img{i}/0", 0, 1000 * n, n, 1000) for i, n in enumerate([7, 3, 11])]
     arrays = [
-        PlannedArray.model_construct(path=p, level=lv, bytes=b, shards=n, shard_bytes=sb)
+        PlannedArray.model_construct(
+            path=p, level=lv, bytes=b, shards=n, shard_bytes=sb, mode="copy"
+        )
         for p, lv, b, n, sb in [*sizes, ("img0/1", 1, 500, 1, 500)]
     ]
     jobs = plan_jobs(arrays, part_target_bytes=5000)
@@ -57,6 +59,30 @@ def test_jobs_split_a_level_into_shard_aligned_parts_covering_every_shard_once()
         covered = [i for lo, hi in ranges for i in range(lo, hi)]
         assert covered == list(range(array.shards))
     assert sum(j.bytes for j in level0) == 21000
+
+
+def test_referenced_arrays_are_cut_into_jobs_by_their_links_not_their_bytes():
+    from ngff_resave.models import OutputArray
+    from ngff_resave.planning import LINK_WORK_BYTES
+
+    # A 1 TB level of 1 MB chunks (2**20 chunk files), in blocks of 64 chunks.
+    big = PlannedArray.model_construct(
+        path="0",
+        level=0,
+        shape=[2**20, 2**20],
+        bytes=2**40,
+        shards=2**14,
+        shard_bytes=2**26,
+        mode="reference",
+        output=OutputArray.model_construct(chunks=[1024, 1024], shards=[8192, 8192]),
+    )
+    in_place = plan_jobs([big], part_target_bytes=16 * 2**30, in_place=True)
+    assert [(j.id, j.bytes, j.arrays[0].shards) for j in in_place] == [("0-0", 0, (0, 2**14))]
+    linked = plan_jobs([big], part_target_bytes=16 * 2**30)
+    assert len(linked) == math.ceil(2**20 * LINK_WORK_BYTES / (16 * 2**30)) == 4
+    assert sum(j.bytes for j in linked) == 2**20 * LINK_WORK_BYTES
+    ranges = [p.shards for j in linked for p in j.arrays]
+    assert [i for lo, hi in ranges for i in range(lo, hi)] == list(range(2**14))
 
 
 def test_one_job_per_level_for_a_whole_plate(examples):

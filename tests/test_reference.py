@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 import zarr
 from conftest import read_json, run_pipeline, settings_for, snakemake
+from remote_servers import s3_bucket_fixture, s3_server_fixture  # noqa: F401 - fixtures
 from v2_images import COMPRESSORS, read_three_ways, write_v2_image
 
 from ngff_resave.models import PlanError
 from ngff_resave.ownership import CLAIM_FILE, CRATE_FILE
+from ngff_resave.storage import Location
 
 V2_DOCUMENTS = {".zgroup", ".zattrs", ".zarray"}
 
@@ -284,3 +286,28 @@ def test_workflow_rows_in_reference_mode_and_their_catalog(tmp_path, examples):
     # Nothing to redo on the next run.
     result = snakemake(workdir, "--dry-run")
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.workflow
+def test_in_place_on_s3_adds_only_metadata_objects(examples, tmp_path, s3_server, s3_bucket):
+    source = f"{s3_bucket}/in/plate.ome.zarr"
+    s3_server.upload(examples["plate"], source)
+    fs = s3_server.fs()
+    before = {key: fs.cat_file(key) for key in fs.find(source)}
+    options = {"endpoint_url": s3_server.endpoint}
+    settings = settings_for("plate", source, source, mode="reference", in_place=True)
+    settings.input_storage = settings.output_storage = options
+    for _ in range(2):  # the second run reads the input past the metadata the first wrote
+        result = run_pipeline(settings, tmp_path / "results")
+        assert result.report.valid, result.report.failed
+    fs.invalidate_cache()
+    added = set(fs.find(source)) - set(before)
+    assert {key: fs.cat_file(key) for key in before} == before
+    assert {key.rsplit("/", 1)[-1] for key in added} == {"zarr.json", CLAIM_FILE, CRATE_FILE}
+    nodes = {"", *result.plan.groups, *(a.path for a in result.plan.arrays)}
+    assert len(added) == len(nodes) + 2
+    location = Location.from_text(source, options)
+    for array in result.plan.arrays:
+        expected = zarr.open_array(str(examples["plate"] / array.path), mode="r", zarr_format=2)
+        got = zarr.open_array(location.zarr_store(array.path), mode="r", zarr_format=3)
+        np.testing.assert_array_equal(got[...], expected[...])

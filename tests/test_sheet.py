@@ -136,8 +136,7 @@ def test_csv_sheets_are_read_by_extension(tmp_path):
             r"column 'mode': reference to a new output .* needs a local input and a local output",
         ),
         (
-            "dataset\tinput\tmode\tin_place\na\tin.zarr\treference\ttrue\n"
-            "b\tin.zarr\t\t\n",
+            "dataset\tinput\tmode\tin_place\na\tin.zarr\treference\ttrue\nb\tin.zarr\t\t\n",
             r"line 2 \(dataset 'a'\), column 'output': .*in.zarr overlaps the input of line 3",
         ),
     ],

@@ -10,7 +10,15 @@ from typing import Any
 import pandas as pd
 
 from ngff_resave.codecs import v3_data_type
-from ngff_resave.models import Failure, Mode, Plan, SheetEntry, SheetPlan, read_plan, read_sheet_plan
+from ngff_resave.models import (
+    Failure,
+    Mode,
+    Plan,
+    SheetEntry,
+    SheetPlan,
+    read_plan,
+    read_sheet_plan,
+)
 from ngff_resave.ownership import CRATE_FILE
 from ngff_resave.storage import Location, delete_local, read_local_record, write_local_bytes
 

@@ -381,9 +381,7 @@ def settle_claim(
         target.delete(path)
     if removed:
         LOG.info("%s: removed %d files written under an earlier plan", target.url, len(removed))
-    target.write_json(
-        CLAIM_FILE, {**held, "arrays": sorted(current), "files": sorted(files)}
-    )
+    target.write_json(CLAIM_FILE, {**held, "arrays": sorted(current), "files": sorted(files)})
     return removed
 
 
