@@ -311,3 +311,21 @@ def test_in_place_on_s3_adds_only_metadata_objects(examples, tmp_path, s3_server
         expected = zarr.open_array(str(examples["plate"] / array.path), mode="r", zarr_format=2)
         got = zarr.open_array(location.zarr_store(array.path), mode="r", zarr_format=3)
         np.testing.assert_array_equal(got[...], expected[...])
+
+
+def test_tables_are_migrated_into_a_new_output_and_refused_in_place(tmp_path):
+    import input_defects
+
+    source = input_defects.image_with_tables(tmp_path / "in")
+    before = snapshot(source)
+    with pytest.raises(PlanError, match=r"in_place writes metadata only, but .* tables/"):
+        run_pipeline(
+            settings_for("d", source, source, mode="reference", in_place=True), tmp_path / "r"
+        )
+    assert snapshot(source) == before
+    output = tmp_path / "out.zarr"
+    result = run_pipeline(settings_for("d", source, output, mode="reference"), tmp_path / "r")
+    assert result.report.valid, result.report.failed
+    assert {a.mode for a in result.plan.arrays} == {"reference"}
+    assert any(e.action == "migrate" for e in result.plan.extras)
+    assert snapshot(source) == before

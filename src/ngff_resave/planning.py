@@ -335,6 +335,16 @@ def plan_jobs(
 def plan_extras(layout: SourceLayout, settings: PlanSettings) -> list[ExtraArray]:
     """The arrays that are not image levels: migrated, or skipped when the config allows it;
     one without a Zarr v3 form fails the plan, naming it."""
+    migrated = [e.path for e in layout.extras if e.action == "migrate"]
+    if migrated and settings.in_place:
+        # Migrating writes an array's values as Zarr v3, replacing what is at its path.
+        raise PlanError(
+            f"dataset '{settings.dataset}': {settings.input}: in_place writes metadata only, "
+            f"but {len(migrated)} arrays that are not image levels would have their values "
+            f"written as Zarr v3 ({', '.join(migrated[:NAMED_ARRAYS])}"
+            f"{' and more' if len(migrated) > NAMED_ARRAYS else ''}); convert this row to a "
+            "new output (in_place: false)"
+        )
     unsupported = [e for e in layout.extras if e.action == "skip"]
     if unsupported and not settings.skip_unsupported:
         raise PlanError(
