@@ -230,11 +230,18 @@ def test_switching_modes_leaves_no_files_of_the_other(tmp_path):
         np.testing.assert_array_equal(zarr.open_array(str(output / "0"), mode="r")[...], expected)
 
 
-def test_in_place_refuses_zarr_json_it_did_not_write(tmp_path):
+def test_in_place_refuses_metadata_it_did_not_write(tmp_path):
     source = tmp_path / "in.zarr"
     write_v2_image(source, COMPRESSORS["zstd"])
+    (source / CRATE_FILE).write_text('{"@graph": []}')
+    with pytest.raises(PlanError, match=rf"in_place: .* already holds {CRATE_FILE}, which"):
+        run_pipeline(
+            settings_for("d", source, source, mode="reference", in_place=True), tmp_path / "r"
+        )
+    assert (source / CRATE_FILE).read_text() == '{"@graph": []}'
+    (source / CRATE_FILE).unlink()
     (source / "0" / "zarr.json").write_text("{}")
-    with pytest.raises(PlanError, match=r"in_place: .* did not write \(0/zarr.json\)"):
+    with pytest.raises(PlanError, match=r"in_place: .* already holds 0/zarr.json, which"):
         run_pipeline(
             settings_for("d", source, source, mode="reference", in_place=True), tmp_path / "r"
         )

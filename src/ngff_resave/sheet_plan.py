@@ -32,7 +32,7 @@ from ngff_resave.models import (
     read_plan,
     read_sheet_plan,
 )
-from ngff_resave.ownership import Run, check_output, read_claim
+from ngff_resave.ownership import CLAIM_FILE, CRATE_FILE, Run, check_output, read_claim
 from ngff_resave.planning import PlanSettings, digest_values, make_plan
 from ngff_resave.source import SourceError, holds_zarr, read_source
 from ngff_resave.storage import (
@@ -139,20 +139,23 @@ def plan_row(settings: PlanSettings, run: Run) -> Plan:
 
 
 def _check_no_foreign_metadata(plan: Plan, source: Location) -> None:
-    """In place, the workflow writes a ``zarr.json`` at every group and array of the input:
-    one already there that it did not write (no claim of an in-place row) would be lost."""
+    """In place, the workflow writes a ``zarr.json`` at every group and array of the input,
+    and its claim and crate at the root: one already there that it did not write (no claim of
+    an in-place row) would be lost."""
     claim = read_claim(source)
     if claim is not None and claim.get("in_place"):
         return
     nodes = dict.fromkeys(["", *plan.groups, *(a.path for a in plan.arrays)])
-    paths = [posixpath.join(node, "zarr.json") for node in nodes]
+    paths = [posixpath.join(node, "zarr.json") for node in nodes] + [CLAIM_FILE]
+    if plan.crate:
+        paths.append(CRATE_FILE)
     found = [p for p, there in zip(paths, source.exists_many(paths), strict=True) if there]
     if found:
         raise PlanError(
-            f"dataset '{plan.dataset}': in_place: {source.url} already holds Zarr v3 metadata "
-            f"that this workflow did not write ({', '.join(found[:8])}"
-            f"{f' and {len(found) - 8} more' if len(found) > 8 else ''}); writing in place "
-            "would replace it: convert to a new output instead"
+            f"dataset '{plan.dataset}': in_place: {source.url} already holds "
+            f"{', '.join(found[:8])}{f' and {len(found) - 8} more' if len(found) > 8 else ''}, "
+            "which this workflow did not write and would replace: convert to a new output "
+            "instead"
         )
 
 
