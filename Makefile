@@ -43,8 +43,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy src/ngff_resave
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/snakefmt --check Snakefile workflow
-	$(BIN)/python -c "from pathlib import Path; from ngff_resave.examples import write_example_workdir as w; w(Path('$(LINT_DIR)'))"
+	$(BIN)/python -c "from pathlib import Path; from ngff_resave.cli.examples import write_example_workdir as w; w(Path('$(LINT_DIR)'))"
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --directory $(LINT_DIR) --configfile $(LINT_DIR)/config.yaml --lint
 
 # The README's report screenshots: the test configuration (.test/) run, its report built and

@@ -26,10 +26,10 @@ import numcodecs
 import numpy as np
 import zarr
 
-from ngff_resave.examples import AXES, fluorescence
-from ngff_resave.ownership import Run
-from ngff_resave.planning import PlanSettings
-from ngff_resave.sheet_plan import plan_dataset
+from ngff_resave.cli.examples import AXES, fluorescence
+from ngff_resave.planning.dataset import PlanSettings
+from ngff_resave.records.ownership import Run
+from ngff_resave.sheet.plan import plan_dataset
 
 LOG = logging.getLogger("bench")
 HERE = Path(__file__).resolve().parent

@@ -48,7 +48,7 @@ if str(HERE) not in sys.path:  # run as `python bench/scale.py` or imported by t
 
 from benchmark import CHALLENGE, challenge_python  # noqa: E402
 
-from ngff_resave.examples import fluorescence  # noqa: E402
+from ngff_resave.cli.examples import fluorescence  # noqa: E402
 
 LOG = logging.getLogger("bench.scale")
 CACHE = HERE / "cache"

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from ngff_resave.examples import write_examples
-from ngff_resave.planning import PlanSettings
+from ngff_resave.cli.examples import write_examples
+from ngff_resave.planning.dataset import PlanSettings
 from ngff_resave.steps.pack import DatasetRun
 
 REPO = Path(__file__).resolve().parents[1]

@@ -56,7 +56,7 @@ def test_new_bytes_leave_out_the_inputs_own_files(tmp_path):
 
 
 def test_the_benchmark_plans_as_the_workflow_does(examples, tmp_path):
-    from ngff_resave.models import read_plan
+    from ngff_resave.model.plan import read_plan
 
     path = benchmark.make_plan(
         examples["image-with-labels"], tmp_path, "keep", tmp_path / "out.ome.zarr"

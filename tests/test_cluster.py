@@ -14,8 +14,8 @@ import pytest
 from conftest import REPO, snakemake, snakemake_command
 from slurm_cluster import slurm_cluster_fixture  # noqa: F401 - the fixture
 
-from ngff_resave.examples import write_example_workdir
-from ngff_resave.resources import job_memory_mb, job_runtime_minutes
+from ngff_resave.arrays.resources import job_memory_mb, job_runtime_minutes
+from ngff_resave.cli.examples import write_example_workdir
 from ngff_resave.storage import write_local_bytes
 
 FIRST_LINE = re.compile(r"attempt (?P<attempt>\d+): mem_mb (?P<mem>\d+), runtime (?P<minutes>\d+)")

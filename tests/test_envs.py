@@ -101,7 +101,7 @@ def package_modules(name):
 
 def needed_distributions(entry):
     """Distributions reached from one CLI subcommand, following package imports."""
-    cli = ast.parse(module_file("cli").read_text())
+    cli = ast.parse(module_file("cli.main").read_text())
     func = next(n for n in cli.body if isinstance(n, ast.FunctionDef) and n.name == entry)
     todo = [
         module

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import REPO
 
-from ngff_resave.examples import write_example_workdir
+from ngff_resave.cli.examples import write_example_workdir
 
 BIN = Path(sys.executable).parent
 

@@ -8,7 +8,7 @@ import yaml
 from conftest import REPO
 
 from ngff_resave import __version__
-from ngff_resave.sheet import fill_config_defaults, read_sheet
+from ngff_resave.sheet.settings import fill_config_defaults, read_sheet
 
 
 def test_license_file_is_the_license_pyproject_names():

@@ -17,9 +17,9 @@ from conftest import read_json, run_pipeline, settings_for, snakemake
 from remote_servers import s3_bucket_fixture, s3_server_fixture  # noqa: F401 - fixtures
 from v2_images import COMPRESSORS, read_three_ways, write_v2_image
 
-from ngff_resave.models import PlanError
-from ngff_resave.ownership import CLAIM_FILE, CRATE_FILE
-from ngff_resave.storage import Location
+from ngff_resave.model.plan import PlanError
+from ngff_resave.records.ownership import CLAIM_FILE, CRATE_FILE
+from ngff_resave.storage import open_location
 
 V2_DOCUMENTS = {".zgroup", ".zattrs", ".zarray"}
 
@@ -193,7 +193,7 @@ def test_arrays_that_cannot_be_referenced_fail_the_plan_unless_fallback(
 
 
 def test_a_changed_link_fails_validation(tmp_path):
-    from ngff_resave.validation import validate_dataset
+    from ngff_resave.checks.validation import validate_dataset
 
     source = tmp_path / "in.zarr"
     write_v2_image(source, COMPRESSORS["none"], drop=0)
@@ -313,7 +313,7 @@ def test_in_place_on_s3_adds_only_metadata_objects(examples, tmp_path, s3_server
     assert {key.rsplit("/", 1)[-1] for key in added} == {"zarr.json", CLAIM_FILE, CRATE_FILE}
     nodes = {"", *result.plan.groups, *(a.path for a in result.plan.arrays)}
     assert len(added) == len(nodes) + 2
-    location = Location.from_text(source, options)
+    location = open_location(source, options)
     for array in result.plan.arrays:
         expected = zarr.open_array(str(examples["plate"] / array.path), mode="r", zarr_format=2)
         got = zarr.open_array(location.zarr_store(array.path), mode="r", zarr_format=3)

@@ -18,13 +18,13 @@ from remote_servers import (  # noqa: F401 - fixtures
     s3_server_fixture,
 )
 
-from ngff_resave import outcomes
-from ngff_resave.convert import run_convert_job
-from ngff_resave.models import SheetEntry
-from ngff_resave.ownership import Run
-from ngff_resave.sheet_plan import plan_row
+from ngff_resave.arrays.convert import run_convert_job
+from ngff_resave.model.plan import SheetEntry
+from ngff_resave.records import outcomes
+from ngff_resave.records.ownership import Run
+from ngff_resave.sheet.plan import plan_row
 from ngff_resave.steps.pack import convert_dataset, run_dataset
-from ngff_resave.storage import Location, write_local_bytes
+from ngff_resave.storage import open_location, write_local_bytes
 
 IMAGE, PLATE, LAYOUT = "image-with-labels", "plate", "bioformats2raw"
 
@@ -40,7 +40,7 @@ def arrays_of(root: Path) -> list[str]:
 
 def assert_same_pixels(source: Path, output: str, options: dict | None = None) -> None:
     """Every array of the output, read by zarr-python through fsspec, equals the local input."""
-    location = Location.from_text(output, options or {})
+    location = open_location(output, options or {})
     for path in arrays_of(source):
         expected = zarr.open_array(str(source / path), mode="r", zarr_format=2)[...]
         got = zarr.open_array(location.zarr_store(path), mode="r", zarr_format=3)[...]
@@ -119,7 +119,7 @@ def test_a_killed_remote_job_leaves_nothing_a_rerun_takes_as_done(
     write_local_bytes(results / "plate" / "plan.json", plan.to_bytes())
     # The job dies after its first convert job: shards are there, the rest is not.
     run_convert_job(plan, plan.jobs[0].id, results / "plate/convert" / f"{plan.jobs[0].id}.json")
-    target = Location.from_text(output, options)
+    target = open_location(output, options)
     assert target.list_files() and not target.exists("zarr.json")
     entry = SheetEntry(dataset="plate", input=plan.input, output=output, settings_digest="")
     assert not outcomes.dataset_state(results, entry).done
@@ -206,7 +206,7 @@ def test_an_https_key_that_fails_to_answer_is_retried_not_taken_for_missing(
     examples, http_folder, fault_proxy
 ):
     proxy = fault_proxy(http_folder(examples[IMAGE].parent), faults={"503": 2}, every=1)
-    location = Location.from_text(f"{proxy.endpoint}/{examples[IMAGE].name}", {"retries": 3})
+    location = open_location(f"{proxy.endpoint}/{examples[IMAGE].name}", {"retries": 3})
     assert location.exists(".zattrs")
     assert location.retry_count.retries == 2 and proxy.exhausted
     assert not location.exists("no-such-key")

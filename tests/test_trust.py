@@ -13,12 +13,12 @@ import pytest
 import zarr
 from conftest import read_json, settings_for
 
-from ngff_resave.catalog import write_run_catalog
-from ngff_resave.models import Failure, read_plan
-from ngff_resave.ownership import CLAIM_FILE, OutputConflict, Run, check_output
-from ngff_resave.sheet_plan import plan_sheet
+from ngff_resave.model.plan import Failure, read_plan
+from ngff_resave.records.ownership import CLAIM_FILE, OutputConflict, Run, check_output
+from ngff_resave.report.catalog import write_run_catalog
+from ngff_resave.sheet.plan import plan_sheet
 from ngff_resave.steps.pack import run_dataset
-from ngff_resave.storage import Location
+from ngff_resave.storage import open_location
 
 
 def convert(tmp_path: Path, source: Path, dataset: str = "d", **settings) -> dict:
@@ -72,7 +72,7 @@ def test_tables_and_files_outside_the_images_are_migrated_and_read_back_equal(tm
 
 
 def test_a_changed_table_value_fails_validation(tmp_path):
-    from ngff_resave.validation import validate_dataset
+    from ngff_resave.checks.validation import validate_dataset
 
     source = input_defects.image_with_tables(tmp_path / "in")
     assert convert(tmp_path, source)["valid"] == "True"
@@ -233,7 +233,7 @@ def test_an_output_held_by_a_live_run_fails_naming_both(tmp_path, examples):
     run = Run(token="mine", workdir=str(tmp_path), overwrite=True)
     with pytest.raises(OutputConflict) as err:
         check_output(
-            "d", str(examples["image-with-labels"]), Location.from_text(str(output)), run, take=True
+            "d", str(examples["image-with-labels"]), open_location(str(output)), run, take=True
         )
     message = str(err.value)
     assert "dataset 'd' of working directory" in message
@@ -245,7 +245,7 @@ def test_an_output_held_by_a_live_run_fails_naming_both(tmp_path, examples):
 def test_overwrite_replaces_only_what_the_workflow_wrote(tmp_path, examples):
     output = tmp_path / "out.ome.zarr"
     claim_of_another_workdir(output, tmp_path / "other", alive=False)
-    target = Location.from_text(str(output))
+    target = open_location(str(output))
     source = str(examples["image-with-labels"])
     with pytest.raises(OutputConflict, match="set overwrite: true"):
         check_output("d", source, target, Run(token="mine", workdir=str(tmp_path)), take=True)

@@ -20,7 +20,7 @@ from conftest import (
     tree_bytes,
 )
 
-from ngff_resave.examples import write_example_workdir
+from ngff_resave.cli.examples import write_example_workdir
 
 pytestmark = pytest.mark.workflow
 DATASETS = ["image-with-labels", "plate", "bioformats2raw"]

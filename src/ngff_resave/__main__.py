@@ -1,5 +1,5 @@
 import sys
 
-from ngff_resave.cli import main
+from ngff_resave.cli.main import main
 
 sys.exit(main())

@@ -17,13 +17,16 @@ from snakemake.utils import validate
 PACKAGE_SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(PACKAGE_SRC))
 
-from ngff_resave import catalog as run_catalog  # noqa: E402
-from ngff_resave import failures, outcomes, ownership, packing, patterns  # noqa: E402
-from ngff_resave import report_pages  # noqa: E402
-from ngff_resave import resources as job_resources  # noqa: E402
-from ngff_resave import sheet as sample_sheet  # noqa: E402
-from ngff_resave.models import digest, read_plan, read_sheet_plan  # noqa: E402
-from ngff_resave.sheet_plan import sheet_attempt  # noqa: E402
+from ngff_resave.arrays import resources as job_resources  # noqa: E402
+from ngff_resave.model import patterns  # noqa: E402
+from ngff_resave.model.plan import digest, read_plan, read_sheet_plan  # noqa: E402
+from ngff_resave.records import outcomes, ownership  # noqa: E402
+from ngff_resave.report import catalog as run_catalog  # noqa: E402
+from ngff_resave.report import failures  # noqa: E402
+from ngff_resave.report import pages as report_pages  # noqa: E402
+from ngff_resave.sheet import packing  # noqa: E402
+from ngff_resave.sheet import settings as sample_sheet  # noqa: E402
+from ngff_resave.sheet.plan import sheet_attempt  # noqa: E402
 from ngff_resave.storage import is_url  # noqa: E402
 
 RUN_STARTED = time.time()
@@ -71,7 +74,7 @@ def sheet_inputs_digest():
 
 
 # The sheet plan of this run is named by what it is made from; rows that could not be planned
-# make the next run plan them again under a new name (see sheet_plan.sheet_attempt). A job's
+# make the next run plan them again under a new name (see sheet.plan.sheet_attempt). A job's
 # own Snakemake (on a cluster) uses the sheet plan the main process made for this run.
 SHEET_INPUTS_DIGEST = sheet_inputs_digest()
 _latest = read_sheet_plan(LATEST_SHEET_PLAN)

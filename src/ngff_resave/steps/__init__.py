@@ -1,18 +1,19 @@
-"""Each workflow rule's step, one module per rule (as ``workflow/rules/*.smk``), run by the
-command line: ``plan`` (the sheet), ``pack`` (small datasets, every step in one process),
-``convert``, ``metadata`` and ``validate`` (a large dataset's own jobs), ``catalog`` and
-``details``.
+"""One module per Snakemake rule (``plan``, ``pack``, ``convert``, ``metadata``, ``validate``,
+``catalog``) and the ``details`` command: what a job does, in order, and what it records.
+``pack`` also runs one dataset through every step in one process.
 
 After planning, every dataset succeeds or fails alone: a failure becomes the dataset's outcome
 (``results/{dataset}/validation.json`` with ``valid: false`` and a one-line ``error``), and the
 job goes on with the next dataset. A job fails only when it cannot record.
+
+May import: sheet, report, checks, planning, ome, arrays, source, records, model, storage.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ngff_resave.models import Plan, digest
+from ngff_resave.model.plan import Plan, digest
 from ngff_resave.storage import read_local_bytes
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ngff_resave.catalog import write_run_catalog
+from ngff_resave.report.catalog import write_run_catalog
 
 
 def catalog_step(results: Path, url_prefix: str | None) -> str:

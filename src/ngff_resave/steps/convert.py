@@ -6,10 +6,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ngff_resave.convert import run_convert_job
-from ngff_resave.models import Failure
-from ngff_resave.outcomes import Outcome
-from ngff_resave.ownership import Run
+from ngff_resave.arrays.convert import run_convert_job
+from ngff_resave.model.plan import Failure
+from ngff_resave.records.outcomes import Outcome
+from ngff_resave.records.ownership import Run
 from ngff_resave.steps import load_plan
 from ngff_resave.storage import write_local_json
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ngff_resave.details import write_details
-from ngff_resave.models import PlanError, read_plan
+from ngff_resave.model.plan import PlanError, read_plan
+from ngff_resave.planning.details import write_details
 from ngff_resave.storage import write_local_bytes
 
 

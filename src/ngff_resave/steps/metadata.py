@@ -6,11 +6,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ngff_resave.metadata import write_metadata
-from ngff_resave.models import Failure
-from ngff_resave.outcomes import Outcome
-from ngff_resave.ownership import Run
-from ngff_resave.resources import peak_memory_bytes
+from ngff_resave.arrays.resources import peak_memory_bytes
+from ngff_resave.model.plan import Failure
+from ngff_resave.ome.metadata import write_metadata
+from ngff_resave.records.outcomes import Outcome
+from ngff_resave.records.ownership import Run
 from ngff_resave.steps import load_plan
 from ngff_resave.storage import read_local_record, write_local_json
 

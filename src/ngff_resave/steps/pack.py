@@ -11,28 +11,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ngff_resave import outcomes
-from ngff_resave.checks import Report
-from ngff_resave.convert import run_convert_job
-from ngff_resave.metadata import write_metadata
-from ngff_resave.models import Failure, Plan, digest
-from ngff_resave.outcomes import Outcome
-from ngff_resave.ownership import Run, claim_plan_output
-from ngff_resave.planning import PlanSettings
-from ngff_resave.redaction import RedactingFilter
-from ngff_resave.resources import peak_memory_bytes
-from ngff_resave.sheet_plan import plan_row
+from ngff_resave.arrays.convert import run_convert_job
+from ngff_resave.arrays.resources import peak_memory_bytes
+from ngff_resave.checks.results import Report
+from ngff_resave.checks.validation import validate_dataset
+from ngff_resave.model.plan import Failure, Plan, digest
+from ngff_resave.ome.metadata import write_metadata
+from ngff_resave.planning.dataset import PlanSettings
+from ngff_resave.records import outcomes
+from ngff_resave.records.outcomes import Outcome
+from ngff_resave.records.ownership import Run, claim_plan_output
+from ngff_resave.report.thumbnails import THUMBNAIL_FILE
+from ngff_resave.sheet.plan import plan_row
 from ngff_resave.steps import load_plan
 from ngff_resave.steps.validate import record_thumbnail, validate_plan
 from ngff_resave.storage import (
-    Location,
     delete_local,
+    open_location,
     read_local_record,
     write_local_bytes,
     write_local_json,
 )
-from ngff_resave.thumbnails import THUMBNAIL_FILE
-from ngff_resave.validation import validate_dataset
+from ngff_resave.storage.redaction import RedactingFilter
 
 LOG = logging.getLogger(__name__)
 PACKAGE_LOGGER = "ngff_resave"
@@ -73,7 +73,7 @@ def run_dataset(
     try:
         plan, plan_digest = load_plan(results / dataset / "plan.json")
         pixels = plan.pixels_digest()
-        target = Location.from_text(plan.output, plan.output_storage)
+        target = open_location(plan.output, plan.output_storage)
         failed_arrays = (outcomes.read_outcome(results, dataset) or {}).get("failed_arrays", [])
         run = Run.current(results)
         claim_plan_output(plan, target, run)

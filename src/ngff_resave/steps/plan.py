@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ngff_resave.ownership import Run
-from ngff_resave.sheet import load_samples, plan_settings
-from ngff_resave.sheet_plan import plan_sheet
+from ngff_resave.records.ownership import Run
+from ngff_resave.sheet.plan import plan_sheet
+from ngff_resave.sheet.settings import load_samples, plan_settings
 from ngff_resave.storage import write_local_bytes
 
 

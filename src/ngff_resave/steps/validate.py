@@ -5,20 +5,20 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ngff_resave.checks import Report
-from ngff_resave.models import Failure, Plan
-from ngff_resave.outcomes import Outcome
-from ngff_resave.resources import peak_memory_bytes
+from ngff_resave.arrays.resources import peak_memory_bytes
+from ngff_resave.checks.results import Report
+from ngff_resave.checks.validation import validate_dataset
+from ngff_resave.model.plan import Failure, Plan
+from ngff_resave.records.outcomes import Outcome
+from ngff_resave.report.thumbnails import THUMBNAIL_FILE, render_dataset
 from ngff_resave.steps import load_plan
 from ngff_resave.storage import (
-    Location,
     delete_local,
+    open_location,
     read_local_record,
     write_local_bytes,
     write_local_json,
 )
-from ngff_resave.thumbnails import THUMBNAIL_FILE, render_dataset
-from ngff_resave.validation import validate_dataset
 
 LOG = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def validate_plan(
     outcome = outcome_of_validation(report, plan_digest, mode, rule, log)
     if not outcome.valid:
         # An invalid output must not look complete to a reader or to the next run.
-        Location.from_text(plan.output, plan.output_storage).delete("zarr.json")
+        open_location(plan.output, plan.output_storage).delete("zarr.json")
         LOG.error("%s", outcome.error)
     else:
         LOG.info("dataset '%s' is valid (%d checks)", plan.dataset, len(outcome.checks))
@@ -70,7 +70,7 @@ def record_thumbnail(plan: Plan, outcome: Outcome, results: Path) -> None:
     if not outcome.valid:
         return
     try:
-        thumbnail = render_dataset(Location.from_text(plan.output, plan.output_storage))
+        thumbnail = render_dataset(open_location(plan.output, plan.output_storage))
     except Exception as err:  # noqa: BLE001 - the data is valid; only the picture is missing
         LOG.warning("dataset '%s': no thumbnail: %s: %s", plan.dataset, type(err).__name__, err)
         return

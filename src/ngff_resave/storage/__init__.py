@@ -1,10 +1,17 @@
 """One storage layer for every read and write: local paths, and fsspec URLs (s3://, https://).
 
 Planning, conversion and metadata only ever talk to a :class:`Location`; each backend is its own
-module, so a remote store plugs in here without touching them. ``Location.from_text`` picks the
+module, so a remote store plugs in here without touching them. ``open_location`` picks the
 backend. Importing this package imports neither fsspec nor zarr, so short jobs start fast.
+
+Inside, the interface (``base``) never imports its backends (``local``, ``fsspec_store``);
+``backends`` chooses one and ``records`` writes the workflow's local records; ``retries`` and
+``redaction`` (secrets kept out of error lines and logs) sit below them all.
+
+May import: nothing else in the package.
 """
 
+from ngff_resave.storage.backends import open_location
 from ngff_resave.storage.base import LAYER_OPTIONS, Capabilities, Location, StorageError, is_url
 from ngff_resave.storage.fsspec_store import FsspecLocation
 from ngff_resave.storage.local import TEMPORARY_NAME, LocalLocation, temporary_name
@@ -26,6 +33,7 @@ __all__ = [
     "StorageError",
     "delete_local",
     "is_url",
+    "open_location",
     "read_local_bytes",
     "read_local_record",
     "temporary_name",

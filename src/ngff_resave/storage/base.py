@@ -62,21 +62,6 @@ class Location(ABC):
     # Requests retried after a transient failure (remote backends), for job records.
     retry_count: RetryCount = field(default_factory=RetryCount, compare=False, repr=False)
 
-    @classmethod
-    def from_text(cls, text: str, storage_options: dict[str, Any] | None = None) -> Location:
-        """The backend for ``text``: a local path or ``file://`` URL is local (made absolute),
-        any other URL goes through fsspec."""
-        # Imported here: the backends import this module.
-        from ngff_resave.storage.fsspec_store import FsspecLocation
-        from ngff_resave.storage.local import LocalLocation
-
-        text = text.rstrip("/")
-        if text.startswith("file://"):
-            text = text.removeprefix("file://")
-        if is_url(text):
-            return FsspecLocation(text, dict(storage_options or {}))
-        return LocalLocation.from_path(text, storage_options)
-
     # --- shared, implemented once ---
 
     def child(self, path: str) -> str:

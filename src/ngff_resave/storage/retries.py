@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ngff_resave.redaction import redact
+from ngff_resave.storage.redaction import redact
 
 LOG = logging.getLogger(__name__)
 

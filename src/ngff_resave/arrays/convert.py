@@ -1,0 +1,404 @@
+"""Convert jobs: write the shards of one resolution level (or one part of it).
+
+Streaming with bounded concurrency: ``threads`` workers, at most ``2 x threads`` shards in
+flight (the queued ones keep the workers fed), each read from the input region it covers and
+written whole, so memory grows with threads x shard size and never with the array.
+``copy`` arrays move compressed chunk bytes into shards (see :mod:`ngff_resave.arrays.shards`);
+``reencode`` arrays are decoded and encoded (see :mod:`ngff_resave.arrays.reencode`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ngff_resave.arrays.codecs import planned_array_metadata
+from ngff_resave.arrays.resources import io_plan, peak_memory_bytes
+from ngff_resave.arrays.shards import (
+    assemble_shard,
+    inner_chunk_coords,
+    shard_slices,
+    v3_shard_key,
+)
+from ngff_resave.model.plan import Engine, Mode, Plan, PlannedArray
+from ngff_resave.records.ownership import Run, claim_plan_output, confirm_claim
+from ngff_resave.source.layout import v2_chunk_key
+from ngff_resave.storage import Location, open_location, write_local_json
+
+if TYPE_CHECKING:
+    from ngff_resave.arrays.linking import ChunkLinker
+    from ngff_resave.arrays.reencode import Reencoder
+
+LOG = logging.getLogger(__name__)
+
+
+class Progress:
+    """Logs done/total, throughput and ETA at most every ``interval`` seconds."""
+
+    def __init__(
+        self,
+        label: str,
+        total_shards: int,
+        total_bytes: int,
+        interval: float,
+        on_shard: Callable[[int], None] | None = None,
+    ) -> None:
+        self.label = label
+        self.on_shard = on_shard
+        self.total_shards = total_shards
+        self.total_bytes = total_bytes
+        self.interval = interval
+        self.start = time.monotonic()
+        self.last = self.start
+        self.shards = 0
+        self.bytes = 0
+
+    def advance(self, nbytes: int) -> None:
+        self.shards += 1
+        self.bytes += nbytes
+        if self.on_shard is not None:
+            self.on_shard(nbytes)
+        self.tick(final=self.shards == self.total_shards)
+
+    def tick(self, final: bool = False) -> None:
+        """Log a line when ``interval`` has passed, even if no shard finished meanwhile."""
+        now = time.monotonic()
+        if final or now - self.last >= self.interval:
+            self.last = now
+            LOG.info("%s", self.line(now))
+
+    def line(self, now: float) -> str:
+        elapsed = max(now - self.start, 1e-9)
+        rate = self.bytes / elapsed
+        left = (self.total_bytes - self.bytes) / rate if rate else float("nan")
+        return (
+            f"{self.label}: {self.shards}/{self.total_shards} shards "
+            f"({100 * self.shards / max(self.total_shards, 1):.0f}%), "
+            f"{rate / 1e6:.1f} MB/s, ETA {left:.0f} s"
+        )
+
+
+class ConvertError(RuntimeError):
+    """A shard could not be written; the message names the dataset, the array and the region."""
+
+
+@dataclass
+class ShardResult:
+    pixel_bytes: int
+    bytes_read: int = 0
+    bytes_written: int = 0
+
+    def add(self, other: ShardResult) -> None:
+        self.pixel_bytes += other.pixel_bytes
+        self.bytes_read += other.bytes_read
+        self.bytes_written += other.bytes_written
+
+
+@dataclass
+class ShardTask:
+    """One output shard: where it comes from and how it is made."""
+
+    dataset: str
+    array: PlannedArray
+    index: int
+    source_loc: Location
+    target_loc: Location
+    engine: Engine
+    reencoder: Reencoder | None = None
+    transcoder: Callable[[bytes], bytes] | None = None
+    # Input chunks of this shard read at once (remote inputs; one at a time locally).
+    reads_in_flight: int = 1
+    # Referenced arrays in a new location: links to the input's chunk files (None in place).
+    linker: ChunkLinker | None = None
+
+    @property
+    def region(self) -> tuple[slice, ...]:
+        return shard_slices(self.array.shape, self.array.output.shards, self.index)
+
+    def describe(self) -> str:
+        region = ",".join(f"{s.start}:{s.stop}" for s in self.region)
+        return f"dataset '{self.dataset}': {self.source_loc.child(self.array.path)} [{region}]"
+
+    def run(self) -> tuple[str, ShardResult]:
+        try:
+            return self.array.path, self._run()
+        except Exception as err:
+            raise ConvertError(f"{self.describe()}: {type(err).__name__}: {err}") from err
+
+    def _run(self) -> ShardResult:
+        if self.engine in (Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE):
+            return self._assemble()
+        if self.engine == Engine.LINK:
+            return self._link()
+        return self._reencode()
+
+    def _pixel_bytes(self) -> int:
+        return int(self.array.dtype[2:]) * math.prod(s.stop - s.start for s in self.region)
+
+    def _reencode(self) -> ShardResult:
+        assert self.reencoder is not None
+        self.reencoder.copy(self.array.path, self.region)
+        return ShardResult(self._pixel_bytes())
+
+    def _link(self) -> ShardResult:
+        """A block of a referenced array: each input chunk file linked at its v2 key; in place
+        there is nothing to do, the metadata points at the files where they are."""
+        array = self.array
+        if self.linker is not None:
+            separator = array.input.dimension_separator
+            source, target = self.source_loc.local_path, self.target_loc.local_path
+            assert source is not None and target is not None  # the sheet check makes sure
+            for coord in inner_chunk_coords(
+                array.shape, array.output.chunks, array.output.shards, self.index
+            ):
+                if coord is not None:
+                    key = f"{array.path}/{v2_chunk_key(coord, separator)}"
+                    self.linker.link(f"{source}/{key}", f"{target}/{key}")
+        return ShardResult(self._pixel_bytes())
+
+    def _assemble(self) -> ShardResult:
+        """The shard from its input chunks' bytes, copied or transcoded one by one."""
+        array = self.array
+        separator = array.input.dimension_separator
+        coords = list(
+            inner_chunk_coords(array.shape, array.output.chunks, array.output.shards, self.index)
+        )
+        keys = [f"{array.path}/{v2_chunk_key(c, separator)}" for c in coords if c is not None]
+        found = iter(self.source_loc.read_many(keys, self.reads_in_flight))
+        chunks: list[bytes | None] = []
+        read = 0
+        for coord in coords:
+            data = None if coord is None else next(found)
+            if data is not None:
+                read += len(data)
+                if self.transcoder is not None:
+                    data = self.transcoder(data)
+            chunks.append(data)
+        parts = assemble_shard(chunks)
+        key = f"{array.path}/{v3_shard_key(array.shape, array.output.shards, self.index)}"
+        if parts is None:
+            # No chunk, no shard: and none left over from an earlier run, which would be read.
+            self.target_loc.delete(key)
+            return ShardResult(self._pixel_bytes())
+        self.target_loc.write_parts(key, parts)
+        return ShardResult(self._pixel_bytes(), read, sum(len(p) for p in parts))
+
+
+def choose_engine(array: PlannedArray, source: Location, target: Location) -> Engine:
+    """Copy when the plan says so; transcode chunk by chunk when only the codec changes;
+    otherwise re-encode regions, with tensorstore where it can read the input."""
+    from ngff_resave.arrays.reencode import TensorstoreEngine
+
+    if array.mode == Mode.COPY:
+        return Engine.SHARD_COPY
+    if array.mode == Mode.REFERENCE:
+        return Engine.LINK
+    if array.downsampled_from:
+        return Engine.NEAREST
+    if array.output.chunks == array.input.chunks:
+        return Engine.CHUNK_TRANSCODE
+    if TensorstoreEngine.usable(source, target, array):
+        return Engine.TENSORSTORE
+    return Engine.ZARR_PYTHON
+
+
+class _MetadataBytes:
+    """The fields of a plate share their array metadata: each distinct one is encoded once."""
+
+    def __init__(self) -> None:
+        self.encoded: dict[str, bytes] = {}
+
+    def __call__(self, array: PlannedArray) -> bytes:
+        meta = planned_array_metadata(array)
+        key = json.dumps(meta, sort_keys=True)
+        if key not in self.encoded:
+            self.encoded[key] = json.dumps(meta, indent=2).encode() + b"\n"
+        return self.encoded[key]
+
+
+def run_convert_job(
+    plan: Plan,
+    job_id: str,
+    record_path: str | Path,
+    threads: int = 1,
+    progress_interval: float = 2.0,
+    run: Run | None = None,
+    on_shard: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Write every shard of one convert job, then its record (last, so a crash leaves none).
+    ``on_shard`` is called with the pixel bytes of each shard written (a progress bar)."""
+    job = plan.job(job_id)
+    started = time.monotonic()
+    started_at = time.time()
+    arrays = {a.path: a for a in plan.arrays}
+    source_loc = open_location(plan.input, plan.input_storage)
+    target_loc = open_location(plan.output, plan.output_storage)
+    run = run or Run.current(Path("results"))
+    claim_plan_output(plan, target_loc, run)
+    # Whatever an earlier run left, a dataset being written must not look complete.
+    target_loc.delete("zarr.json")
+    engines = {p.path: choose_engine(arrays[p.path], source_loc, target_loc) for p in job.arrays}
+    reencoder = None
+    if set(engines.values()) - {Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE, Engine.LINK}:
+        from ngff_resave.arrays.reencode import Reencoder
+
+        reencoder = Reencoder(source_loc, target_loc, threads)
+    linker = None
+    if Engine.LINK in engines.values() and not plan.in_place:
+        from ngff_resave.arrays.linking import ChunkLinker
+
+        linker = ChunkLinker()
+    metadata_bytes = _MetadataBytes()
+    workers, reads = io_plan(threads, source_loc, target_loc, job.shard_bytes)
+
+    def tasks() -> Iterator[ShardTask]:
+        for part in job.arrays:
+            array = arrays[part.path]
+            # Every part of a level writes the same metadata bytes, so order does not matter.
+            target_loc.write_bytes(f"{array.path}/zarr.json", metadata_bytes(array))
+            engine = engines[array.path]
+            transcoder = None
+            if engine == Engine.CHUNK_TRANSCODE:
+                from ngff_resave.arrays.reencode import ChunkTranscoder
+
+                transcoder = ChunkTranscoder(array)
+            elif engine not in (Engine.SHARD_COPY, Engine.LINK):
+                assert reencoder is not None
+                reencoder.open(array, engine)
+            for index in range(*part.shards):
+                yield ShardTask(
+                    plan.dataset,
+                    array,
+                    index,
+                    source_loc,
+                    target_loc,
+                    engine,
+                    reencoder,
+                    transcoder,
+                    reads,
+                    linker,
+                )
+
+    total_shards = sum(p.shards[1] - p.shards[0] for p in job.arrays)
+    pixel_bytes = sum(
+        arrays[p.path].bytes * (p.shards[1] - p.shards[0]) // arrays[p.path].shards
+        for p in job.arrays
+    )
+    progress = Progress(
+        f"{plan.dataset} level {job.level} part {job.part}",
+        total_shards,
+        pixel_bytes,
+        progress_interval,
+        on_shard,
+    )
+    LOG.info(
+        "%s: %d arrays, %d shards, %.1f MB of pixels, %d threads, %d shards at once",
+        progress.label,
+        len(job.arrays),
+        total_shards,
+        pixel_bytes / 1e6,
+        threads,
+        workers,
+    )
+    per_array = _write_shards(tasks(), workers, progress)
+    # Another run that took the output over meanwhile would have mixed its shards with these.
+    confirm_claim(plan.dataset, target_loc, run)
+    if reencoder:
+        _share_reencoded_bytes(per_array, reencoder.counts(), engines)
+    record: dict[str, Any] = {
+        "dataset": plan.dataset,
+        "job": job_id,
+        "pixels_digest": plan.pixels_digest(),
+        "level": job.level,
+        "part": job.part,
+        "arrays": [
+            {
+                "path": p.path,
+                "shards": list(p.shards),
+                "mode": arrays[p.path].mode,
+                "engine": engines[p.path],
+                "bytes_read": per_array.get(p.path, ShardResult(0)).bytes_read,
+                "bytes_written": per_array.get(p.path, ShardResult(0)).bytes_written,
+            }
+            for p in job.arrays
+        ],
+        "shards_written": total_shards,
+        "pixel_bytes": progress.bytes,
+        "bytes_read": sum(r.bytes_read for r in per_array.values()),
+        "bytes_written": sum(r.bytes_written for r in per_array.values()),
+        "seconds": round(time.monotonic() - started, 3),
+        "started_at": started_at,
+        "finished_at": time.time(),
+        "peak_memory_bytes": peak_memory_bytes(),
+        "threads": threads,
+        "shard_workers": workers,
+        "retries": source_loc.retry_count.retries + target_loc.retry_count.retries,
+        "links": dict(linker.counts) if linker else None,
+    }
+    write_local_json(record_path, record)
+    LOG.info(
+        "%s: done in %.1f s, read %d bytes, wrote %d bytes, peak memory %.0f MB",
+        progress.label,
+        record["seconds"],
+        record["bytes_read"],
+        record["bytes_written"],
+        record["peak_memory_bytes"] / 1e6,
+    )
+    return record
+
+
+def _share_reencoded_bytes(
+    per_array: dict[str, ShardResult], counts: dict[str, int], engines: dict[str, Engine]
+) -> None:
+    """Add the re-encoders' byte counts to their arrays. They are counted per job (tensorstore
+    counts per process), so a job re-encoding several arrays shares them by pixel bytes."""
+    reencoded = {
+        path: result
+        for path, result in per_array.items()
+        if engines[path] not in (Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE, Engine.LINK)
+    }
+    pixels = sum(r.pixel_bytes for r in reencoded.values()) or 1
+    for key in ("bytes_read", "bytes_written"):
+        left = counts[key]
+        for number, result in enumerate(reencoded.values(), start=1):
+            share = left if number == len(reencoded) else counts[key] * result.pixel_bytes // pixels
+            setattr(result, key, getattr(result, key) + share)
+            left -= share
+
+
+def _write_shards(
+    tasks: Iterator[ShardTask], threads: int, progress: Progress
+) -> dict[str, ShardResult]:
+    """Run the shard tasks on ``threads`` workers, ``2 x threads`` in flight; the totals of
+    each array."""
+    totals: dict[str, ShardResult] = {}
+
+    def finish(future: Future[tuple[str, ShardResult]]) -> None:
+        path, result = future.result()
+        totals.setdefault(path, ShardResult(0)).add(result)
+        progress.advance(result.pixel_bytes)
+
+    # No interval (0) or an endless one (a progress bar shows the rest): wait for shards.
+    timeout = progress.interval if 0 < progress.interval < math.inf else None
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending: set[Future[tuple[str, ShardResult]]] = set()
+        for task in tasks:
+            while len(pending) >= 2 * threads:
+                done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+                for future in done:
+                    finish(future)
+                progress.tick()
+            pending.add(pool.submit(task.run))
+        while pending:
+            done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+            for future in done:
+                finish(future)
+            progress.tick()
+    return totals

@@ -1,0 +1,211 @@
+"""Re-encoding: arrays whose codec or chunk shape changes, decoded and encoded again.
+
+Three engines. When only the codec changes, :class:`ChunkTranscoder` turns each input chunk's
+bytes into an output inner chunk without building arrays (the shard is then assembled like a
+copied one). When the chunk shape changes, regions are decoded and encoded through
+:class:`Reencoder`: tensorstore (C++, multi-threaded, the faster one) where it can reach both
+stores and read the input, zarr-python for everything else (v2 filters, any zarr store). Both
+sides of both are built from the same :class:`~ngff_resave.storage.Location`. Imported only
+by jobs that need it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numcodecs
+import numpy as np
+from numcodecs.abc import Codec
+
+from ngff_resave.model.plan import Engine, PlannedArray
+from ngff_resave.storage import Location
+
+SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
+
+
+def v3_compressor_to_numcodecs(codecs: list[dict[str, Any]]) -> Codec | None:
+    """The numcodecs codec that writes what a v3 compressor codec (blosc/zstd/gzip) reads."""
+    if not codecs:
+        return None
+    (codec,) = codecs
+    config = codec.get("configuration", {})
+    if codec["name"] == "blosc":
+        return numcodecs.Blosc(
+            cname=config["cname"],
+            clevel=config["clevel"],
+            shuffle=SHUFFLE[config["shuffle"]],
+            blocksize=config.get("blocksize", 0),
+        )
+    if codec["name"] == "zstd":
+        return numcodecs.Zstd(level=config["level"], checksum=config.get("checksum", False))
+    if codec["name"] == "gzip":
+        return numcodecs.GZip(level=config["level"])
+    raise ValueError(f"no numcodecs form for v3 codec {codec['name']!r}")
+
+
+class ChunkTranscoder:
+    """Turns one encoded v2 chunk of an array into an encoded v3 inner chunk: decoded by its
+    v2 compressor and filters into the raw chunk bytes (in the input's byte and memory order)
+    and encoded by the output compressor, which costs little more than the compression."""
+
+    def __init__(self, array: PlannedArray) -> None:
+        source = array.input
+        self.dtype = np.dtype(array.dtype)
+        self.decompressor = numcodecs.get_codec(source.compressor) if source.compressor else None
+        self.filters = [numcodecs.get_codec(f) for f in source.filters or []]
+        self.compressor = v3_compressor_to_numcodecs(array.output.codecs)
+
+    def __call__(self, encoded: bytes) -> bytes:
+        data: Any = encoded
+        if self.decompressor is not None:
+            data = self.decompressor.decode(data)
+        for codec in reversed(self.filters):
+            data = codec.decode(data)
+        # A typed view, so blosc shuffles by the item size, not by bytes.
+        values = np.frombuffer(memoryview(data).cast("B"), dtype=self.dtype)
+        if self.compressor is None:
+            return values.tobytes()
+        return bytes(self.compressor.encode(values))
+
+
+def open_source(store: Any, array: PlannedArray) -> Any:
+    """The input side of a planned array, indexable by region: the v2 array, or for a level
+    computed by a mend, the nearest-neighbour view of the level it comes from."""
+    import zarr
+
+    derived = array.downsampled_from
+    source = zarr.open_array(store, path=derived or array.path, mode="r", zarr_format=2)
+    if derived:
+        from ngff_resave.source.mends import NearestDownsample
+
+        return NearestDownsample(source, array.shape)
+    return source
+
+
+class ZarrPythonEngine:
+    """zarr-python for both sides; counts the bytes crossing the store boundary."""
+
+    name = Engine.ZARR_PYTHON
+
+    def __init__(self, source: Location, target: Location) -> None:
+        import zarr
+
+        from ngff_resave.arrays.zarr_counting import CountingStore
+
+        self._zarr = zarr
+        self.source_store = CountingStore(source.zarr_store(read_only=True))
+        self.target_store = CountingStore(target.zarr_store(read_only=False))
+        self.arrays: dict[str, tuple[Any, Any]] = {}
+
+    def open(self, array: PlannedArray) -> None:
+        self.arrays[array.path] = (
+            open_source(self.source_store, array),
+            self._zarr.open_array(self.target_store, path=array.path, mode="r+", zarr_format=3),
+        )
+
+    def copy(self, path: str, region: tuple[slice, ...]) -> None:
+        source, target = self.arrays[path]
+        target[region] = source[region]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "bytes_read": self.source_store.bytes_read,
+            "bytes_written": self.target_store.bytes_written,
+        }
+
+
+class TensorstoreEngine:
+    """Tensorstore's zarr (v2) and zarr3 drivers on the kvstores the storage layer gives,
+    ``threads`` copies at once."""
+
+    name = Engine.TENSORSTORE
+    # The v2 compressors tensorstore's zarr driver reads.
+    COMPRESSORS = {None, "blosc", "zlib", "gzip", "zstd", "bz2"}
+
+    def __init__(self, source: Location, target: Location, threads: int) -> None:
+        import tensorstore as ts
+
+        self._ts = ts
+        self.source = source
+        self.target = target
+        self.context = ts.Context(
+            {
+                "data_copy_concurrency": {"limit": threads},
+                "file_io_concurrency": {"limit": max(threads, 2)},
+                "cache_pool": {"total_bytes_limit": 0},
+            }
+        )
+        self.arrays: dict[str, tuple[Any, Any]] = {}
+        self._start = self._metrics()
+
+    @classmethod
+    def usable(cls, source: Location, target: Location, array: PlannedArray) -> bool:
+        compressor = (array.input.compressor or {}).get("id")
+        return (
+            not array.input.filters
+            and compressor in cls.COMPRESSORS
+            and source.tensorstore_kvstore(array.path) is not None
+            and target.tensorstore_kvstore(array.path) is not None
+        )
+
+    def open(self, array: PlannedArray) -> None:
+        source = self._ts.open(
+            {"driver": "zarr", "kvstore": self.source.tensorstore_kvstore(array.path)},
+            context=self.context,
+            read=True,
+        ).result()
+        target = self._ts.open(
+            {"driver": "zarr3", "kvstore": self.target.tensorstore_kvstore(array.path)},
+            context=self.context,
+            write=True,
+        ).result()
+        self.arrays[array.path] = (source, target)
+
+    def copy(self, path: str, region: tuple[slice, ...]) -> None:
+        source, target = self.arrays[path]
+        target[region].write(source[region]).result()
+
+    def _metrics(self) -> dict[str, int]:
+        """Bytes read and written by every kvstore driver so far, in this process."""
+        values = {"bytes_read": 0, "bytes_written": 0}
+        for metric in self._ts.experimental_collect_matching_metrics("/tensorstore/kvstore/"):
+            name = metric["name"].rsplit("/", 1)[1]
+            if name in values:
+                values[name] += int(metric["values"][0]["value"])
+        return values
+
+    def counts(self) -> dict[str, int]:
+        now = self._metrics()
+        return {key: now[key] - self._start[key] for key in now}
+
+
+class Reencoder:
+    """Opens each array with the engine chosen for it and copies regions through it."""
+
+    def __init__(self, source: Location, target: Location, threads: int) -> None:
+        self.source = source
+        self.target = target
+        self.threads = threads
+        self.engines: dict[Engine, TensorstoreEngine | ZarrPythonEngine] = {}
+        self.by_path: dict[str, TensorstoreEngine | ZarrPythonEngine] = {}
+
+    def open(self, array: PlannedArray, engine: Engine) -> None:
+        if engine not in self.engines:
+            self.engines[engine] = (
+                TensorstoreEngine(self.source, self.target, self.threads)
+                if engine == Engine.TENSORSTORE
+                else ZarrPythonEngine(self.source, self.target)
+            )
+        opened = self.engines[engine]
+        opened.open(array)
+        self.by_path[array.path] = opened
+
+    def copy(self, path: str, region: tuple[slice, ...]) -> None:
+        self.by_path[path].copy(path, region)
+
+    def counts(self) -> dict[str, int]:
+        totals = {"bytes_read": 0, "bytes_written": 0}
+        for engine in self.engines.values():
+            for key, value in engine.counts().items():
+                totals[key] += value
+        return totals

@@ -1,0 +1,448 @@
+"""Every array of a converted dataset against its plan and its input: the ``zarr.json`` as
+planned, and the pixels shard by shard.
+
+At most ``threads`` shards are in flight, and in both modes every output chunk is decoded once
+by zarr-python, so a chunk that does not decode fails. A ``copy`` array is compared with its
+input byte for byte (each inner chunk of the shard index against the input chunk file, whose
+codecs the zarr.json must name unchanged), never decoding the input; a ``reencode`` array is
+compared by value with its decoded input. Sample mode compares only ``sample`` random input
+chunks per array with the input.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import random
+import struct
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import google_crc32c
+import numpy as np
+import zarr
+from zarr.core.metadata import ArrayV3Metadata
+from zarr.storage import StorePath
+
+from ngff_resave.arrays.codecs import planned_array_metadata, v3_data_type
+from ngff_resave.arrays.reencode import open_source
+from ngff_resave.arrays.resources import io_plan
+from ngff_resave.arrays.shards import (
+    EMPTY,
+    grid_of,
+    inner_chunk_coords,
+    shard_slices,
+    unravel,
+    v3_shard_key,
+)
+from ngff_resave.checks.hierarchy import Nodes
+from ngff_resave.checks.results import Report, join_path, spell_error
+from ngff_resave.model.plan import Mode, Plan, PlannedArray
+from ngff_resave.source.layout import v2_chunk_key
+from ngff_resave.storage import Location
+
+LOG = logging.getLogger("ngff_resave.checks.validation")
+# From this many shards on, pixels are checked in worker processes (see _check_in_processes);
+# below, starting them costs more than it saves.
+WORTH_PROCESSES = 8
+
+
+def _spell(region: tuple[slice, ...]) -> str:
+    return ",".join(f"{s.start}:{s.stop}" for s in region)
+
+
+def _dig(value: Any, *keys: str | int) -> Any:
+    """``value[k1][k2]...``, or None where the document does not have that shape."""
+    for key in keys:
+        try:
+            value = value[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+def _metadata_checks(
+    array: PlannedArray, doc: dict[str, Any] | None, where: str
+) -> list[tuple[str, bool, str]]:
+    """The array's zarr.json against the plan: layout, dimension names, and the codec chain,
+    fill value and chunk keys the converter writes (so copied chunk bytes mean the same)."""
+    path = array.path
+    names = [
+        f"array {path}: shape, dtype, chunks, shards as planned",
+        f"array {path}: dimension_names equal the axes",
+        f"array {path}: codecs, fill value and chunk keys as planned",
+    ]
+    if doc is None or doc.get("node_type") != "array":
+        detail = where if doc is None else f"node_type {doc.get('node_type')!r}"
+        return [(name, False, detail) for name in names]
+    expected = planned_array_metadata(array)
+    shards = _dig(doc, "chunk_grid", "configuration", "chunk_shape")
+    chunks = _dig(doc, "codecs", 0, "configuration", "chunk_shape")
+    if array.mode == Mode.REFERENCE:
+        # Not sharded: the grid's chunks are the input's chunk files.
+        chunks, shards = shards, chunks
+    layout_ok = (
+        doc.get("shape") == array.shape
+        and doc.get("data_type") == v3_data_type(array.dtype)[0]
+        and shards == (None if array.mode == Mode.REFERENCE else array.output.shards)
+        and chunks == array.output.chunks
+    )
+    names_found = doc.get("dimension_names")
+    dimension_names = list(names_found) if isinstance(names_found, list) else []
+    wrong = [
+        key
+        for key in ("codecs", "fill_value", "chunk_key_encoding")
+        if doc.get(key) != expected[key]
+    ]
+    return [
+        (
+            names[0],
+            layout_ok,
+            f"shape {doc.get('shape')}, dtype {doc.get('data_type')}, "
+            f"chunks {chunks}, shards {shards}",
+        ),
+        (
+            names[1],
+            dimension_names == array.dimension_names,
+            ",".join(map(str, dimension_names)),
+        ),
+        (
+            names[2],
+            not wrong,
+            "; ".join(f"{key} {doc.get(key)!r}, planned {expected[key]!r}" for key in wrong)[:2000],
+        ),
+    ]
+
+
+def _shard_index(data: bytes, count: int, where: str) -> list[tuple[int, int]]:
+    """The ``(offset, nbytes)`` pairs at the end of a shard, after checking their CRC32C."""
+    size = 16 * count + 4
+    if len(data) < size:
+        raise ValueError(f"{where}: {len(data)} bytes, shorter than its index ({size} bytes)")
+    index = data[-size:-4]
+    if struct.unpack("<I", data[-4:])[0] != google_crc32c.value(index):
+        raise ValueError(f"{where}: the CRC32C of the shard index does not match")
+    values = struct.unpack(f"<{2 * count}Q", index)
+    return list(zip(values[0::2], values[1::2], strict=True))
+
+
+@dataclass
+class _ArrayCheck:
+    """One array's pixel comparison: shards are checked by worker threads, problems gathered."""
+
+    array: PlannedArray
+    doc: dict[str, Any] | None
+    sampled: set[tuple[int, ...]] | None  # input chunk coordinates compared; None: all
+    source: Location
+    target: Location
+    source_store: Any
+    target_store: Any
+    # Input chunks of a shard read at once (remote inputs; one at a time locally).
+    reads_in_flight: int = 1
+    problems: dict[int, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _opened: dict[str, Any] = field(default_factory=dict)
+    _shards_done: int = 0
+
+    @property
+    def path(self) -> str:
+        return self.array.path
+
+    def _open(self, side: str) -> Any:
+        with self._lock:
+            if side not in self._opened:
+                if side == "output":
+                    if self.doc is None or self.doc.get("node_type") != "array":
+                        raise FileNotFoundError(f"no array zarr.json at {self._out()}")
+                    # zarr parses the already loaded zarr.json; it is not read again.
+                    self._opened[side] = zarr.Array(
+                        zarr.AsyncArray(
+                            metadata=ArrayV3Metadata.from_dict(dict(self.doc)),
+                            store_path=StorePath(self.target_store, self.path),
+                        )
+                    )
+                else:
+                    self._opened[side] = open_source(self.source_store, self.array)
+            return self._opened[side]
+
+    def _out(self, key: str = "") -> str:
+        return self.target.child(join_path(self.path, key))
+
+    def check_shard(self, index: int) -> None:
+        region = shard_slices(self.array.shape, self.array.output.shards, index)
+        try:
+            if self.array.mode == Mode.COPY:
+                problem = self._copied_bytes(index) or self._decoded(region, None)
+            elif self.array.mode == Mode.REFERENCE:
+                problem = self._referenced_files(index) or self._decoded(region, None)
+            else:
+                problem = self._reencoded(region)
+        except Exception as err:  # noqa: BLE001 - an unreadable shard is a failed check
+            problem = (
+                f"cannot read [{_spell(region)}] of {self._out()} or "
+                f"{self.source.child(self.path)}: {spell_error(err)}"
+            )
+        with self._lock:
+            if problem:
+                self.problems[index] = problem
+            self._shards_done += 1
+            if self._shards_done == self.array.shards:
+                self._opened.clear()  # a plate has thousands of arrays: keep none open
+
+    def _copied_bytes(self, index: int) -> str:
+        """Each inner chunk of the shard (the sampled ones in sample mode) is the input chunk
+        file byte for byte, and a missing input chunk is an empty index entry."""
+        array = self.array
+        shape, shards = array.shape, array.output.shards
+        coords = list(inner_chunk_coords(shape, array.output.chunks, shards, index))
+        wanted = [
+            i
+            for i, c in enumerate(coords)
+            if self.sampled is None or (c is not None and c in self.sampled)
+        ]
+        if not wanted:
+            return ""
+        key = v3_shard_key(shape, shards, index)
+        data = self.target.read_bytes(join_path(self.path, key))
+        entries = None if data is None else _shard_index(data, len(coords), self._out(key))
+        end = 0 if data is None else len(data) - 16 * len(coords) - 4
+        separator = array.input.dimension_separator
+        keys = {i: v2_chunk_key(c, separator) for i in wanted if (c := coords[i]) is not None}
+        # Remote inputs: the shard's input chunks asked for at once, not one round trip each.
+        ahead: dict[int, bytes | None] = {}
+        if self.reads_in_flight > 1:
+            paths = [join_path(self.path, k) for k in keys.values()]
+            ahead = dict(zip(keys, self.source.read_many(paths, self.reads_in_flight), strict=True))
+        for i in wanted:
+            coord = coords[i]
+            chunk_key = keys.get(i, "")
+            if i in ahead:
+                expected = ahead.pop(i)
+            else:
+                expected = (
+                    None
+                    if coord is None
+                    else self.source.read_bytes(join_path(self.path, chunk_key))
+                )
+            offset, nbytes = (EMPTY, EMPTY) if entries is None else entries[i]
+            where = f"inner chunk {i} of {self._out(key)}"
+            if (offset, nbytes) == (EMPTY, EMPTY):
+                if expected is not None:
+                    return (
+                        f"{where} is missing; the input has {self.source.child(self.path)}"
+                        f"/{chunk_key}"
+                    )
+                continue
+            if expected is None:
+                return (
+                    f"{where} holds {nbytes} bytes; the input has no chunk "
+                    f"{'past the edge' if coord is None else chunk_key}"
+                )
+            if offset + nbytes > end:
+                return f"{where} lies outside the shard's chunk bytes"
+            # A bytes slice compares by memcmp; a memoryview compares item by item.
+            if data is None or data[offset : offset + nbytes] != expected:
+                return f"{where} differs from {self.source.child(self.path)}/{chunk_key}"
+        return ""
+
+    def _referenced_files(self, index: int) -> str:
+        """Each chunk file of the block (the sampled ones in sample mode) is the input's: the
+        same file (a link; in place, trivially) or the same bytes; and a chunk the input
+        lacks has no file either."""
+        if self.target.url == self.source.url:
+            return ""
+        array = self.array
+        separator = array.input.dimension_separator
+        source_root, target_root = self.source.local_path, self.target.local_path
+        for coord in inner_chunk_coords(
+            array.shape, array.output.chunks, array.output.shards, index
+        ):
+            if coord is None or (self.sampled is not None and coord not in self.sampled):
+                continue
+            key = join_path(self.path, v2_chunk_key(coord, separator))
+            if source_root is not None and target_root is not None:
+                found = os.path.exists(f"{source_root}/{key}")
+                if found != os.path.exists(f"{target_root}/{key}"):
+                    return (
+                        f"{self._out(key)} is {'missing' if found else 'there'}; the input "
+                        f"{'has' if found else 'has no'} {self.source.child(key)}"
+                    )
+                if not found or os.path.samefile(f"{source_root}/{key}", f"{target_root}/{key}"):
+                    continue
+            if self.source.read_bytes(key) != self.target.read_bytes(key):
+                return f"{self._out(key)} differs from {self.source.child(key)}"
+        return ""
+
+    def _decoded(self, region: tuple[slice, ...], compare: Callable[[Any], str] | None) -> str:
+        """The whole shard decoded by zarr-python (every chunk once), then compared."""
+        got = self._open("output")[region]
+        return compare(got) if compare is not None else ""
+
+    def _reencoded(self, region: tuple[slice, ...]) -> str:
+        expected_array = self._open("input")
+        equal_nan = np.dtype(expected_array.dtype).kind == "f"
+        if self.sampled is None:
+
+            def whole(got: Any) -> str:
+                same = np.array_equal(expected_array[region], got, equal_nan=equal_nan)
+                return "" if same else f"first difference in [{_spell(region)}]"
+
+            return self._decoded(region, whole)
+        chunks = self.array.input.chunks
+        parts = []
+        for coord in sorted(self.sampled):
+            part = tuple(
+                slice(max(r.start, c * n), min(r.stop, (c + 1) * n))
+                for r, c, n in zip(region, coord, chunks, strict=True)
+            )
+            if all(p.start < p.stop for p in part):
+                parts.append(part)
+
+        def sampled(got: Any) -> str:
+            for part in parts:
+                local = tuple(
+                    slice(p.start - r.start, p.stop - r.start)
+                    for p, r in zip(part, region, strict=True)
+                )
+                if not np.array_equal(expected_array[part], got[local], equal_nan=equal_nan):
+                    return f"first difference in [{_spell(part)}]"
+            return ""
+
+        return self._decoded(region, sampled)
+
+    def result(self) -> tuple[bool, str]:
+        shards = self.array.shards
+        if self.problems:
+            first = min(self.problems)
+            more = len(self.problems) - 1
+            return False, self.problems[first] + (f" (and {more} more shards)" if more else "")
+        how = {
+            Mode.COPY: "every inner chunk byte-identical to its input chunk",
+            Mode.REFERENCE: "every chunk file the input's own (a link, or in place)",
+        }.get(Mode(self.array.mode), "values equal the decoded input")
+        if self.sampled is not None:
+            how = f"{len(self.sampled)} sampled input chunks: {how}"
+        unit = "blocks of chunks" if self.array.mode == Mode.REFERENCE else "shards"
+        return True, f"{shards} {unit} decoded; {how}"
+
+
+def _sample(array: PlannedArray, rng: random.Random, sample: int) -> set[tuple[int, ...]]:
+    """``sample`` random input chunks (drawn as before, so a seed picks the same chunks)."""
+    grid = grid_of(array.shape, array.input.chunks)
+    total = int(np.prod(grid))
+    return {tuple(unravel(i, grid)) for i in rng.sample(range(total), min(sample, total))}
+
+
+def _run_bounded(tasks: Iterable[Callable[[], None]], threads: int) -> None:
+    """Run tasks on ``threads`` workers with at most ``threads`` of them in flight."""
+    threads = max(1, threads)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        pending: set[Future[None]] = set()
+        for task in tasks:
+            if len(pending) >= threads:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    future.result()
+            pending.add(pool.submit(task))
+        for future in pending:
+            future.result()
+
+
+def _check_shards(checks: list[_ArrayCheck], tasks: list[tuple[int, int]], send: Any) -> None:
+    """In a worker process: these (array, shard) checks one after another; the problems found
+    go back through the pipe."""
+    try:
+        for check_index, shard in tasks:
+            checks[check_index].check_shard(shard)
+        send.send({i: checks[i].problems for i in {i for i, _ in tasks}})
+    finally:
+        send.close()
+
+
+def _check_in_processes(checks: list[_ArrayCheck], workers: int) -> None:
+    """Decoding and comparing costs Python time per shard and per array, which threads do not
+    share out: split the shards over forked worker processes."""
+    tasks = [(i, shard) for i, check in enumerate(checks) for shard in range(check.array.shards)]
+    context = multiprocessing.get_context("fork")
+    running = []
+    for worker in range(workers):
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_check_shards, args=(checks, tasks[worker::workers], send), daemon=True
+        )
+        process.start()
+        send.close()
+        running.append((receive, process))
+    for receive, process in running:
+        try:
+            found = receive.recv()
+        except EOFError as err:
+            raise RuntimeError(f"a validation worker died (exit code {process.exitcode})") from err
+        finally:
+            process.join()
+        for check_index, problems in found.items():
+            checks[check_index].problems.update(problems)
+
+
+def compare_arrays(
+    plan: Plan,
+    nodes: Nodes,
+    source: Location,
+    target: Location,
+    mode: str,
+    sample: int,
+    seed: int,
+    threads: int,
+    report: Report,
+) -> None:
+    rng = random.Random(seed)
+    if mode == "sample":
+        LOG.info(
+            "sample mode: %d random input chunks per array, seed %d; every output chunk is decoded",
+            sample,
+            seed,
+        )
+    source_store = source.zarr_store(read_only=True)
+    target_store = target.zarr_store(read_only=True)
+    checks = [
+        _ArrayCheck(
+            array,
+            nodes.doc(array.path),
+            _sample(array, rng, sample) if mode == "sample" else None,
+            source,
+            target,
+            source_store,
+            target_store,
+        )
+        for array in plan.arrays
+    ]
+    shards = sum(check.array.shards for check in checks)
+    workers, reads = io_plan(threads, source, target, max(a.shard_bytes for a in plan.arrays))
+    for check in checks:
+        check.reads_in_flight = reads
+    # Remote stores hold an event loop a forked process cannot use; their checks wait on
+    # requests more than on Python, so threads, enough to keep the requests in flight.
+    local = source.local_path is not None and target.local_path is not None
+    if local and threads > 1 and shards >= WORTH_PROCESSES:
+        _check_in_processes(checks, threads)
+    else:
+        _run_bounded(
+            (
+                partial(check.check_shard, index)
+                for check in checks
+                for index in range(check.array.shards)
+            ),
+            workers,
+        )
+    for check in checks:
+        for name, ok, detail in _metadata_checks(check.array, check.doc, nodes.where(check.path)):
+            report.add(name, ok, detail, array=check.path)
+        ok, detail = check.result()
+        report.add(
+            f"array {check.path}: values equal the input ({mode})", ok, detail, array=check.path
+        )

@@ -1,0 +1,98 @@
+"""The record of a validation: every check made, and which arrays and groups failed, so that a
+caller redoes just those (see :mod:`ngff_resave.records.outcomes`)."""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+LOG = logging.getLogger("ngff_resave.checks.validation")
+
+
+@dataclass
+class Report:
+    """Every check made; ``failed_arrays`` and ``failed_groups`` name the array and group paths
+    whose checks failed, so a caller can redo just those."""
+
+    dataset: str
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    # Ordered sets: the paths in the order their first failure was found.
+    _failed_arrays: dict[str, None] = field(default_factory=dict, repr=False)
+    _failed_groups: dict[str, None] = field(default_factory=dict, repr=False)
+
+    def add(
+        self,
+        check: str,
+        ok: bool,
+        detail: str = "",
+        *,
+        array: str | None = None,
+        group: str | None = None,
+    ) -> bool:
+        self.checks.append({"check": check, "ok": bool(ok), "detail": detail})
+        (LOG.info if ok else LOG.error)(
+            "%s: %s%s", "ok" if ok else "FAILED", check, f" ({detail})" if detail else ""
+        )
+        if not ok:
+            self.blame(
+                arrays=[] if array is None else [array], groups=[] if group is None else [group]
+            )
+        return bool(ok)
+
+    def blame(self, *, arrays: Iterable[str] = (), groups: Iterable[str] = ()) -> None:
+        """Name array and group paths as failed (by a check already added)."""
+        self._failed_arrays.update(dict.fromkeys(arrays))
+        self._failed_groups.update(dict.fromkeys(groups))
+
+    @property
+    def failed_arrays(self) -> list[str]:
+        """Array paths with a failed check: the arrays to convert again."""
+        return list(self._failed_arrays)
+
+    @property
+    def failed_groups(self) -> list[str]:
+        """Group paths with a failed check (missing, or rejected by ome-zarr-models)."""
+        return list(self._failed_groups)
+
+    def run(self, check: str, action: Callable[[], Any], *, group: str | None = None) -> None:
+        """Run a model validation; any exception or warning it raises is the failure detail."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                action()
+            except Exception as err:  # noqa: BLE001 - every failure is reported, not raised
+                self.add(check, False, spell_error(err)[:2000], group=group)
+                return
+        self.add(check, True, group=group)
+
+    @property
+    def valid(self) -> bool:
+        return all(c["ok"] for c in self.checks)
+
+    @property
+    def failed(self) -> list[str]:
+        """The names of the failed checks."""
+        return [c["check"] for c in self.checks if not c["ok"]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "valid": self.valid,
+            "failed": self.failed,
+            "failed_arrays": self.failed_arrays,
+            "failed_groups": self.failed_groups,
+            "checks": self.checks,
+        }
+
+
+def spell_error(err: BaseException) -> str:
+    return f"{type(err).__name__}: {err}"
+
+
+def join_path(parent: str, child: str) -> str:
+    path = posixpath.normpath(posixpath.join(parent, child.strip("/"))) if child else parent
+    return "" if path == "." else path

@@ -1,0 +1,92 @@
+"""Validation of a converted dataset: OME-Zarr 0.5 metadata through the ``ome-zarr-models`` v05
+classes (:mod:`ngff_resave.checks.hierarchy`), every array against its plan and its input
+(:mod:`ngff_resave.checks.pixels`), what is neither (groups outside the OME metadata, migrated
+arrays, copied files), and the RO-Crate. The :class:`~ngff_resave.checks.results.Report` names the
+arrays and groups that failed."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from ngff_resave.checks.hierarchy import Nodes, validate_models
+from ngff_resave.checks.pixels import compare_arrays
+from ngff_resave.checks.results import Report, spell_error
+from ngff_resave.model.plan import Plan
+from ngff_resave.ome.attributes import OME_KEYS
+from ngff_resave.ome.crate import check_crate
+from ngff_resave.records.ownership import CRATE_FILE
+from ngff_resave.storage import Location, open_location
+
+LOG = logging.getLogger(__name__)
+
+
+def _check_extras(
+    plan: Plan, nodes: Nodes, source: Location, target: Location, report: Report
+) -> None:
+    """Groups outside the OME metadata keep their attributes; arrays that are not image
+    levels read back equal to the input."""
+    from ngff_resave.arrays.extras import differences
+
+    for path, attrs in plan.groups.items():
+        if set(attrs) & set(OME_KEYS) or not attrs:
+            continue
+        doc = nodes.doc(path) or {}
+        report.add(
+            f"group {path}: attributes equal the input's",
+            doc.get("attributes") == attrs,
+            "" if doc.get("attributes") == attrs else nodes.where(path),
+            group=path,
+        )
+    for extra in plan.extras:
+        if extra.action != "migrate":
+            continue
+        try:
+            problem = differences(source, target, extra)
+        except Exception as err:  # noqa: BLE001 - an unreadable array is a failed check
+            problem = spell_error(err)
+        report.add(
+            f"array {extra.path}: migrated values equal the input",
+            not problem,
+            problem,
+            array=extra.path,
+        )
+
+
+def validate_dataset(
+    plan: Plan,
+    mode: str = "full",
+    sample: int = 8,
+    seed: int | None = None,
+    threads: int = 2,
+) -> Report:
+    """Check the converted dataset of a plan; never raises for an invalid dataset."""
+    report = Report(plan.dataset)
+    source = open_location(plan.input, plan.input_storage)
+    target = open_location(plan.output, plan.output_storage)
+    nodes = Nodes(target, ["", *plan.groups, *(a.path for a in plan.arrays)], threads)
+    root_json = nodes.doc("")
+    version = ((root_json or {}).get("attributes", {}).get("ome", {}) or {}).get("version")
+    if not report.add(
+        "root zarr.json has ome.version 0.5",
+        version == "0.5",
+        nodes.errors.get("") or f"{target.child('zarr.json')}: version {version!r}",
+        group="",
+    ):
+        return report
+    validate_models(plan, nodes, report)
+    for path in plan.files:
+        report.add(f"file {path} copied", source.read_bytes(path) == target.read_bytes(path))
+    _check_extras(plan, nodes, source, target, report)
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**32)
+    compare_arrays(plan, nodes, source, target, mode, sample, seed, threads, report)
+    if mode == "sample":
+        report.checks.append({"check": "sample seed", "ok": True, "detail": str(seed)})
+    if plan.crate:
+        document = target.read_json(CRATE_FILE)
+        if report.add("crate: ro-crate-metadata.json present", document is not None):
+            assert document is not None
+            for check, ok, detail in check_crate(document, plan.crate):
+                report.add(check, ok, detail)
+    return report

@@ -1,0 +1,483 @@
+"""Reading an OME-Zarr 0.4 (Zarr v2) dataset's layout: which groups, images and arrays it has.
+
+Only metadata is read here (``.zgroup``, ``.zattrs``, ``.zarray``); the walk is driven by the OME
+metadata (multiscales, labels, plate, well, bioformats2raw series), never by listing, so it works
+on stores that cannot list (HTTP).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import posixpath
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import Any, Literal
+
+import numpy as np
+
+from ngff_resave.model.plan import ExtraArray, InventoryItem
+from ngff_resave.records.ownership import read_claim, written_by_workflow
+from ngff_resave.storage import Location, StorageError
+
+LOG = logging.getLogger(__name__)
+
+OME_XML = "OME/METADATA.ome.xml"
+SUPPORTED_VERSIONS = {"0.4"}
+
+
+def v2_chunk_key(coord: tuple[int, ...], separator: str) -> str:
+    """The key of a v2 chunk file (``1/0/3`` or ``1.0.3``) from its grid coordinates."""
+    return separator.join(map(str, coord)) if coord else "0"
+
+
+class SourceError(ValueError):
+    """The input is not an OME-Zarr 0.4 dataset this tool can convert."""
+
+    def __init__(self, dataset: str, where: str, problem: str) -> None:
+        super().__init__(f"dataset '{dataset}': {where}: {problem}")
+        self.dataset = dataset
+        self.where = where
+
+
+@dataclass
+class SourceArray:
+    path: str
+    image: str
+    level: int
+    shape: list[int]
+    dtype: str
+    chunks: list[int]
+    compressor: dict[str, Any] | None
+    filters: list[dict[str, Any]] | None
+    order: Literal["C", "F"]
+    fill_value: Any
+    dimension_separator: Literal[".", "/"]
+    dimension_names: list[str]
+    # Attributes of the array itself (its .zattrs), kept in its zarr.json.
+    attributes: dict[str, Any] = field(default_factory=dict)
+    # A label level the input lacks, computed from this level of the label (a mend).
+    downsampled_from: str | None = None
+
+    @property
+    def itemsize(self) -> int:
+        return int(np.dtype(self.dtype).itemsize)
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.itemsize
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Zarr v2 documents, replaced by the v3 zarr.json of their node.
+V2_DOCUMENTS = (".zgroup", ".zattrs", ".zarray")
+CONSOLIDATED = ".zmetadata"
+
+
+def holds_zarr(location: Location) -> bool:
+    """Whether a Zarr group or array is at the root, asked through its metadata keys (never by
+    listing, which plain HTTP servers and object stores behind HTTPS do not offer)."""
+    return any(location.exists(key) for key in (*V2_DOCUMENTS, "zarr.json"))
+
+
+# Object codecs whose values have a Zarr v3 form (vlen-utf8 and vlen-bytes codecs).
+STRING_CODECS = {"vlen-utf8", "vlen-bytes"}
+
+
+@dataclass
+class SourceImage:
+    path: str
+    name: str | None
+    axes: list[str]
+    is_label: bool
+
+
+@dataclass
+class SourceLayout:
+    kind: str
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    images: list[SourceImage] = field(default_factory=list)
+    arrays: list[SourceArray] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    wells: int | None = None
+    extras: list[ExtraArray] = field(default_factory=list)
+    # Items not written as they are, on purpose (a mend, v2-only metadata), with the reason.
+    left_out: list[InventoryItem] = field(default_factory=list)
+    # Whether the input was listed; a store that cannot list (HTTP) shows only what the OME
+    # metadata names.
+    listed: bool = False
+
+    def inventory(self) -> list[InventoryItem]:
+        """Every group, array and file found, with what happens to it."""
+        items = [InventoryItem(path=p, kind="group", action="convert") for p in self.groups]
+        items += [
+            InventoryItem(path=a.path, kind="array", action="convert")
+            for a in self.arrays
+            if a.downsampled_from is None
+        ]
+        items += self.left_out
+        items += [
+            InventoryItem(path=e.path, kind="array", action=e.action, reason=e.reason)
+            for e in self.extras
+        ]
+        items += [InventoryItem(path=p, kind="file", action="copy") for p in self.files]
+        return sorted(items, key=lambda i: i.path)
+
+    @property
+    def name(self) -> str | None:
+        """The first image's multiscales name, or the plate's name."""
+        plate = self.groups.get("", {}).get("plate")
+        if plate and plate.get("name"):
+            return str(plate["name"])
+        return next((image.name for image in self.images if image.name), None)
+
+
+class _Reader:
+    def __init__(
+        self,
+        location: Location,
+        dataset: str,
+        written_here: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.location = location
+        self.dataset = dataset
+        # Files a conversion in place wrote into the input: not the input's content.
+        self.written_here = written_here
+        self.layout = SourceLayout(kind="")
+        # Documents and chunk keys fetched ahead, many at once, where requests are remote.
+        self.fetched: dict[str, bytes | None] = {}
+        self.found: dict[str, bool] = {}
+
+    def fail(self, path: str, problem: str) -> SourceError:
+        return SourceError(self.dataset, self.location.child(path), problem)
+
+    def json(self, path: str) -> dict[str, Any] | None:
+        try:
+            if path in self.fetched:
+                return self.location.parse_json(path, self.fetched.pop(path))
+            return self.location.read_json(path)
+        except StorageError as err:
+            raise SourceError(self.dataset, self.location.child(path), str(err)) from err
+
+    def exists(self, path: str) -> bool:
+        if path in self.found:
+            return self.found.pop(path)
+        return self.location.exists(path)
+
+    def prefetch(self, paths: list[str]) -> None:
+        """Read these documents now, ``io_concurrency`` at a time (a plate's thousands of
+        small documents would otherwise cost a round trip each, one after another)."""
+        if self.location.io_concurrency > 1 and paths:
+            try:
+                self.fetched.update(zip(paths, self.location.read_many(paths), strict=True))
+            except StorageError as err:
+                raise SourceError(self.dataset, self.location.url, str(err)) from err
+
+    def prefetch_levels(self, images: list[str]) -> None:
+        """The level arrays' documents of these images, then whether their first chunks are
+        where their .zarray says (see check_separator)."""
+        levels = []
+        for image in images:
+            try:
+                attrs = self.location.parse_json("", self.fetched.get(f"{image}/.zattrs")) or {}
+                levels += [
+                    posixpath.join(image, d["path"])
+                    for m in attrs["multiscales"]
+                    for d in m["datasets"]
+                ]
+            except (KeyError, TypeError, StorageError):
+                continue  # read_image reports what is wrong
+        self.prefetch([f"{p}/{name}" for p in levels for name in (".zarray", ".zattrs")])
+        firsts = []
+        for level in levels:
+            try:
+                meta = self.location.parse_json("", self.fetched.get(f"{level}/.zarray")) or {}
+                first = (0,) * len(meta["shape"])
+                separator = meta.get("dimension_separator", ".")
+            except (KeyError, TypeError, StorageError):
+                continue
+            if len(first) >= 2:
+                firsts.append(f"{level}/{v2_chunk_key(first, separator)}")
+        if self.location.io_concurrency > 1 and firsts:
+            self.found.update(zip(firsts, self.location.exists_many(firsts), strict=True))
+
+    def group_attrs(self, path: str, required: bool = True) -> dict[str, Any] | None:
+        if self.json(posixpath.join(path, ".zgroup")) is None:
+            if not required:
+                return None
+            if self.json(posixpath.join(path, "zarr.json")) is not None:
+                raise self.fail(path, "is Zarr v3 already (zarr.json); expected OME-Zarr 0.4")
+            raise self.fail(path, "no Zarr v2 group here (.zgroup not found: 404 or missing)")
+        attrs = self.json(posixpath.join(path, ".zattrs")) or {}
+        self.layout.groups[path] = attrs
+        return attrs
+
+    def read(self) -> SourceLayout:
+        root = self.group_attrs("")
+        assert root is not None
+        if "plate" in root:
+            self.layout.kind = "plate"
+            self.read_plate(root["plate"])
+        elif "multiscales" in root:
+            self.layout.kind = "image"
+            self.read_image("", root, is_label=False)
+        elif "bioformats2raw.layout" in root:
+            self.layout.kind = "bioformats2raw"
+            self.read_series()
+        else:
+            raise self.fail(
+                "", "not OME-Zarr: .zattrs has none of multiscales, plate, bioformats2raw.layout"
+            )
+        if "bioformats2raw.layout" in root:
+            if root["bioformats2raw.layout"] != 3:
+                raise self.fail("", f"bioformats2raw.layout {root['bioformats2raw.layout']}")
+            if self.layout.kind == "plate":
+                self.layout.kind = "bioformats2raw-plate"
+            self.read_ome_folder()
+        if self.location.can_list:
+            self.walk()
+        self.add_parent_groups()
+        if not self.layout.arrays:
+            raise self.fail("", "no arrays found")
+        return self.layout
+
+    def check_version(self, path: str, version: Any) -> None:
+        if version is not None and str(version) not in SUPPORTED_VERSIONS:
+            raise self.fail(path, f"OME-Zarr version {version}; only 0.4 can be converted")
+
+    def read_image(self, path: str, attrs: dict[str, Any], is_label: bool) -> None:
+        multiscales = attrs.get("multiscales")
+        if not isinstance(multiscales, list) or not multiscales:
+            raise self.fail(path, "no multiscales in .zattrs")
+        for multiscale in multiscales:
+            self.check_version(path, multiscale.get("version"))
+            axes = [a["name"] if isinstance(a, dict) else str(a) for a in multiscale["axes"]]
+            image = SourceImage(path, multiscale.get("name"), axes, is_label)
+            self.layout.images.append(image)
+            for level, dataset in enumerate(multiscale["datasets"]):
+                self.read_array(image, posixpath.join(path, dataset["path"]), level)
+        labels = self.group_attrs(posixpath.join(path, "labels"), required=False)
+        if labels is not None:
+            for label in labels.get("labels", []):
+                label_path = posixpath.join(path, "labels", label)
+                label_attrs = self.group_attrs(label_path)
+                assert label_attrs is not None
+                self.check_version(label_path, label_attrs.get("image-label", {}).get("version"))
+                self.read_image(label_path, label_attrs, is_label=True)
+
+    def read_array(self, image: SourceImage, path: str, level: int) -> None:
+        meta = self.json(posixpath.join(path, ".zarray"))
+        if meta is None:
+            raise self.fail(
+                path, "listed in multiscales but has no .zarray (not found: 404 or missing)"
+            )
+        zarr_format = meta.get("zarr_format")
+        if type(zarr_format) is not int or zarr_format != 2:
+            raise self.fail(
+                path,
+                f".zarray has zarr_format {json.dumps(zarr_format)}; a Zarr "
+                "v2 array must say the integer 2",
+            )
+        dtype = meta["dtype"]
+        if not isinstance(dtype, str) or np.dtype(dtype).kind not in "biuf":
+            raise self.fail(path, f"dtype {dtype!r} is not a plain numeric type")
+        if 0 in meta["shape"]:
+            raise self.fail(
+                path,
+                f"array of shape {meta['shape']} holds no pixels (a dimension "
+                "of size 0); an OME-Zarr image level needs at least one pixel",
+            )
+        if len(meta["shape"]) != len(image.axes):
+            raise self.fail(
+                path, f"{len(meta['shape'])} dimensions but {len(image.axes)} axes in multiscales"
+            )
+        self.check_separator(path, meta)
+        attributes = self.json(posixpath.join(path, ".zattrs")) or {}
+        self.layout.arrays.append(
+            SourceArray(
+                path=path,
+                image=image.path,
+                level=level,
+                shape=list(meta["shape"]),
+                dtype=dtype,
+                chunks=list(meta["chunks"]),
+                compressor=meta.get("compressor"),
+                filters=meta.get("filters") or None,
+                order=meta.get("order", "C"),
+                fill_value=meta.get("fill_value"),
+                dimension_separator=meta.get("dimension_separator", "."),
+                dimension_names=image.axes,
+                attributes=attributes,
+            )
+        )
+
+    def check_separator(self, path: str, meta: dict[str, Any]) -> None:
+        """Chunks stored under the other key separator than .zarray says (old nested stores
+        wrote '/' keys without saying so) would read as an empty array: refuse them."""
+        declared = meta.get("dimension_separator", ".")
+        other = "/" if declared == "." else "."
+        first = (0,) * len(meta["shape"])
+        if len(first) < 2 or self.exists(f"{path}/{v2_chunk_key(first, declared)}"):
+            return
+        if self.exists(f"{path}/{v2_chunk_key(first, other)}"):
+            said = "declares" if "dimension_separator" in meta else "implies (no key: default)"
+            raise self.fail(
+                path,
+                f"chunks are stored under '{other}' keys but .zarray {said} "
+                f"dimension_separator '{declared}'; every reader would see fill values",
+            )
+
+    def read_plate(self, plate: dict[str, Any]) -> None:
+        self.check_version("", plate.get("version"))
+        wells = plate.get("wells") or []
+        if not wells:
+            raise self.fail("", "plate lists no wells")
+        self.layout.wells = len(wells)
+        self.prefetch([f"{w['path']}/{name}" for w in wells for name in (".zgroup", ".zattrs")])
+        fields = []
+        for well in wells:
+            well_attrs = self.group_attrs(well["path"])
+            assert well_attrs is not None
+            if "well" not in well_attrs:
+                raise self.fail(well["path"], "well group without well metadata")
+            self.check_version(well["path"], well_attrs["well"].get("version"))
+            fields += [
+                posixpath.join(well["path"], field_image["path"])
+                for field_image in well_attrs["well"].get("images", [])
+            ]
+        self.prefetch(
+            [
+                f"{image}/{name}"
+                for image in fields
+                for name in (".zgroup", ".zattrs", "labels/.zgroup", "labels/.zattrs")
+            ]
+        )
+        self.prefetch_levels(fields)
+        for image_path in fields:
+            image_attrs = self.group_attrs(image_path)
+            assert image_attrs is not None
+            self.read_image(image_path, image_attrs, is_label=False)
+
+    def read_series(self) -> None:
+        ome = self.json("OME/.zattrs") or {}
+        series = ome.get("series")
+        if series is None:
+            # Without OME/.zattrs the layout numbers its series 0, 1, 2, ...
+            series = []
+            while self.json(f"{len(series)}/.zgroup") is not None:
+                series.append(str(len(series)))
+        if not series:
+            raise self.fail("", "bioformats2raw.layout without any series")
+        for path in series:
+            attrs = self.group_attrs(path)
+            assert attrs is not None
+            self.read_image(path, attrs, is_label=False)
+
+    def read_ome_folder(self) -> None:
+        self.group_attrs("OME", required=False)
+        if self.location.exists(OME_XML):
+            self.layout.files.append(OME_XML)
+
+    def walk(self) -> None:
+        """Everything below the root that the OME metadata does not name: groups (kept with
+        their attributes), arrays (migrated when they have a Zarr v3 form) and files (copied).
+        Image levels are not listed: their folders hold only chunks."""
+        self.layout.listed = True
+        levels = {a.path for a in self.layout.arrays}
+        folders = [""]
+        while folders:
+            folder = folders.pop()
+            for name, is_folder in self.location.list_entries(folder):
+                path = posixpath.join(folder, name)
+                if not is_folder:
+                    if name in V2_DOCUMENTS or (self.written_here and self.written_here(path)):
+                        continue
+                    if name == CONSOLIDATED:
+                        self.layout.left_out.append(
+                            InventoryItem(
+                                path=path,
+                                kind="file",
+                                action="replace",
+                                reason="consolidated Zarr v2 metadata: the v3 zarr.json documents "
+                                "replace it",
+                            )
+                        )
+                    elif path not in self.layout.files:
+                        self.layout.files.append(path)
+                    continue
+                if path in levels:
+                    continue
+                if path in self.layout.groups:
+                    folders.append(path)
+                elif (meta := self.json(posixpath.join(path, ".zarray"))) is not None:
+                    self.layout.extras.append(self.extra_array(path, meta))
+                else:
+                    # A group (.zgroup), or a plain folder whose files are kept.
+                    if self.json(posixpath.join(path, ".zgroup")) is not None:
+                        self.layout.groups[path] = self.json(posixpath.join(path, ".zattrs")) or {}
+                    folders.append(path)
+
+    def extra_array(self, path: str, meta: dict[str, Any]) -> ExtraArray:
+        filters = meta.get("filters") or None
+        codecs = {f.get("id") for f in filters or []}
+        problem = None
+        try:
+            kind = np.dtype(meta["dtype"]).kind
+        except TypeError:
+            kind = ""
+        if meta.get("zarr_format") != 2:
+            problem = f"zarr_format {meta.get('zarr_format')!r} is not 2"
+        elif kind == "O":
+            if not (codecs & STRING_CODECS):
+                problem = (
+                    f"object array with filters {sorted(map(str, codecs))}: only "
+                    "vlen-utf8 and vlen-bytes strings have a Zarr v3 form"
+                )
+            elif "vlen-bytes" in codecs and not isinstance(
+                meta.get("fill_value"), str | type(None)
+            ):
+                # zarr-python 3 cannot open such an array to read its values.
+                problem = (
+                    f"vlen-bytes array with fill_value {meta.get('fill_value')!r}: "
+                    "zarr-python reads only a string or null fill_value"
+                )
+        elif kind not in "biufc":
+            problem = f"dtype {meta['dtype']!r} has no Zarr v3 core data type"
+        return ExtraArray(
+            path=path,
+            shape=list(meta["shape"]),
+            dtype=meta["dtype"],
+            chunks=list(meta["chunks"]),
+            compressor=meta.get("compressor"),
+            filters=filters,
+            fill_value=meta.get("fill_value"),
+            attributes=self.json(posixpath.join(path, ".zattrs")) or {},
+            action="skip" if problem else "migrate",
+            reason=problem or "",
+        )
+
+    def add_parent_groups(self) -> None:
+        """Zarr v3 has no implicit groups: every folder above a node needs its zarr.json."""
+        for node in [*self.layout.groups, *(a.path for a in self.layout.arrays)]:
+            parent = posixpath.dirname(node)
+            while parent and parent not in self.layout.groups:
+                self.layout.groups[parent] = self.json(posixpath.join(parent, ".zattrs")) or {}
+                parent = posixpath.dirname(parent)
+
+
+def read_source(location: Location, dataset: str) -> SourceLayout:
+    """Walk an OME-Zarr 0.4 dataset's metadata; raise :class:`SourceError` naming the path."""
+    LOG.info("reading the layout of %s", location.url)
+    written_here = None
+    if location.can_list:
+        claim = read_claim(location)
+        if claim is not None and claim.get("in_place"):
+            LOG.info("%s holds OME-Zarr 0.5 metadata written in place: read past it", location.url)
+            written_here = partial(written_by_workflow, claim=claim)
+    try:
+        return _Reader(location, dataset, written_here).read()
+    except (KeyError, TypeError, IndexError, AttributeError) as err:
+        raise SourceError(dataset, location.url, f"malformed OME-Zarr metadata ({err!r})") from err

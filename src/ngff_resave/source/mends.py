@@ -1,0 +1,351 @@
+"""Input defects that readers tolerate but OME-Zarr 0.5 forbids, found at planning and mended.
+
+Each rule looks at the input's metadata (the layout read by :mod:`ngff_resave.source.layout`)
+and, when it finds its defect, changes the layout the plan is made from and says what it did. With
+``mend: false`` the same findings are refused instead, each naming the rule, the path and what
+to change in the input. A mend never touches the input: it changes what is written.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ngff_resave.model.plan import InventoryItem
+from ngff_resave.source.layout import SourceArray, SourceLayout
+
+AXIS_TYPES = {"x": "space", "y": "space", "z": "space", "t": "time", "c": "channel"}
+NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One defect: the rule it breaks, where, what the mend does and what a user would change."""
+
+    rule: str
+    path: str
+    mend: str
+    change: str
+
+    def line(self) -> str:
+        return f"{self.rule} at {self.path or '(root)'}: {self.mend}"
+
+
+def _number(text: str, integer: bool) -> int | float | None:
+    if not NUMBER.match(text):
+        return None
+    value = float(text)
+    if integer:
+        return int(value) if value.is_integer() else None
+    return value
+
+
+class _Mender:
+    def __init__(self, layout: SourceLayout) -> None:
+        self.layout = layout
+        self.findings: list[Finding] = []
+
+    def found(self, rule: str, path: str, mend: str, change: str) -> None:
+        self.findings.append(Finding(rule, path, mend, change))
+
+    # --- numbers written as strings ------------------------------------------------------
+
+    def _parse(self, holder: Any, key: str | int, integer: bool, path: str, what: str) -> None:
+        try:
+            value = holder[key]
+        except (KeyError, IndexError, TypeError):
+            return
+        if isinstance(value, str) and (parsed := _number(value, integer)) is not None:
+            holder[key] = parsed
+            self.found(
+                "number written as a string",
+                path,
+                f"{what} {value!r} read as {parsed}",
+                f"write {what} as a JSON number",
+            )
+
+    def _parse_list(self, holder: Any, key: str, integer: bool, path: str, what: str) -> None:
+        values = holder.get(key) if isinstance(holder, dict) else None
+        if isinstance(values, list):
+            for index in range(len(values)):
+                self._parse(values, index, integer, path, f"{what}[{index}]")
+
+    def numbers(self) -> None:
+        for path, attrs in self.layout.groups.items():
+            for m, multiscale in enumerate(_list(attrs.get("multiscales"))):
+                transforms = [
+                    (f"multiscales[{m}]", t)
+                    for t in _list(multiscale.get("coordinateTransformations"))
+                ]
+                for d, dataset in enumerate(_list(multiscale.get("datasets"))):
+                    transforms += [
+                        (f"multiscales[{m}].datasets[{d}]", t)
+                        for t in _list(dataset.get("coordinateTransformations"))
+                    ]
+                for where, transform in transforms:
+                    kind = transform.get("type", "") if isinstance(transform, dict) else ""
+                    self._parse_list(transform, kind, False, path, f"{where} {kind}")
+            for c, channel in enumerate(_list(_dict(attrs.get("omero")).get("channels"))):
+                window = channel.get("window") if isinstance(channel, dict) else None
+                for key in ("min", "max", "start", "end"):
+                    self._parse(window, key, False, path, f"omero channel {c} window {key}")
+            plate = _dict(attrs.get("plate"))
+            self._parse(plate, "field_count", True, path, "plate field_count")
+            for w, well in enumerate(_list(plate.get("wells"))):
+                for key in ("rowIndex", "columnIndex"):
+                    self._parse(well, key, True, path, f"plate well {w} {key}")
+            for a, acquisition in enumerate(_list(plate.get("acquisitions"))):
+                for key in ("id", "maximumfieldcount", "starttime", "endtime"):
+                    self._parse(acquisition, key, True, path, f"plate acquisition {a} {key}")
+            for i, image in enumerate(_list(_dict(attrs.get("well")).get("images"))):
+                self._parse(image, "acquisition", True, path, f"well image {i} acquisition")
+            label = _dict(attrs.get("image-label"))
+            for c, color in enumerate(_list(label.get("colors"))):
+                self._parse(color, "label-value", True, path, f"image-label color {c} value")
+                self._parse_list(color, "rgba", True, path, f"image-label color {c} rgba")
+
+    # --- axis types --------------------------------------------------------------------
+
+    def axis_types(self) -> None:
+        for path, attrs in self.layout.groups.items():
+            for multiscale in _list(attrs.get("multiscales")):
+                for axis in _list(multiscale.get("axes")):
+                    if not isinstance(axis, dict) or "type" in axis:
+                        continue
+                    name = str(axis.get("name", ""))
+                    inferred = AXIS_TYPES.get(name.lower())
+                    if inferred is None:
+                        continue  # no safe guess: the model check refuses it, naming the axis
+                    axis["type"] = inferred
+                    self.found(
+                        "axis without type",
+                        path,
+                        f"axis '{name}' given type '{inferred}' from its name",
+                        f'add "type": "{inferred}" to axis \'{name}\'',
+                    )
+
+    # --- omero windows -----------------------------------------------------------------
+
+    def omero_windows(self) -> None:
+        first_levels = {a.image: a for a in self.layout.arrays if a.level == 0}
+        for image in self.layout.images:
+            omero = _dict(self.layout.groups.get(image.path, {}).get("omero"))
+            channels = _list(omero.get("channels"))
+            level0 = first_levels.get(image.path)
+            if not channels or level0 is None:
+                continue
+            low, high = _dtype_range(level0.dtype)
+            for c, channel in enumerate(channels):
+                if not isinstance(channel, dict):
+                    continue
+                window = channel.setdefault("window", {})
+                if not isinstance(window, dict):
+                    continue
+                filled = []
+                for key, value in (("min", low), ("max", high)):
+                    if not isinstance(window.get(key), int | float):
+                        window[key] = value
+                        filled.append(f"{key} {value}")
+                for key, other in (("start", "min"), ("end", "max")):
+                    if not isinstance(window.get(key), int | float):
+                        window[key] = window[other]
+                        filled.append(f"{key} {window[other]}")
+                if filled:
+                    self.found(
+                        "omero window incomplete",
+                        image.path,
+                        f"channel {c} window: {', '.join(filled)} (from the {level0.dtype} range)",
+                        f"give omero channel {c} a window with min, max, start, end",
+                    )
+
+    # --- plate acquisitions ------------------------------------------------------------
+
+    def acquisitions(self) -> None:
+        plate = _dict(self.layout.groups.get("", {}).get("plate"))
+        listed = plate.get("acquisitions")
+        if not isinstance(listed, list):
+            return  # without a list, 0.5 does not check the wells' ids
+        known = {a.get("id") for a in listed if isinstance(a, dict)}
+        for path, attrs in self.layout.groups.items():
+            for image in _list(_dict(attrs.get("well")).get("images")):
+                wanted = image.get("acquisition") if isinstance(image, dict) else None
+                if isinstance(wanted, int) and wanted not in known:
+                    listed.append({"id": wanted})
+                    known.add(wanted)
+                    self.found(
+                        "well acquisition not in the plate",
+                        path,
+                        f"acquisition {wanted} added to the plate's acquisitions",
+                        f'add {{"id": {wanted}}} to the plate\'s acquisitions',
+                    )
+
+    # --- label levels ------------------------------------------------------------------
+
+    def label_levels(self) -> None:
+        for label in [i for i in self.layout.images if i.is_label]:
+            parent = posixpath.dirname(posixpath.dirname(label.path))
+            wanted = len(self._levels(parent))
+            have = self._levels(label.path)
+            if not wanted or not have or len(have) == wanted:
+                continue
+            multiscale = self.layout.groups[label.path]["multiscales"][0]
+            if len(have) > wanted:
+                dropped = have[wanted:]
+                multiscale["datasets"] = multiscale["datasets"][:wanted]
+                self.layout.arrays = [a for a in self.layout.arrays if a not in dropped]
+                self.layout.left_out += [
+                    InventoryItem(
+                        path=a.path,
+                        kind="array",
+                        action="drop",
+                        reason="mend: a label level beyond its image's levels",
+                    )
+                    for a in dropped
+                ]
+                self.found(
+                    "label has more levels than its image",
+                    label.path,
+                    f"levels {wanted}..{len(have) - 1} not converted "
+                    f"({', '.join(a.path for a in dropped)})",
+                    f"remove the label's last {len(dropped)} multiscales datasets",
+                )
+            else:
+                added = self._add_levels(label.path, parent, have, wanted, multiscale)
+                self.found(
+                    "label has fewer levels than its image",
+                    label.path,
+                    f"levels {len(have)}..{wanted - 1} computed by nearest-neighbour "
+                    f"downsampling of {have[-1].path} ({', '.join(added)})",
+                    f"write {wanted - len(have)} more levels for the label",
+                )
+
+    def _levels(self, image: str) -> list[SourceArray]:
+        return sorted((a for a in self.layout.arrays if a.image == image), key=lambda a: a.level)
+
+    def _add_levels(
+        self,
+        label: str,
+        parent: str,
+        have: list[SourceArray],
+        wanted: int,
+        multiscale: dict[str, Any],
+    ) -> list[str]:
+        image_levels = self._levels(parent)
+        image_axes = image_levels[0].dimension_names
+        last = have[-1]
+        reference = image_levels[len(have) - 1].shape
+        transforms = multiscale["datasets"][-1].get("coordinateTransformations", [])
+        scale = next((t.get("scale") for t in transforms if t.get("type") == "scale"), None)
+        used = {d["path"] for d in multiscale["datasets"]}
+        added = []
+        for level in range(len(have), wanted):
+            target = image_levels[level].shape
+            shape = []
+            for axis, size in zip(last.dimension_names, last.shape, strict=True):
+                if axis in image_axes:
+                    d = image_axes.index(axis)
+                    shape.append(max(1, round(size * target[d] / reference[d])))
+                else:
+                    shape.append(size)
+            name = posixpath.basename(image_levels[level].path)
+            if name in used:
+                name = str(level)
+            used.add(name)
+            dataset: dict[str, Any] = {
+                "path": name,
+                "coordinateTransformations": [
+                    {
+                        **t,
+                        "scale": [
+                            s * old / new
+                            for s, old, new in zip(scale, last.shape, shape, strict=True)
+                        ],
+                    }
+                    if t.get("type") == "scale" and scale
+                    else dict(t)
+                    for t in transforms
+                ],
+            }
+            multiscale["datasets"].append(dataset)
+            array = SourceArray(
+                path=posixpath.join(label, name),
+                image=label,
+                level=level,
+                shape=shape,
+                dtype=last.dtype,
+                chunks=[min(c, s) for c, s in zip(last.chunks, shape, strict=True)],
+                compressor=last.compressor,
+                filters=last.filters,
+                order=last.order,
+                fill_value=last.fill_value,
+                dimension_separator=last.dimension_separator,
+                dimension_names=last.dimension_names,
+                downsampled_from=last.path,
+            )
+            self.layout.arrays.append(array)
+            added.append(array.path)
+        return added
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _dtype_range(dtype: str) -> tuple[int | float, int | float]:
+    kind = np.dtype(dtype)
+    if kind.kind in "iu":
+        info = np.iinfo(kind)
+        return int(info.min), int(info.max)
+    if kind.kind == "b":
+        return 0, 1
+    finfo = np.finfo(kind)
+    return float(finfo.min), float(finfo.max)
+
+
+RULES: tuple[Callable[[_Mender], None], ...] = (
+    _Mender.numbers,
+    _Mender.axis_types,
+    _Mender.omero_windows,
+    _Mender.acquisitions,
+    _Mender.label_levels,
+)
+
+
+def find_and_mend(layout: SourceLayout) -> list[Finding]:
+    """Every known defect of the layout, mended in place (the layout then describes what is
+    written). Numbers are parsed first, so the other rules see numbers."""
+    mender = _Mender(layout)
+    for rule in RULES:
+        rule(mender)
+    return mender.findings
+
+
+def nearest_indices(size: int, source: int) -> np.ndarray:
+    """For each of ``size`` output pixels, the source pixel nearest its centre."""
+    return np.minimum(((2 * np.arange(size) + 1) * source) // (2 * size), source - 1)
+
+
+class NearestDownsample:
+    """A read-only view of an array at a smaller shape, each pixel the source pixel nearest its
+    centre; reads only the source rows, columns and planes it needs."""
+
+    def __init__(self, source: Any, shape: list[int]) -> None:
+        self.source = source
+        self.shape = tuple(shape)
+        self.dtype = source.dtype
+
+    def __getitem__(self, region: tuple[slice, ...]) -> np.ndarray:
+        picks = tuple(
+            nearest_indices(n, s)[r]
+            for r, n, s in zip(region, self.shape, self.source.shape, strict=True)
+        )
+        return np.asarray(self.source.get_orthogonal_selection(picks))
