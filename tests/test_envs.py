@@ -8,6 +8,7 @@ import tomllib
 
 import yaml
 from conftest import REPO
+from packaging.requirements import Requirement
 
 RULES = {
     "plan": "cmd_plan",
@@ -30,6 +31,7 @@ DISTRIBUTIONS = {
     "pydantic": "pydantic",
     "pandas": "pandas",
     "jsonschema": "jsonschema",
+    "referencing": "referencing",
     "yaml": "pyyaml",
     "google_crc32c": "google-crc32c",
     "tensorstore": "tensorstore",
@@ -37,13 +39,22 @@ DISTRIBUTIONS = {
 }
 
 
-def pyproject_pins():
+def pyproject_pins(python="3.11"):
+    """pyproject's pins for one Python version (a pin may hold only for some, by its marker)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     pins = {}
-    for requirement in project["dependencies"]:
-        name, version = requirement.split("==")
-        pins[name.lower()] = version
+    for text in project["dependencies"]:
+        requirement = Requirement(text)
+        if requirement.marker and not requirement.marker.evaluate({"python_version": python}):
+            continue
+        (specifier,) = requirement.specifier
+        assert specifier.operator == "==", text
+        pins[requirement.name.lower()] = specifier.version
     return pins
+
+
+def env_python(plain):
+    return next(p.split("=", 1)[1] for p in plain if p.startswith("python="))
 
 
 def env_pins(path):
@@ -129,11 +140,12 @@ def needed_distributions(entry):
 
 
 def test_one_pinned_env_per_rule_matching_pyproject():
-    pins = pyproject_pins()
     for rule in RULES:
         env, plain, pip = env_pins(REPO / "envs" / f"{rule}.yaml")
         assert env["channels"][0] == "conda-forge"
-        assert "python=3.11" in plain
+        python = env_python(plain)
+        assert python == ("3.12" if rule in VALIDATING else "3.11"), (rule, python)
+        pins = pyproject_pins(python)
         assert all(re.fullmatch(r"[a-z0-9_.-]+=[0-9][0-9A-Za-z.]*", p) for p in plain), plain
         for name, version in pip.items():
             assert pins.get(name.lower()) == version, (rule, name, version)
@@ -152,14 +164,28 @@ def test_every_rule_names_its_env():
         assert f'conda:\n        "../../envs/{rule}.yaml"' in text
 
 
+# The rules that check OME metadata (planning checks the metadata a plan would write): Python
+# 3.12 with ome-zarr-models 1.8 (v06), and ngff-zarr, whose files hold the 0.6 JSON schemas
+# (found by path, so no import names it).
+VALIDATING = {"plan", "pack", "validate"}
+
+
+def test_the_rules_that_check_metadata_have_both_0_6_validators():
+    for rule in VALIDATING:
+        _, plain, pip = env_pins(REPO / "envs" / f"{rule}.yaml")
+        pins = pyproject_pins(env_python(plain))
+        assert pip["ome-zarr-models"] == pins["ome-zarr-models"] == "1.8", rule
+        assert pip["ngff-zarr"] == pins["ngff-zarr"], rule
+
+
 # fsspec finds these by the URL's scheme, so no import names them: every rule that reads or
 # writes datasets needs them for s3:// and http(s):// rows.
 REMOTE = {"s3fs", "aiohttp"}
 
 
 def test_every_rule_that_touches_data_can_reach_remote_datasets():
-    pins = pyproject_pins()
     for rule in RULES:
-        _, _, pip = env_pins(REPO / "envs" / f"{rule}.yaml")
+        _, plain, pip = env_pins(REPO / "envs" / f"{rule}.yaml")
+        pins = pyproject_pins(env_python(plain))
         assert REMOTE <= set(pip), f"envs/{rule}.yaml lacks {REMOTE - set(pip)}"
         assert all(pip[name] == pins[name] for name in REMOTE)

@@ -7,7 +7,7 @@ import tomllib
 from conftest import REPO
 
 PACKAGE = REPO / "src" / "ngff_resave"
-LINE = re.compile(r"^(?:│   |    )?[├└]── ([a-z_]+/?)\s+\S")
+LINE = re.compile(r"^(?:│   |    )?[├└]── ([a-z0-9_]+/?)\s+\S")
 
 
 def map_lines():

@@ -378,3 +378,60 @@ def test_editing_crate_fields_redoes_the_metadata_not_the_pixels(workdir, layout
     assert catalog.loc["plate", "license"] == root["license"]
     assert catalog["valid"].all()
     assert "Nothing to be done" in snakemake(workdir, "-n").stdout
+
+
+def add_column(workdir: Path, name: str, values: dict[str, str]) -> None:
+    """A new sheet column, ``values`` by dataset (empty cells elsewhere)."""
+    lines = (workdir / "samples.tsv").read_text().splitlines()
+    rows = [lines[0] + f"\t{name}"]
+    rows += [line + "\t" + values.get(line.split("\t", 1)[0], "") for line in lines[1:]]
+    (workdir / "samples.tsv").write_text("\n".join(rows) + "\n")
+
+
+def ome_version(workdir: Path, dataset: str) -> str:
+    return read_json(output_of(workdir, dataset) / "zarr.json")["attributes"]["ome"]["version"]
+
+
+@pytest.mark.parametrize("layout", ["packed", "split"])
+def test_switching_the_ome_zarr_version_redoes_the_metadata_not_the_pixels(workdir, layout):
+    if layout == "split":
+        add_config(workdir, SPLIT)
+    add_config(workdir, 'ngff_version: "0.6"\n')
+    add_column(workdir, "ngff_version", {"plate": "0.5"})
+    snakemake(workdir)
+    assert [ome_version(workdir, d) for d in ("image-with-labels", "plate", "bioformats2raw")] == [
+        "0.6",
+        "0.5",
+        "0.6",
+    ]
+    catalog = pd.read_csv(workdir / "results" / "catalog.csv", dtype=str).set_index("dataset")
+    columns = list(catalog.columns)
+    assert columns[columns.index("ngff_version") + 1] == "input_version"
+    assert catalog["ngff_version"].to_dict() == {
+        "image-with-labels": "0.6",
+        "plate": "0.5",
+        "bioformats2raw": "0.6",
+    }
+    assert set(catalog["input_version"]) == {"0.4"}
+    validation = read_json(workdir / "results" / "image-with-labels" / "validation.json")
+    assert any(c["check"].startswith("0.6 JSON schemas") for c in validation["checks"])
+    for dataset in catalog.index:  # drawn from the output's own metadata, 0.6 or 0.5
+        assert (workdir / "results" / dataset / "thumbnail.png").stat().st_size > 0, dataset
+
+    shards = {
+        p: p.stat().st_mtime_ns for p in output_of(workdir, "plate").rglob("c/**/*") if p.is_file()
+    }
+    others = {d: outputs_of(workdir, d) for d in ("image-with-labels", "bioformats2raw")}
+    sheet = (workdir / "samples.tsv").read_text().splitlines()
+    (workdir / "samples.tsv").write_text(
+        "\n".join(line.replace("\t0.5", "\t0.6") for line in sheet) + "\n"
+    )
+    rerun = snakemake(workdir)
+    assert "convert" not in jobs_run(rerun)
+    assert shards and {p: p.stat().st_mtime_ns for p in shards} == shards
+    for dataset, mtimes in others.items():
+        assert outputs_of(workdir, dataset) == mtimes, dataset
+    assert ome_version(workdir, "plate") == "0.6"
+    catalog = pd.read_csv(workdir / "results" / "catalog.csv", dtype=str).set_index("dataset")
+    assert catalog.loc["plate", "ngff_version"] == "0.6"
+    assert catalog["valid"].eq("True").all()

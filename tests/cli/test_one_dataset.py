@@ -202,3 +202,16 @@ def test_dataset_id_from_the_output_name(output, expected):
 
 def test_the_command_is_installed_as_a_script():
     assert shutil.which("ngff-resave", path=str(Path(sys.executable).parent))
+
+
+def test_ngff_version_0_6_is_written_and_said(examples, tmp_path):
+    output = tmp_path / "out.ome.zarr"
+    result = convert(
+        "--cc0", "--ngff-version", "0.6", str(examples["plate"]), str(output), cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "valid OME-Zarr 0.6" in result.stdout
+    root = json.loads((output / "zarr.json").read_text())["attributes"]["ome"]
+    assert root["version"] == "0.6" and "version" not in root["plate"]
+    refused = convert("--cc0", "--ngff-version", "0.7", str(examples["plate"]), "x", cwd=tmp_path)
+    assert refused.returncode == 2 and "invalid choice: '0.7'" in refused.stderr

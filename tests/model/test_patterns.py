@@ -26,11 +26,14 @@ def test_sheet_schema_patterns_are_the_package_patterns():
     assert columns["modality"]["pattern"] == patterns.MODALITY_ID
     assert columns["chunks"]["pattern"] == columns["shards"]["pattern"] == patterns.SIZES
     assert columns["codec"]["pattern"] == patterns.CODEC_SETTING
+    assert tuple(columns["ngff_version"]["enum"]) == patterns.NGFF_VERSIONS
 
 
 def test_config_schema_patterns_are_the_package_patterns():
     keys = schema("config")["properties"]
     assert keys["codec"]["pattern"] == patterns.CODEC_SETTING
+    assert tuple(keys["ngff_version"]["enum"]) == patterns.NGFF_VERSIONS
+    assert keys["ngff_version"]["default"] == patterns.NGFF_VERSIONS[0]
     crate = keys["rocrate"]["properties"]
     assert crate["license"]["pattern"] == patterns.LICENSE
     assert crate["organism"]["pattern"] == patterns.ORGANISM_ID

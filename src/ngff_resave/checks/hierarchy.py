@@ -1,29 +1,38 @@
-"""OME-Zarr 0.5 metadata through the ``ome-zarr-models`` v05 classes, for a written dataset
-(validation) and for the documents a plan would write (planning, before any pixel).
+"""OME-Zarr metadata through the ``ome-zarr-models`` classes of its version (v05; v06 where
+ome-zarr-models 1.8 is installed, which needs Python 3.12) and, for 0.6, the spec's JSON schemas
+(:mod:`.spec_schemas`): for a written dataset (validation) and for the documents a plan would
+write (planning, before any pixel).
 
 Every group and array ``zarr.json`` is read once. Each OME group is then validated once by its
-v05 class, built from those documents with the members its own ``from_zarr`` would collect; a
+class, built from those documents with the members its own ``from_zarr`` would collect; a
 group that holds other OME groups (a plate its wells, a well its images, an image its labels)
 takes their results from their own validation instead of loading and validating them again.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import logging
 import posixpath
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from types import ModuleType
 from typing import Any
 
 from ome_zarr_models import v05
 from pydantic_zarr.v3 import ArraySpec, GroupSpec, from_flat_group
 
 from ngff_resave.arrays.codecs import planned_array_metadata
+from ngff_resave.checks import spec_schemas
 from ngff_resave.checks.results import Report, join_path, spell_error
 from ngff_resave.model.plan import Plan
 from ngff_resave.ome.attributes import group_metadata
+from ngff_resave.ome.v06 import TransformError
 from ngff_resave.storage import Location, StorageError
+
+LOG = logging.getLogger(__name__)
 
 
 class Nodes:
@@ -122,8 +131,19 @@ class _NestedGroupError(ValueError):
     """A group fails because an OME group it holds fails; the message names that group."""
 
 
+def model_module(version: str) -> ModuleType | None:
+    """The ome-zarr-models classes of an OME-Zarr version, or None where they are not
+    installed (v06 comes with ome-zarr-models 1.8, for Python 3.12 and later)."""
+    if version == "0.5":
+        return v05
+    try:
+        return importlib.import_module(f"ome_zarr_models.v{version.replace('.', '')}")
+    except ImportError:
+        return None
+
+
 class _Models:
-    """Each OME group validated once by its v05 class, from the loaded documents.
+    """Each OME group validated once by its class of ``module``, from the loaded documents.
 
     The members given to a class are those its ``from_zarr`` collects: an image's arrays and its
     labels tree (the image checks the arrays' dimensions and the label levels; the labels check
@@ -133,8 +153,9 @@ class _Models:
     group's memoised result is used, so no group is loaded or validated twice.
     """
 
-    def __init__(self, nodes: Nodes) -> None:
+    def __init__(self, nodes: Nodes, module: ModuleType = v05) -> None:
         self.nodes = nodes
+        self.ozm = module
         self.done: dict[tuple[str, str], tuple[Any, dict[str, Any], BaseException | None]] = {}
         # Valid images by content: the fields of a plate are mostly alike, and an image whose
         # documents equal those of a valid one is valid too (its failures are still found one
@@ -211,7 +232,7 @@ class _Models:
         return cls(attributes=attributes, members=members)
 
     def _image(self, path: str) -> tuple[Any, dict[str, Any]]:
-        attributes, attrs = self._ome(v05.image.ImageAttrs, path)
+        attributes, attrs = self._ome(self.ozm.image.ImageAttrs, path)
         flat: dict[str, Any] = {"": GroupSpec(attributes=attributes, members=None)}
         for array_path in attrs.get_array_paths():
             flat["/" + array_path.strip("/")] = self.nodes.array_spec(join_path(path, array_path))
@@ -221,14 +242,16 @@ class _Models:
                 continue
             _, labels_flat = self._nested("Labels", full)
             flat.update({f"/{group_path}{key}": spec for key, spec in labels_flat.items()})
-        return self._build(v05.Image, attributes, flat, attrs), flat
+        return self._build(self.ozm.Image, attributes, flat, attrs), flat
 
     def _imagelabel(self, path: str) -> tuple[Any, dict[str, Any]]:
         image, flat = self.model("Image", path)
-        return v05.ImageLabel(attributes=image.attributes.model_dump(), members=image.members), flat
+        return self.ozm.ImageLabel(
+            attributes=image.attributes.model_dump(), members=image.members
+        ), flat
 
     def _labels(self, path: str) -> tuple[Any, dict[str, Any]]:
-        attributes, attrs = self._ome(v05.labels.LabelsAttrs, path)
+        attributes, attrs = self._ome(self.ozm.labels.LabelsAttrs, path)
         flat: dict[str, Any] = {"": GroupSpec(attributes=attributes, members=None)}
         for label in attrs.labels:
             full = join_path(path, label)
@@ -242,7 +265,7 @@ class _Models:
                     f"{spell_error(err)}"
                 ) from err
             flat.update({f"/{label.strip('/')}{key}": spec for key, spec in label_flat.items()})
-        return self._build(v05.Labels, attributes, flat, attrs), flat
+        return self._build(self.ozm.Labels, attributes, flat, attrs), flat
 
     def _children(self, path: str, children: Iterable[str], name: str) -> dict[str, Any]:
         """The contained groups that exist, each validated as ``name``, as shallow members."""
@@ -256,14 +279,14 @@ class _Models:
         return flat
 
     def _well(self, path: str) -> tuple[Any, dict[str, Any]]:
-        attributes, attrs = self._ome(v05.well.WellAttrs, path)
+        attributes, attrs = self._ome(self.ozm.well.WellAttrs, path)
         flat = self._children(path, attrs.get_optional_group_paths(), "Image")
-        return self._build(v05.Well, attributes, flat, attrs), flat
+        return self._build(self.ozm.Well, attributes, flat, attrs), flat
 
     def _hcs(self, path: str) -> tuple[Any, dict[str, Any]]:
-        attributes, attrs = self._ome(v05.hcs.HCSAttrs, path)
+        attributes, attrs = self._ome(self.ozm.hcs.HCSAttrs, path)
         flat = self._children(path, attrs.get_optional_group_paths(), "Well")
-        return self._build(v05.HCS, attributes, flat, attrs), flat
+        return self._build(self.ozm.HCS, attributes, flat, attrs), flat
 
     def _bioformats2raw(self, path: str) -> tuple[Any, dict[str, Any]]:
         doc = self.nodes.group(path)
@@ -274,7 +297,7 @@ class _Models:
         while self.nodes.group(join_path(path, str(len(series)))) is not None:
             series.append(str(len(series)))
         flat = self._children(path, series, "Image")
-        return self._build(v05.BioFormats2Raw, attributes, flat), flat
+        return self._build(self.ozm.BioFormats2Raw, attributes, flat), flat
 
 
 def _model_checks(plan: Plan) -> list[tuple[str, str, str]]:
@@ -299,8 +322,21 @@ def _model_checks(plan: Plan) -> list[tuple[str, str, str]]:
     return list(dict.fromkeys(checks))
 
 
+def _schema_checks(plan: Plan, nodes: Nodes, report: Report) -> None:
+    """Each OME group of a 0.6 dataset against the spec's schemas and the cross-document rules."""
+    paths = [""] + [p for p in plan.groups if p] + [a.path for a in plan.arrays]
+    problems = spec_schemas.hierarchy_problems({p: nodes.doc(p) for p in paths})
+    for path, found in problems.items():
+        report.add(
+            f"0.6 JSON schemas {path or '(root)'}",
+            not found,
+            "; ".join(found[:5]) if found else "valid",
+            group=path,
+        )
+
+
 def validate_models(plan: Plan, nodes: Nodes, report: Report) -> None:
-    """Every planned group present, and every OME group through its ome-zarr-models v05 class."""
+    """Every planned group present, and every OME group through the checks of its version."""
     missing = []
     for path in plan.groups:
         doc = nodes.doc(path)
@@ -314,19 +350,43 @@ def validate_models(plan: Plan, nodes: Nodes, report: Report) -> None:
         else f"{len(plan.groups)} groups",
     )
     report.blame(groups=missing)
-    models = _Models(nodes)
+    if plan.ngff_version == spec_schemas.VERSION:
+        _schema_checks(plan, nodes, report)
+    module = model_module(plan.ngff_version)
+    if module is None:
+        LOG.info(
+            "%s: ome-zarr-models has no classes for %s here (Python 3.12 and ome-zarr-models 1.8 "
+            "have them); checked by the spec's JSON schemas",
+            plan.dataset,
+            plan.ngff_version,
+        )
+        return
+    models = _Models(nodes, module)
+    name_of = module.__name__.rsplit(".", 1)[1]
     for name, model, path in _model_checks(plan):
-        report.run(f"ome-zarr-models v05 {name}", partial(models.model, model, path), group=path)
+        report.run(
+            f"ome-zarr-models {name_of} {name}", partial(models.model, model, path), group=path
+        )
 
 
 def planned_hierarchy_problems(plan: Plan) -> list[str]:
-    """What the ome-zarr-models v05 classes reject in the metadata a plan would write, across
-    groups too (label levels against image levels, wells against the plate), before any
+    """What the checks of the plan's OME-Zarr version reject in the metadata it would write,
+    across groups too (label levels against image levels, wells against the plate), before any
     pixel is written: one line per failing group."""
-    documents = {path: group_metadata(attrs) for path, attrs in plan.groups.items()}
+    try:
+        documents = {
+            path: group_metadata(attrs, plan.ngff_version) for path, attrs in plan.groups.items()
+        }
+    except TransformError as err:
+        return [f"OME-Zarr {plan.ngff_version}: {err}"]
     documents.update({a.path: planned_array_metadata(a) for a in plan.arrays})
     report = Report(plan.dataset)
-    models = _Models(Nodes(None, [], 1, documents))
-    for name, model, path in _model_checks(plan):
-        report.run(name, partial(models.model, model, path), group=path)
+    if plan.ngff_version == spec_schemas.VERSION:
+        for path, found in spec_schemas.hierarchy_problems(dict(documents)).items():
+            report.add(f"0.6 JSON schemas {path or '(root)'}", not found, "; ".join(found[:5]))
+    module = model_module(plan.ngff_version)
+    if module is not None:
+        models = _Models(Nodes(None, [], 1, documents), module)
+        for name, model, path in _model_checks(plan):
+            report.run(name, partial(models.model, model, path), group=path)
     return [f"{c['check']}: {c['detail']}" for c in report.checks if not c["ok"]]

@@ -68,8 +68,8 @@ def validate_dataset(
     root_json = nodes.doc("")
     version = ((root_json or {}).get("attributes", {}).get("ome", {}) or {}).get("version")
     if not report.add(
-        "root zarr.json has ome.version 0.5",
-        version == "0.5",
+        f"root zarr.json has ome.version {plan.ngff_version}",
+        version == plan.ngff_version,
         nodes.errors.get("") or f"{target.child('zarr.json')}: version {version!r}",
         group="",
     ):

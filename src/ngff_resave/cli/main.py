@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ngff_resave import __version__
+from ngff_resave.model.patterns import NGFF_VERSIONS
 
 LOG = logging.getLogger("ngff_resave")
 
@@ -68,6 +69,7 @@ def cmd_convert_one(args: argparse.Namespace) -> int:
         shards=args.output_shards,
         read_details=args.output_read_details,
         codec=args.codec,
+        ngff_version=args.ngff_version,
         reference=args.reference,
         fallback=args.fallback,
         overwrite=args.output_overwrite,
@@ -170,15 +172,15 @@ examples:
 def _convert_parser(sub: Any) -> None:
     p = sub.add_parser(
         "convert",
-        help="convert one OME-Zarr 0.4 dataset to 0.5 (no sheet; the workflow's steps and files)",
-        description="Convert one OME-Zarr 0.4 dataset to OME-Zarr 0.5 (Zarr v3, sharded): plan, "
-        "convert, metadata and RO-Crate, validate, in this process. Records go to --results "
+        help="convert one OME-Zarr 0.4 dataset to 0.5 or 0.6 (no sheet; the workflow's steps)",
+        description="Convert one OME-Zarr 0.4 dataset to OME-Zarr 0.5 or 0.6 (Zarr v3, sharded): "
+        "plan, convert, metadata and RO-Crate, validate, in this process. Records go to --results "
         "and --logs, as for a workflow row. Options follow the 2024 challenge's resave.",
         epilog=CONVERT_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input", help="OME-Zarr 0.4 root: path, s3://bucket/key or http(s)://...")
-    p.add_argument("output", help="where the 0.5 dataset goes: path or s3://bucket/key")
+    p.add_argument("output", help="where the new dataset goes: path or s3://bucket/key")
     licenses = p.add_mutually_exclusive_group()
     licenses.add_argument(
         "--cc-by", dest="license", action="store_const", const="CC-BY-4.0", help="CC-BY 4.0"
@@ -208,9 +210,15 @@ def _convert_parser(sub: Any) -> None:
     p.add_argument("--output-threads", type=int, default=2, help="threads (default 2)")
     p.add_argument("--codec", help="keep (default) or a named re-encode, e.g. blosc-zstd-5")
     p.add_argument(
+        "--ngff-version",
+        choices=NGFF_VERSIONS,
+        default=NGFF_VERSIONS[0],
+        help=f"the OME-Zarr version written (default {NGFF_VERSIONS[0]})",
+    )
+    p.add_argument(
         "--reference",
         action="store_true",
-        help="write OME-Zarr 0.5 metadata over links to the input's chunk files, nothing copied",
+        help="write OME-Zarr metadata over links to the input's chunk files, nothing copied",
     )
     p.add_argument(
         "--fallback",

@@ -81,6 +81,7 @@ class OneDataset:
     shards: str | None = None
     read_details: str | None = None
     codec: str | None = None
+    ngff_version: str = "0.5"
     # Reference mode: links to the input's chunk files under v3 metadata, nothing copied.
     reference: bool = False
     fallback: bool = False
@@ -120,6 +121,7 @@ def sheet_row(request: OneDataset, output: str) -> dict[str, str]:
         "shards": request.shards,
         "details": request.read_details,
         "codec": request.codec,
+        "ngff_version": request.ngff_version,
         "mode": "reference" if request.reference else None,
         "fallback": "true" if request.fallback else None,
         "rocrate": "false" if request.skip_crate else None,
@@ -265,7 +267,8 @@ def result_line(outcome: Outcome, output: str, results: Path) -> str:
     if not outcome.valid:
         return f"FAILED {outcome.dataset}: {outcome.error} (log: {outcome.log})"
     return (
-        f"{outcome.dataset}: valid OME-Zarr 0.5 at {where}: {human_bytes(written)} written, "
+        f"{outcome.dataset}: valid OME-Zarr {plan.get('ngff_version', '0.5')} at {where}: "
+        f"{human_bytes(written)} written, "
         f"{len(outcome.checks)} checks passed, records in {folder}"
         + (f", {written / 1e6 / seconds:.1f} MB/s" if seconds else "")
     )

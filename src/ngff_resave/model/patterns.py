@@ -1,6 +1,7 @@
 """The spelling rules users write by, each defined once: dataset ids, the named codecs, license
-shorthands, organism and modality ids, and lists of sizes. The JSON schemas of the sheet and
-the config and the READMEs repeat them; ``tests/model/test_patterns.py`` checks that they agree."""
+shorthands, organism and modality ids, lists of sizes and the OME-Zarr versions written. The
+JSON schemas of the sheet and the config and the READMEs repeat them;
+``tests/model/test_patterns.py`` checks that they agree."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ LICENSE: Final = (
 )
 ORGANISM_ID: Final = r"^NCBI:txid[0-9]+$"
 MODALITY_ID: Final = r"^obo:FBbi_[0-9]{8}$"
+
+# The OME-Zarr versions a row can ask for (``ngff_version``), the first the default.
+NGFF_VERSIONS: Final = ("0.5", "0.6")
 
 # Chunks and shards in a sheet cell: comma-separated positive integers.
 SIZES: Final = r"^[1-9][0-9]*(,[1-9][0-9]*)*$"

@@ -24,7 +24,9 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 PLAN_FORMAT: Final = 3
 # Plan fields that change the metadata and crate written, never the pixels.
-METADATA_ONLY = frozenset({"crate", "notes", "origin", "settings_digest", "pixel_settings_digest"})
+METADATA_ONLY = frozenset(
+    {"crate", "notes", "origin", "ngff_version", "settings_digest", "pixel_settings_digest"}
+)
 SHEET_PLAN_FORMAT: Final = 1
 
 
@@ -193,6 +195,9 @@ class Plan(_Model):
     crate: dict[str, Any] | None
     notes: str | None
     origin: str | None
+    # The OME-Zarr version of the input, and the one written (metadata only).
+    input_version: str = "0.4"
+    ngff_version: str = "0.5"
     # What the plan was made from (sheet row, config, planner version): an unchanged row reuses
     # its plan without reading the input again; a row whose pixel settings are unchanged (only
     # crate fields, notes or origin differ) gets its plan with those fields replaced.
@@ -209,7 +214,11 @@ class Plan(_Model):
         """The digest of what decides the pixels written: the plan without its crate fields,
         notes, origin and settings digests. Convert records made under it stay good."""
         # A field at its default is left out, so plans made before it existed keep their digest.
-        left_out = set(METADATA_ONLY) | ({"in_place"} if not self.in_place else set())
+        left_out = set(METADATA_ONLY) | {
+            name
+            for name, default in (("in_place", False), ("input_version", "0.4"))
+            if getattr(self, name) == default
+        }
         return digest(self.model_dump_json(exclude=left_out).encode())
 
     @property

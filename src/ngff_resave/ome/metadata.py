@@ -16,7 +16,7 @@ from typing import Any
 from ngff_resave.arrays.codecs import planned_array_metadata
 from ngff_resave.arrays.shards import grid_of
 from ngff_resave.model.plan import Plan
-from ngff_resave.ome.attributes import NGFF_VERSION, group_metadata
+from ngff_resave.ome.attributes import group_metadata
 from ngff_resave.ome.challenge_stats import STATS_KEY, array_stats
 from ngff_resave.records.ownership import (
     CRATE_FILE,
@@ -40,7 +40,7 @@ def crate_for_plan(plan: Plan) -> dict[str, Any] | None:
     return build_crate(
         name=settings.get("name") or plan.name or plan.dataset,
         description=settings.get("description")
-        or f"OME-Zarr {NGFF_VERSION} conversion of {plan.input} ({plan.kind})",
+        or f"OME-Zarr {plan.ngff_version} conversion of {plan.input} ({plan.kind})",
         license=settings["license"],
         organism=settings.get("organism"),
         modality=settings.get("modality"),
@@ -114,11 +114,13 @@ def write_metadata(
             raise FileNotFoundError(f"dataset '{plan.dataset}': {source.child(path)} vanished")
         put(path, data)
     for path in sorted((p for p in plan.groups if p), key=lambda p: -p.count("/")):
-        put_json(posixpath.join(path, "zarr.json"), group_metadata(plan.groups[path]))
+        put_json(
+            posixpath.join(path, "zarr.json"), group_metadata(plan.groups[path], plan.ngff_version)
+        )
     crate = crate_for_plan(plan)
     if crate is not None:
         put_json(CRATE_FILE, crate)
     confirm_claim(plan.dataset, target, run)
-    put_json("zarr.json", group_metadata(plan.groups[""], plan.notes))
+    put_json("zarr.json", group_metadata(plan.groups[""], plan.ngff_version, plan.notes))
     LOG.info("%s: wrote %d metadata files, root last", plan.dataset, len(written))
     return {"dataset": plan.dataset, "files": written, "bytes_written": nbytes}

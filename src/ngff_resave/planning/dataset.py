@@ -68,11 +68,13 @@ class PlanSettings:
     in_place: bool = False
     # Reference mode only: arrays that cannot be referenced are converted as in auto mode.
     fallback: bool = False
+    # The OME-Zarr version written (metadata only: the arrays are the same for every version).
+    ngff_version: str = "0.5"
 
 
 # Settings added after plans were first made, and their defaults: left out of the digests when
 # at their default, so that rows that do not use them keep their plans.
-LATER_SETTINGS = {"mode": "auto", "in_place": False, "fallback": False}
+LATER_SETTINGS = {"mode": "auto", "in_place": False, "fallback": False, "ngff_version": "0.5"}
 
 
 def digest_values(settings: PlanSettings) -> dict[str, Any]:
@@ -389,4 +391,6 @@ def make_plan(
         crate=settings.crate,
         notes=settings.notes,
         origin=settings.origin,
+        ngff_version=settings.ngff_version,
+        input_version=layout.version or "0.4",
     )

@@ -17,6 +17,7 @@ from typing import Any, cast
 import numpy as np
 import zarr
 
+from ngff_resave.ome.attributes import multiscale_axes
 from ngff_resave.storage import Location
 
 LOG = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def render_image(group: zarr.Group, max_side: int, min_side: int = MIN_SIDE) -> 
     by whole factors, at least ``min_side`` where it is small."""
     ome = ome_of(group)
     multiscale = ome["multiscales"][0]
-    roles = axis_roles(multiscale["axes"])
+    roles = axis_roles(multiscale_axes(multiscale))
     levels = multiscale["datasets"]
     array = level_array(group, levels[-1]["path"])
     step = plane_step(array.shape, roles, max_side)
@@ -235,7 +236,7 @@ def label_plane(
     """The label values under each thumbnail pixel (nearest neighbour), from the label's
     smallest level that is not smaller than the image's lowest level."""
     multiscale = ome_of(group)["multiscales"][0]
-    label_roles = axis_roles(multiscale["axes"])
+    label_roles = axis_roles(multiscale_axes(multiscale))
     wanted = axis_size(image_shape, roles, "y"), axis_size(image_shape, roles, "x")
     levels = [level_array(group, level["path"]) for level in multiscale["datasets"]]
     big_enough = [

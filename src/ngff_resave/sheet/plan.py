@@ -237,9 +237,9 @@ def plan_sheet(
 
 def _reusable_plan(path: Path, settings: PlanSettings, wanted: str) -> bytes | None:
     """The plan on file when it was made from these settings (the sheet plan may not list it:
-    removed, or the row failed last time); or, when only crate fields, notes or origin
-    changed, that plan with them replaced: the input is not read again and the output, this
-    row's own, is not in the way."""
+    removed, or the row failed last time); or, when only crate fields, notes, origin or the
+    OME-Zarr version written changed, that plan with them replaced: the input is not read again
+    and the output, this row's own, is not in the way."""
     plan = read_plan(path)
     if plan is None:
         return None
@@ -248,9 +248,11 @@ def _reusable_plan(path: Path, settings: PlanSettings, wanted: str) -> bytes | N
     if plan.pixel_settings_digest != pixel_settings_digest(settings):
         return None
     plan.crate, plan.notes, plan.origin = settings.crate, settings.notes, settings.origin
+    plan.ngff_version = settings.ngff_version
     plan.settings_digest = wanted
     LOG.info(
-        "%s: only crate fields, notes or origin changed: plan kept, its metadata redone",
+        "%s: only crate fields, notes, origin or ngff_version changed: plan kept, its metadata "
+        "redone",
         settings.dataset,
     )
     return plan.to_bytes()

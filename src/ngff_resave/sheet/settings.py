@@ -406,6 +406,7 @@ def plan_settings(row: dict[str, str], config: dict[str, Any], workdir: Path) ->
         mode=row.get("mode", "auto"),
         in_place=in_place,
         fallback=row.get("fallback") == "true",
+        ngff_version=row.get("ngff_version") or config["ngff_version"],
     )
 
 

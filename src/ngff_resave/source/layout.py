@@ -19,17 +19,37 @@ import numpy as np
 
 from ngff_resave.model.plan import ExtraArray, InventoryItem
 from ngff_resave.records.ownership import read_claim, written_by_workflow
+from ngff_resave.source.v01_v03 import OLD_VERSIONS, axis_names
 from ngff_resave.storage import Location, StorageError
 
 LOG = logging.getLogger(__name__)
 
 OME_XML = "OME/METADATA.ome.xml"
-SUPPORTED_VERSIONS = {"0.4"}
+SUPPORTED_VERSIONS = {*OLD_VERSIONS, "0.4"}
 
 
 def v2_chunk_key(coord: tuple[int, ...], separator: str) -> str:
     """The key of a v2 chunk file (``1/0/3`` or ``1.0.3``) from its grid coordinates."""
     return separator.join(map(str, coord)) if coord else "0"
+
+
+def v3_problem(document: dict[str, Any]) -> str:
+    """Why a Zarr v3 input is refused, and what it is."""
+    attributes = document.get("attributes") if isinstance(document, dict) else None
+    attributes = attributes if isinstance(attributes, dict) else {}
+    ome = attributes.get("ome")
+    if isinstance(ome, dict) and ome.get("version"):
+        return (
+            f"OME-Zarr {ome['version']} in Zarr v3 (zarr.json): Zarr v3 inputs are not read yet; "
+            "this workflow converts OME-Zarr 0.1 to 0.4 (Zarr v2) into 0.5 or 0.6"
+        )
+    if any(key in attributes for key in ("multiscales", "plate", "well", "bioformats2raw.layout")):
+        return (
+            "OME-Zarr 0.4 metadata (no 'ome' block) over Zarr v3 (zarr.json), as some writers "
+            "made before 0.5: valid as neither 0.4 (which is Zarr v2) nor 0.5; not converted. "
+            "Write it again as 0.4 in Zarr v2, or move its attributes under 'ome' with a version"
+        )
+    return "Zarr v3 (zarr.json) without OME-Zarr metadata; expected OME-Zarr 0.1 to 0.4 (Zarr v2)"
 
 
 class SourceError(ValueError):
@@ -93,6 +113,8 @@ class SourceImage:
     name: str | None
     axes: list[str]
     is_label: bool
+    # The OME-Zarr version its multiscales declares (None: not said).
+    version: str | None = None
 
 
 @dataclass
@@ -109,6 +131,8 @@ class SourceLayout:
     # Whether the input was listed; a store that cannot list (HTTP) shows only what the OME
     # metadata names.
     listed: bool = False
+    # The OME-Zarr version of the input: the first one its metadata declares.
+    version: str | None = None
 
     def inventory(self) -> list[InventoryItem]:
         """Every group, array and file found, with what happens to it."""
@@ -208,8 +232,9 @@ class _Reader:
         if self.json(posixpath.join(path, ".zgroup")) is None:
             if not required:
                 return None
-            if self.json(posixpath.join(path, "zarr.json")) is not None:
-                raise self.fail(path, "is Zarr v3 already (zarr.json); expected OME-Zarr 0.4")
+            v3 = self.json(posixpath.join(path, "zarr.json"))
+            if v3 is not None:
+                raise self.fail(path, v3_problem(v3))
             raise self.fail(path, "no Zarr v2 group here (.zgroup not found: 404 or missing)")
         attrs = self.json(posixpath.join(path, ".zattrs")) or {}
         self.layout.groups[path] = attrs
@@ -245,17 +270,28 @@ class _Reader:
         return self.layout
 
     def check_version(self, path: str, version: Any) -> None:
-        if version is not None and str(version) not in SUPPORTED_VERSIONS:
-            raise self.fail(path, f"OME-Zarr version {version}; only 0.4 can be converted")
+        if version is None:
+            return
+        if str(version) not in SUPPORTED_VERSIONS:
+            raise self.fail(
+                path, f"OME-Zarr version {version}; versions 0.1 to 0.4 (Zarr v2) can be converted"
+            )
+        self.layout.version = self.layout.version or str(version)
 
     def read_image(self, path: str, attrs: dict[str, Any], is_label: bool) -> None:
         multiscales = attrs.get("multiscales")
         if not isinstance(multiscales, list) or not multiscales:
             raise self.fail(path, "no multiscales in .zattrs")
         for multiscale in multiscales:
-            self.check_version(path, multiscale.get("version"))
-            axes = [a["name"] if isinstance(a, dict) else str(a) for a in multiscale["axes"]]
-            image = SourceImage(path, multiscale.get("name"), axes, is_label)
+            version = multiscale.get("version")
+            self.check_version(path, version)
+            axes = axis_names(multiscale)
+            if axes is None:
+                raise self.fail(path, f"multiscales without axes (OME-Zarr {version} needs them)")
+            said = None if version is None else str(version)
+            if said is None and "axes" not in multiscale:
+                self.layout.version = self.layout.version or "0.1"
+            image = SourceImage(path, multiscale.get("name"), axes, is_label, said)
             self.layout.images.append(image)
             for level, dataset in enumerate(multiscale["datasets"]):
                 self.read_array(image, posixpath.join(path, dataset["path"]), level)
@@ -291,6 +327,16 @@ class _Reader:
                 "of size 0); an OME-Zarr image level needs at least one pixel",
             )
         if len(meta["shape"]) != len(image.axes):
+            if (
+                image.version in (None, "0.1", "0.2")
+                and "axes" not in (self.layout.groups[image.path]["multiscales"][0])
+            ):
+                raise self.fail(
+                    path,
+                    f"{len(meta['shape'])} dimensions, but OME-Zarr {image.version or '0.1'} "
+                    "names no axes: its arrays are 5D (t, c, z, y, x), so the axes of this one "
+                    "are unknown; add 0.4 axes to its multiscales",
+                )
             raise self.fail(
                 path, f"{len(meta['shape'])} dimensions but {len(image.axes)} axes in multiscales"
             )

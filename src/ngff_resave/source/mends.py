@@ -18,8 +18,14 @@ import numpy as np
 
 from ngff_resave.model.plan import InventoryItem
 from ngff_resave.source.layout import SourceArray, SourceLayout
+from ngff_resave.source.v01_v03 import (
+    AXIS_TYPES,
+    is_old,
+    level_scales,
+    typed_axes,
+    well_indices,
+)
 
-AXIS_TYPES = {"x": "space", "y": "space", "z": "space", "t": "time", "c": "channel"}
 NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 
 
@@ -52,6 +58,57 @@ class _Mender:
 
     def found(self, rule: str, path: str, mend: str, change: str) -> None:
         self.findings.append(Finding(rule, path, mend, change))
+
+    # --- what OME-Zarr 0.1 to 0.3 leave out -------------------------------------------------
+
+    def old_versions(self) -> None:
+        for image in self.layout.images:
+            multiscale = _list(self.layout.groups[image.path].get("multiscales"))[0]
+            said = image.version or "0.1"
+            no_axes = "axes" not in multiscale
+            if not (is_old(image.version) or no_axes):
+                continue
+            if no_axes or not all(isinstance(a, dict) for a in multiscale["axes"]):
+                multiscale["axes"] = typed_axes(image.axes)
+                self.found(
+                    f"OME-Zarr {said} axes",
+                    image.path,
+                    f"axes {', '.join(image.axes)} "
+                    + ("(0.1 and 0.2 arrays are 5D)" if no_axes else "typed by their names"),
+                    "write OME-Zarr 0.4 axes (name and type) in multiscales",
+                )
+            datasets = [d for d in _list(multiscale.get("datasets")) if isinstance(d, dict)]
+            levels = self._levels(image.path)
+            if len(levels) != len(datasets) or all(
+                "coordinateTransformations" in d for d in datasets
+            ):
+                continue
+            scales = level_scales([a.shape for a in levels])
+            for dataset, scale in zip(datasets, scales, strict=True):
+                dataset["coordinateTransformations"] = [{"type": "scale", "scale": scale}]
+            self.found(
+                f"OME-Zarr {said} scales",
+                image.path,
+                "level scales from the level shapes (level 0 is 1): "
+                + "; ".join(f"{d['path']} {s}" for d, s in zip(datasets, scales, strict=True)),
+                "write OME-Zarr 0.4 coordinateTransformations for each level",
+            )
+        plate = _dict(self.layout.groups.get("", {}).get("plate"))
+        wells = [w for w in _list(plate.get("wells")) if isinstance(w, dict)]
+        missing = [w for w in wells if "rowIndex" not in w or "columnIndex" not in w]
+        if is_old(plate.get("version")) and missing:
+            for well in missing:
+                found = well_indices(
+                    str(well.get("path")), _list(plate.get("rows")), _list(plate.get("columns"))
+                )
+                if found is not None:
+                    well["rowIndex"], well["columnIndex"] = found
+            self.found(
+                f"OME-Zarr {plate['version']} wells",
+                "",
+                f"rowIndex and columnIndex of {len(missing)} wells from their paths",
+                "add rowIndex and columnIndex to each of the plate's wells",
+            )
 
     # --- numbers written as strings ------------------------------------------------------
 
@@ -312,6 +369,7 @@ def _dtype_range(dtype: str) -> tuple[int | float, int | float]:
 
 
 RULES: tuple[Callable[[_Mender], None], ...] = (
+    _Mender.old_versions,
     _Mender.numbers,
     _Mender.axis_types,
     _Mender.omero_windows,
