@@ -214,3 +214,21 @@ def test_python_3_11_here_has_no_v06_classes():
     assert sys.version_info < (3, 12)
     assert model_module("0.6") is None
     assert model_module("0.5") is not None
+
+
+def test_in_place_writes_0_6_beside_the_v2_files_and_switches_back(example_copy, tmp_path):
+    source = example_copy("plate")
+    v2_files = {
+        str(p.relative_to(source)): p.read_bytes() for p in source.rglob("*") if p.is_file()
+    }
+    for version in ("0.6", "0.5"):
+        settings = settings_for(
+            "plate", source, source, mode="reference", in_place=True, ngff_version=version
+        )
+        run = run_pipeline(settings, tmp_path / "r")
+        assert run.report.valid, run.report.failed
+        assert read_json(source / "zarr.json")["attributes"]["ome"]["version"] == version
+        for path, data in v2_files.items():  # the input's own files, untouched
+            assert (source / path).read_bytes() == data, path
+    wells = read_json(source / "A" / "1" / "zarr.json")["attributes"]["ome"]
+    assert wells["version"] == "0.5"
