@@ -126,9 +126,23 @@ def _multiscale_problems(
     return problems
 
 
+def _schema_key(attributes: dict[str, Any]) -> str:
+    """The attributes as the schemas see them: a multiscale's name is free text, so any string
+    validates alike (a plate's thousands of fields then cost one validation)."""
+    ome = attributes.get("ome")
+    if isinstance(ome, dict) and isinstance(ome.get("multiscales"), list):
+        unnamed = [
+            {**m, "name": ""} if isinstance(m, dict) and isinstance(m.get("name"), str) else m
+            for m in ome["multiscales"]
+        ]
+        attributes = {**attributes, "ome": {**ome, "multiscales": unnamed}}
+    return json.dumps(attributes, sort_keys=True)
+
+
 def hierarchy_problems(documents: dict[str, dict[str, Any] | None]) -> dict[str, list[str]]:
     """Per group path, what the 0.6 schemas and the rules between documents reject."""
     found: dict[str, list[str]] = {}
+    schema_verdicts: dict[str, list[str]] = {}
     for path, doc in documents.items():
         if not doc or doc.get("node_type") != "group":
             continue
@@ -136,7 +150,10 @@ def hierarchy_problems(documents: dict[str, dict[str, Any] | None]) -> dict[str,
         ome = attributes.get("ome")
         if not isinstance(ome, dict):
             continue
-        problems = group_problems(attributes)
+        key = _schema_key(attributes)
+        if key not in schema_verdicts:
+            schema_verdicts[key] = group_problems(attributes)
+        problems = list(schema_verdicts[key])
         for multiscale in ome.get("multiscales", []) if isinstance(ome, dict) else []:
             problems += _multiscale_problems(multiscale, path, documents)
         if "image-label" in ome and "multiscales" in ome:
