@@ -232,3 +232,23 @@ def test_in_place_writes_0_6_beside_the_v2_files_and_switches_back(example_copy,
             assert (source / path).read_bytes() == data, path
     wells = read_json(source / "A" / "1" / "zarr.json")["attributes"]["ome"]
     assert wells["version"] == "0.5"
+
+
+def test_a_level_0_6_cannot_hold_is_refused_at_planning_naming_group_and_level(
+    example_copy, tmp_path
+):
+    from ngff_resave.model.plan import PlanError
+
+    source = example_copy("image-with-labels")
+    attrs = read_json(source / ".zattrs")
+    attrs["multiscales"][0]["datasets"][1]["coordinateTransformations"] = [
+        {"type": "translation", "translation": [0, 0, 0, 0, 0]}
+    ]
+    (source / ".zattrs").write_text(json.dumps(attrs))
+    settings = settings_for("bad", source, tmp_path / "bad.ome.zarr", ngff_version="0.6")
+    with pytest.raises(
+        PlanError, match=r"group \(root\): OME-Zarr 0.6: level 1: transforms"
+    ) as info:
+        run_pipeline(settings, tmp_path / "r")
+    assert "dataset 'bad'" in str(info.value) and str(source) in str(info.value)
+    assert not (tmp_path / "bad.ome.zarr" / "zarr.json").exists()

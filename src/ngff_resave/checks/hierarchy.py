@@ -373,12 +373,14 @@ def planned_hierarchy_problems(plan: Plan) -> list[str]:
     """What the checks of the plan's OME-Zarr version reject in the metadata it would write,
     across groups too (label levels against image levels, wells against the plate), before any
     pixel is written: one line per failing group."""
-    try:
-        documents = {
-            path: group_metadata(attrs, plan.ngff_version) for path, attrs in plan.groups.items()
-        }
-    except TransformError as err:
-        return [f"OME-Zarr {plan.ngff_version}: {err}"]
+    documents, unwritable = {}, []
+    for path, attrs in plan.groups.items():
+        try:
+            documents[path] = group_metadata(attrs, plan.ngff_version)
+        except TransformError as err:
+            unwritable.append(f"group {path or '(root)'}: OME-Zarr {plan.ngff_version}: {err}")
+    if unwritable:
+        return unwritable
     documents.update({a.path: planned_array_metadata(a) for a in plan.arrays})
     report = Report(plan.dataset)
     if plan.ngff_version == spec_schemas.VERSION:

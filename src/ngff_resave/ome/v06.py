@@ -37,6 +37,18 @@ def transform(steps: list[dict[str, Any]], source: dict[str, str], target: str) 
     raise TransformError(f"transforms {kinds}: 0.6 takes a scale, or a scale and a translation")
 
 
+def _dataset(dataset: dict[str, Any]) -> dict[str, Any]:
+    """One level with its single transform; a list 0.6 cannot hold is refused, naming it."""
+    try:
+        single = transform(
+            dataset.get("coordinateTransformations", []), {"path": dataset["path"]}, INTRINSIC
+        )
+    except TransformError as err:
+        raise TransformError(f"level {dataset.get('path')}: {err}") from err
+    rest = {k: v for k, v in dataset.items() if k != "coordinateTransformations"}
+    return {**rest, "coordinateTransformations": [single]}
+
+
 def multiscale(old: dict[str, Any]) -> dict[str, Any]:
     """One 0.6 multiscale; keys stay in their order, ``coordinateSystems`` where ``axes`` was."""
     axes = old.get("axes", [])
@@ -48,19 +60,7 @@ def multiscale(old: dict[str, Any]) -> dict[str, Any]:
         if key == "axes":
             new["coordinateSystems"] = systems
         elif key == "datasets":
-            new["datasets"] = [
-                {
-                    **{k: v for k, v in dataset.items() if k != "coordinateTransformations"},
-                    "coordinateTransformations": [
-                        transform(
-                            dataset.get("coordinateTransformations", []),
-                            {"path": dataset["path"]},
-                            INTRINSIC,
-                        )
-                    ],
-                }
-                for dataset in value
-            ]
+            new["datasets"] = [_dataset(dataset) for dataset in value]
         elif key == "coordinateTransformations":
             systems.append({"name": PHYSICAL, "axes": axes})
             new[key] = [transform(value, {"name": INTRINSIC}, PHYSICAL)]
