@@ -134,3 +134,22 @@ def run_pipeline(
     return convert_dataset(
         settings, results, threads=threads, mode=mode, seed=1, progress_interval=0.0
     )
+
+
+def convert_row(tmp_path: Path, source: Path, output: Path, **settings: Any) -> dict[str, str]:
+    """Plan one row (dataset ``d``), convert it as a pack does, write the catalog: its row."""
+    import pandas as pd
+
+    from ngff_resave.report.catalog import write_run_catalog
+    from ngff_resave.sheet.plan import plan_sheet
+    from ngff_resave.steps.pack import run_dataset
+
+    results = tmp_path / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    sheet = plan_sheet([settings_for("d", source, output, **settings)], results)
+    (results / "plan.json").write_bytes(sheet.to_bytes())
+    if sheet.entries[0].plan_digest is not None:
+        run_dataset("d", results, tmp_path / "logs", 1, "full", 8).write(results)
+    write_run_catalog(results, None)
+    catalog = pd.read_csv(results / "catalog.csv", dtype=str, keep_default_na=False)
+    return dict(catalog.to_dict(orient="records")[0])

@@ -8,31 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import old_versions
-import pandas as pd
 import pytest
 import tensorstore as ts
 import zarr
-from conftest import read_json, settings_for
+from conftest import convert_row, read_json
 
 from ngff_resave.checks import spec_schemas
 from ngff_resave.model.plan import read_plan
-from ngff_resave.report.catalog import write_run_catalog
-from ngff_resave.sheet.plan import plan_sheet
 from ngff_resave.source.v01_v03 import level_scales, well_indices
-from ngff_resave.steps.pack import run_dataset
 
 
 def convert(tmp_path: Path, source: Path, **settings) -> dict:
-    """Plan one row, convert it as a pack does, and write the catalog: its row."""
-    results = tmp_path / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    sheet = plan_sheet([settings_for("d", source, tmp_path / "d.ome.zarr", **settings)], results)
-    (results / "plan.json").write_bytes(sheet.to_bytes())
-    if sheet.entries[0].plan_digest is not None:
-        run_dataset("d", results, tmp_path / "logs", 1, "full", 8).write(results)
-    write_run_catalog(results, None)
-    catalog = pd.read_csv(results / "catalog.csv", dtype=str, keep_default_na=False)
-    return catalog.to_dict(orient="records")[0]
+    return convert_row(tmp_path, source, tmp_path / "d.ome.zarr", **settings)
 
 
 def image_arrays(root: Path) -> list[str]:

@@ -50,7 +50,7 @@ def test_series_without_ome_zattrs_are_found_by_number(example_copy):
         (lambda r: (r / ".zattrs").write_text("{}"), "not OME-Zarr"),
         (lambda r: (r / ".zattrs").write_text("{oops"), "not valid JSON"),
         (lambda r: (r / ".zgroup").unlink(), r"no Zarr v2 group here"),
-        (lambda r: _set_version(r, "0.5"), r"version 0.5; versions 0.1 to 0.4 \(Zarr v2\)"),
+        (lambda r: _set_version(r, "0.5"), r"version 0.5 in Zarr v2; versions 0.1 to 0.4"),
         (lambda r: _set_dtype(r / "0", "|S4"), "not a plain numeric type"),
     ],
 )
@@ -92,20 +92,27 @@ def test_chunks_under_an_undeclared_separator_are_refused(example_copy):
     ("attributes", "message"),
     [
         ({}, r"Zarr v3 \(zarr.json\) without OME-Zarr metadata"),
-        ({"ome": {"version": "0.5", "multiscales": []}}, r"OME-Zarr 0.5 in Zarr v3"),
-        ({"ome": {"version": "0.6", "multiscales": []}}, r"OME-Zarr 0.6 in Zarr v3"),
-        (
-            {"multiscales": [{"version": "0.4", "axes": [], "datasets": []}]},
-            r"OME-Zarr 0.4 metadata \(no 'ome' block\) over Zarr v3",
-        ),
+        ({"ome": {"version": "0.5", "multiscales": []}}, r"no multiscales in its attributes"),
+        ({"ome": {"version": "0.6", "multiscales": []}}, r"OME-Zarr 0.6 input: 0.6 is written"),
+        ({"ome": {"version": "0.4-x", "multiscales": []}}, r"OME-Zarr version '0.4-x' in Zarr v3"),
+        ({"multiscales": [{"version": "0.4", "axes": [], "datasets": []}]}, "no arrays found"),
     ],
 )
-def test_zarr_v3_inputs_are_refused_saying_what_they_are(tmp_path, attributes, message):
+def test_zarr_v3_inputs_that_cannot_be_read_say_why(tmp_path, attributes, message):
     document = {"zarr_format": 3, "node_type": "group", "attributes": attributes}
     (tmp_path / "zarr.json").write_text(json.dumps(document))
     with pytest.raises(SourceError, match=message) as info:
         layout_of(tmp_path, "v3")
     assert "dataset 'v3'" in str(info.value) and str(tmp_path) in str(info.value)
+
+
+def test_a_zarr_v3_node_inside_a_zarr_v2_dataset_is_named(example_copy):
+    root = example_copy("image-with-labels")
+    (label,) = json.loads((root / "labels" / ".zattrs").read_text())["labels"]
+    (root / "labels" / label / ".zgroup").unlink()
+    (root / "labels" / label / "zarr.json").write_text('{"zarr_format": 3, "node_type": "group"}')
+    with pytest.raises(SourceError, match=rf"labels/{label}: a Zarr v3 node \(zarr.json\) inside"):
+        layout_of(root)
 
 
 @pytest.mark.parametrize("value", ["2", 2.0, True, None])

@@ -188,7 +188,15 @@ def array_metadata(
 
 
 def planned_array_metadata(array: PlannedArray) -> dict[str, Any]:
-    """The output array's ``zarr.json`` for a planned array (plain JSON data)."""
+    """The output array's ``zarr.json`` for a planned array (plain JSON data); an array taken
+    as it is from a Zarr v3 input keeps the input's (but dimension names and attributes)."""
+    if array.output.as_input and array.input.document is not None:
+        document = {k: v for k, v in array.input.document.items() if k != "dimension_names"}
+        return {
+            **document,
+            "dimension_names": list(array.dimension_names),
+            "attributes": dict(array.attributes),
+        }
     referenced = array.mode == "reference"
     return array_metadata(
         shape=array.shape,

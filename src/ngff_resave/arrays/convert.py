@@ -24,12 +24,14 @@ from ngff_resave.arrays.resources import io_plan, peak_memory_bytes
 from ngff_resave.arrays.shards import (
     assemble_shard,
     inner_chunk_coords,
+    input_files,
     shard_slices,
     v3_shard_key,
 )
 from ngff_resave.model.plan import Engine, Mode, Plan, PlannedArray
+from ngff_resave.records.originals import withdraw_root
 from ngff_resave.records.ownership import Run, claim_plan_output, confirm_claim
-from ngff_resave.source.layout import v2_chunk_key
+from ngff_resave.source.v05 import EncodedChunks
 from ngff_resave.storage import Location, open_location, write_local_json
 
 if TYPE_CHECKING:
@@ -117,6 +119,8 @@ class ShardTask:
     reads_in_flight: int = 1
     # Referenced arrays in a new location: links to the input's chunk files (None in place).
     linker: ChunkLinker | None = None
+    # Copied arrays: the input's encoded chunks.
+    encoded: EncodedChunks | None = None
 
     @property
     def region(self) -> tuple[slice, ...]:
@@ -137,6 +141,8 @@ class ShardTask:
             return self._assemble()
         if self.engine == Engine.LINK:
             return self._link()
+        if self.engine == Engine.FILE_COPY:
+            return self._copy_files()
         return self._reencode()
 
     def _pixel_bytes(self) -> int:
@@ -148,30 +154,40 @@ class ShardTask:
         return ShardResult(self._pixel_bytes())
 
     def _link(self) -> ShardResult:
-        """A block of a referenced array: each input chunk file linked at its v2 key; in place
-        there is nothing to do, the metadata points at the files where they are."""
-        array = self.array
+        """A block of a referenced array: each input chunk (or shard) file linked at its key;
+        in place there is nothing to do, the metadata points at the files where they are."""
         if self.linker is not None:
-            separator = array.input.dimension_separator
             source, target = self.source_loc.local_path, self.target_loc.local_path
             assert source is not None and target is not None  # the sheet check makes sure
-            for coord in inner_chunk_coords(
-                array.shape, array.output.chunks, array.output.shards, self.index
-            ):
-                if coord is not None:
-                    key = f"{array.path}/{v2_chunk_key(coord, separator)}"
-                    self.linker.link(f"{source}/{key}", f"{target}/{key}")
+            for key in input_files(self.array, self.index):
+                path = f"{self.array.path}/{key}"
+                self.linker.link(f"{source}/{path}", f"{target}/{path}")
         return ShardResult(self._pixel_bytes())
+
+    def _copy_files(self) -> ShardResult:
+        """A shard (or block of chunk files) of a Zarr v3 input taken as it is: its files
+        copied byte for byte; one the input lacks is not left from an earlier run either."""
+        keys = [f"{self.array.path}/{key}" for key in input_files(self.array, self.index)]
+        read = written = 0
+        for key, data in zip(
+            keys, self.source_loc.read_many(keys, self.reads_in_flight), strict=True
+        ):
+            if data is None:
+                self.target_loc.delete(key)
+                continue
+            self.target_loc.write_bytes(key, data)
+            read += len(data)
+            written += len(data)
+        return ShardResult(self._pixel_bytes(), read, written)
 
     def _assemble(self) -> ShardResult:
         """The shard from its input chunks' bytes, copied or transcoded one by one."""
         array = self.array
-        separator = array.input.dimension_separator
+        assert self.encoded is not None
         coords = list(
             inner_chunk_coords(array.shape, array.output.chunks, array.output.shards, self.index)
         )
-        keys = [f"{array.path}/{v2_chunk_key(c, separator)}" for c in coords if c is not None]
-        found = iter(self.source_loc.read_many(keys, self.reads_in_flight))
+        found = iter(self.encoded.read([c for c in coords if c is not None]))
         chunks: list[bytes | None] = []
         read = 0
         for coord in coords:
@@ -197,16 +213,20 @@ def choose_engine(array: PlannedArray, source: Location, target: Location) -> En
     from ngff_resave.arrays.reencode import TensorstoreEngine
 
     if array.mode == Mode.COPY:
-        return Engine.SHARD_COPY
+        return Engine.FILE_COPY if array.output.as_input else Engine.SHARD_COPY
     if array.mode == Mode.REFERENCE:
         return Engine.LINK
     if array.downsampled_from:
         return Engine.NEAREST
-    if array.output.chunks == array.input.chunks:
+    if array.output.chunks == array.input.chunks and array.input.zarr_format == 2:
         return Engine.CHUNK_TRANSCODE
     if TensorstoreEngine.usable(source, target, array):
         return Engine.TENSORSTORE
     return Engine.ZARR_PYTHON
+
+
+# The engines that move encoded bytes; the others decode and encode.
+COPYING = (Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE, Engine.FILE_COPY)
 
 
 class _MetadataBytes:
@@ -243,10 +263,10 @@ def run_convert_job(
     run = run or Run.current(Path("results"))
     claim_plan_output(plan, target_loc, run)
     # Whatever an earlier run left, a dataset being written must not look complete.
-    target_loc.delete("zarr.json")
+    withdraw_root(plan, target_loc)
     engines = {p.path: choose_engine(arrays[p.path], source_loc, target_loc) for p in job.arrays}
     reencoder = None
-    if set(engines.values()) - {Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE, Engine.LINK}:
+    if set(engines.values()) - {*COPYING, Engine.LINK}:
         from ngff_resave.arrays.reencode import Reencoder
 
         reencoder = Reencoder(source_loc, target_loc, threads)
@@ -262,14 +282,20 @@ def run_convert_job(
         for part in job.arrays:
             array = arrays[part.path]
             # Every part of a level writes the same metadata bytes, so order does not matter.
-            target_loc.write_bytes(f"{array.path}/zarr.json", metadata_bytes(array))
+            # In place over Zarr v3 they are the input's own: the metadata step replaces them,
+            # after keeping copies.
+            if not plan.replaces_input_documents:
+                target_loc.write_bytes(f"{array.path}/zarr.json", metadata_bytes(array))
             engine = engines[array.path]
+            encoded = None
+            if engine in (Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE):
+                encoded = EncodedChunks(source_loc, array.path, array.input, reads)
             transcoder = None
             if engine == Engine.CHUNK_TRANSCODE:
                 from ngff_resave.arrays.reencode import ChunkTranscoder
 
                 transcoder = ChunkTranscoder(array)
-            elif engine not in (Engine.SHARD_COPY, Engine.LINK):
+            elif engine not in (*COPYING, Engine.LINK):
                 assert reencoder is not None
                 reencoder.open(array, engine)
             for index in range(*part.shards):
@@ -284,6 +310,7 @@ def run_convert_job(
                     transcoder,
                     reads,
                     linker,
+                    encoded,
                 )
 
     total_shards = sum(p.shards[1] - p.shards[0] for p in job.arrays)
@@ -362,7 +389,7 @@ def _share_reencoded_bytes(
     reencoded = {
         path: result
         for path, result in per_array.items()
-        if engines[path] not in (Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE, Engine.LINK)
+        if engines[path] not in (*COPYING, Engine.LINK)
     }
     pixels = sum(r.pixel_bytes for r in reencoded.values()) or 1
     for key in ("bytes_read", "bytes_written"):

@@ -74,7 +74,9 @@ def open_source(store: Any, array: PlannedArray) -> Any:
     import zarr
 
     derived = array.downsampled_from
-    source = zarr.open_array(store, path=derived or array.path, mode="r", zarr_format=2)
+    source = zarr.open_array(
+        store, path=derived or array.path, mode="r", zarr_format=array.input.zarr_format
+    )
     if derived:
         from ngff_resave.source.mends import NearestDownsample
 
@@ -149,8 +151,9 @@ class TensorstoreEngine:
         )
 
     def open(self, array: PlannedArray) -> None:
+        driver = "zarr3" if array.input.zarr_format == 3 else "zarr"
         source = self._ts.open(
-            {"driver": "zarr", "kvstore": self.source.tensorstore_kvstore(array.path)},
+            {"driver": driver, "kvstore": self.source.tensorstore_kvstore(array.path)},
             context=self.context,
             read=True,
         ).result()

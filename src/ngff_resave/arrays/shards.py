@@ -18,6 +18,10 @@ from collections.abc import Iterator
 
 import google_crc32c
 
+from ngff_resave.model.plan import PlannedArray
+from ngff_resave.source.keys import v2_chunk_key
+from ngff_resave.source.v05 import input_file_key
+
 EMPTY = 2**64 - 1
 
 
@@ -59,6 +63,19 @@ def inner_chunk_coords(
     for local in itertools.product(*(range(p) for p in per_shard)):
         coord = tuple(f + offset for f, offset in zip(first, local, strict=True))
         yield coord if all(c < g for c, g in zip(coord, chunk_grid, strict=True)) else None
+
+
+def input_files(array: PlannedArray, index: int) -> list[str]:
+    """The input's files (keys below the array) that block or shard ``index`` of an array
+    taken as it is consists of: v2 chunk files of a referenced array; a Zarr v3 input's chunk
+    files, or its one shard file."""
+    source, output = array.input, array.output
+    if source.zarr_format == 3 and source.shards is not None:
+        return [input_file_key(source, tuple(unravel(index, grid_of(array.shape, source.shards))))]
+    coords = inner_chunk_coords(array.shape, output.chunks, output.shards, index)
+    if source.zarr_format == 3:
+        return [input_file_key(source, c) for c in coords if c is not None]
+    return [v2_chunk_key(c, source.dimension_separator) for c in coords if c is not None]
 
 
 def v3_shard_key(shape: list[int], shards: list[int], shard_index: int) -> str:

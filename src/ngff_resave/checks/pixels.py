@@ -36,6 +36,7 @@ from ngff_resave.arrays.shards import (
     EMPTY,
     grid_of,
     inner_chunk_coords,
+    input_files,
     shard_slices,
     unravel,
     v3_shard_key,
@@ -43,7 +44,7 @@ from ngff_resave.arrays.shards import (
 from ngff_resave.checks.hierarchy import Nodes
 from ngff_resave.checks.results import Report, join_path, spell_error
 from ngff_resave.model.plan import Mode, Plan, PlannedArray
-from ngff_resave.source.layout import v2_chunk_key
+from ngff_resave.source.v05 import EncodedChunks
 from ngff_resave.storage import Location
 
 LOG = logging.getLogger("ngff_resave.checks.validation")
@@ -83,13 +84,13 @@ def _metadata_checks(
     expected = planned_array_metadata(array)
     shards = _dig(doc, "chunk_grid", "configuration", "chunk_shape")
     chunks = _dig(doc, "codecs", 0, "configuration", "chunk_shape")
-    if array.mode == Mode.REFERENCE:
+    if not array.sharded:
         # Not sharded: the grid's chunks are the input's chunk files.
         chunks, shards = shards, chunks
     layout_ok = (
         doc.get("shape") == array.shape
         and doc.get("data_type") == v3_data_type(array.dtype)[0]
-        and shards == (None if array.mode == Mode.REFERENCE else array.output.shards)
+        and shards == (array.output.shards if array.sharded else None)
         and chunks == array.output.chunks
     )
     names_found = doc.get("dimension_names")
@@ -176,10 +177,10 @@ class _ArrayCheck:
     def check_shard(self, index: int) -> None:
         region = shard_slices(self.array.shape, self.array.output.shards, index)
         try:
-            if self.array.mode == Mode.COPY:
+            if self.array.output.as_input or self.array.mode == Mode.REFERENCE:
+                problem = self._input_files(index) or self._decoded(region, None)
+            elif self.array.mode == Mode.COPY:
                 problem = self._copied_bytes(index) or self._decoded(region, None)
-            elif self.array.mode == Mode.REFERENCE:
-                problem = self._referenced_files(index) or self._decoded(region, None)
             else:
                 problem = self._reencoded(region)
         except Exception as err:  # noqa: BLE001 - an unreadable shard is a failed check
@@ -211,24 +212,13 @@ class _ArrayCheck:
         data = self.target.read_bytes(join_path(self.path, key))
         entries = None if data is None else _shard_index(data, len(coords), self._out(key))
         end = 0 if data is None else len(data) - 16 * len(coords) - 4
-        separator = array.input.dimension_separator
-        keys = {i: v2_chunk_key(c, separator) for i in wanted if (c := coords[i]) is not None}
-        # Remote inputs: the shard's input chunks asked for at once, not one round trip each.
-        ahead: dict[int, bytes | None] = {}
-        if self.reads_in_flight > 1:
-            paths = [join_path(self.path, k) for k in keys.values()]
-            ahead = dict(zip(keys, self.source.read_many(paths, self.reads_in_flight), strict=True))
+        present = [c for i in wanted if (c := coords[i]) is not None]
+        encoded = EncodedChunks(self.source, self.path, array.input, self.reads_in_flight)
+        found = iter(encoded.read(present))
         for i in wanted:
             coord = coords[i]
-            chunk_key = keys.get(i, "")
-            if i in ahead:
-                expected = ahead.pop(i)
-            else:
-                expected = (
-                    None
-                    if coord is None
-                    else self.source.read_bytes(join_path(self.path, chunk_key))
-                )
+            expected = None if coord is None else next(found)
+            chunk_key = "" if coord is None else encoded.key(coord)
             offset, nbytes = (EMPTY, EMPTY) if entries is None else entries[i]
             where = f"inner chunk {i} of {self._out(key)}"
             if (offset, nbytes) == (EMPTY, EMPTY):
@@ -250,21 +240,32 @@ class _ArrayCheck:
                 return f"{where} differs from {self.source.child(self.path)}/{chunk_key}"
         return ""
 
-    def _referenced_files(self, index: int) -> str:
-        """Each chunk file of the block (the sampled ones in sample mode) is the input's: the
-        same file (a link; in place, trivially) or the same bytes; and a chunk the input
-        lacks has no file either."""
+    def _input_files(self, index: int) -> str:
+        """Each input file of the block or shard (those holding sampled chunks in sample mode)
+        is in the output as it is: the same file (a link; in place, trivially) or the same
+        bytes; and a file the input lacks is not there either."""
         if self.target.url == self.source.url:
             return ""
         array = self.array
-        separator = array.input.dimension_separator
+        coords = [
+            c
+            for c in inner_chunk_coords(
+                array.shape, array.output.chunks, array.output.shards, index
+            )
+            if c is not None
+        ]
+        keys = input_files(array, index)
+        # A shard file holds all the chunks; else one chunk file each.
+        files = (
+            [(set(coords), keys[0])]
+            if len(keys) == 1
+            else [({c}, k) for c, k in zip(coords, keys, strict=True)]
+        )
         source_root, target_root = self.source.local_path, self.target.local_path
-        for coord in inner_chunk_coords(
-            array.shape, array.output.chunks, array.output.shards, index
-        ):
-            if coord is None or (self.sampled is not None and coord not in self.sampled):
+        for held, name in files:
+            if self.sampled is not None and not held & self.sampled:
                 continue
-            key = join_path(self.path, v2_chunk_key(coord, separator))
+            key = join_path(self.path, name)
             if source_root is not None and target_root is not None:
                 found = os.path.exists(f"{source_root}/{key}")
                 if found != os.path.exists(f"{target_root}/{key}"):
@@ -325,9 +326,13 @@ class _ArrayCheck:
             Mode.COPY: "every inner chunk byte-identical to its input chunk",
             Mode.REFERENCE: "every chunk file the input's own (a link, or in place)",
         }.get(Mode(self.array.mode), "values equal the decoded input")
+        if self.array.output.as_input:
+            how = "every file the input's own, " + (
+                "byte for byte" if self.array.mode == Mode.COPY else "a link, or in place"
+            )
         if self.sampled is not None:
             how = f"{len(self.sampled)} sampled input chunks: {how}"
-        unit = "blocks of chunks" if self.array.mode == Mode.REFERENCE else "shards"
+        unit = "shards" if self.array.sharded else "blocks of chunks"
         return True, f"{shards} {unit} decoded; {how}"
 
 

@@ -149,6 +149,19 @@ def cmd_example(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_restore_in_place(args: argparse.Namespace) -> int:
+    from ngff_resave.records.originals import restore_originals
+    from ngff_resave.storage import open_location
+
+    options = {"endpoint_url": args.endpoint_url} if args.endpoint_url else {}
+    if not restore_originals(open_location(args.dataset, options)):
+        LOG.error(
+            "%s: no documents kept by an in-place conversion: nothing to restore", args.dataset
+        )
+        return 2
+    return 0
+
+
 def _validation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=["full", "sample"], default="full")
     parser.add_argument("--sample-chunks", type=int, default=8)
@@ -172,7 +185,7 @@ examples:
 def _convert_parser(sub: Any) -> None:
     p = sub.add_parser(
         "convert",
-        help="convert one OME-Zarr 0.4 dataset to 0.5 or 0.6 (no sheet; the workflow's steps)",
+        help="convert one OME-Zarr 0.1-0.5 dataset to 0.5 or 0.6 (no sheet; the workflow's steps)",
         description="Convert one OME-Zarr 0.4 dataset to OME-Zarr 0.5 or 0.6 (Zarr v3, sharded): "
         "plan, convert, metadata and RO-Crate, validate, in this process. Records go to --results "
         "and --logs, as for a workflow row. Options follow the 2024 challenge's resave.",
@@ -308,6 +321,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", required=True)
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_details)
+
+    p = sub.add_parser(
+        "restore-in-place",
+        help="undo in-place conversions of a Zarr v3 (OME-Zarr 0.5) dataset: its own zarr.json "
+        "documents put back from .ngff-resave-original/",
+    )
+    p.add_argument("dataset", help="the dataset's path or s3:// URL")
+    p.add_argument("--endpoint-url", default=None, help="the S3 endpoint, for s3:// URLs")
+    p.set_defaults(func=cmd_restore_in_place)
 
     p = sub.add_parser("example", help="write the example OME-Zarr 0.4 datasets")
     p.add_argument("folder")

@@ -12,9 +12,15 @@ import hashlib
 import logging
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, ClassVar, Final, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from ngff_resave.storage import read_local_bytes
 
@@ -50,12 +56,14 @@ class Engine(StrEnum):
     NEAREST = "nearest-neighbour downsampling"
     # The input's chunk files linked into the output (or left alone, in place).
     LINK = "link"
+    # A Zarr v3 input's chunk or shard files copied whole, byte for byte.
+    FILE_COPY = "file copy"
 
     @property
     def mode(self) -> Mode:
         if self is Engine.LINK:
             return Mode.REFERENCE
-        return Mode.COPY if self is Engine.SHARD_COPY else Mode.REENCODE
+        return Mode.COPY if self in (Engine.SHARD_COPY, Engine.FILE_COPY) else Mode.REENCODE
 
 
 class PlanError(ValueError):
@@ -73,22 +81,53 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=True)
 
 
-class InputArray(_Model):
+class _LaterFields(_Model):
+    """A model whose fields added later are left out of its JSON while at their default, so
+    plans made before them keep their bytes and digests."""
+
+    LATER: ClassVar[dict[str, Any]] = {}
+
+    @model_serializer(mode="wrap")
+    def _drop_later_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name, default in self.LATER.items():
+            if name in data and data[name] == default:
+                del data[name]
+        return data
+
+
+class InputArray(_LaterFields):
+    """How the input stores an array. A Zarr v2 array: its chunk files and compressor. A Zarr
+    v3 one: ``chunks`` are its inner chunks (its chunks when it is not sharded), ``shards`` its
+    shard shape, and ``document`` its ``zarr.json`` without attributes."""
+
+    LATER: ClassVar[dict[str, Any]] = {"zarr_format": 2, "shards": None, "document": None}
+
     chunks: list[int]
     compressor: dict[str, Any] | None
     filters: list[dict[str, Any]] | None
     order: Literal["C", "F"]
     fill_value: Any
     dimension_separator: Literal[".", "/"]
+    zarr_format: Literal[2, 3] = 2
+    shards: list[int] | None = None
+    document: dict[str, Any] | None = None
 
 
-class OutputArray(_Model):
+class OutputArray(_LaterFields):
+    """``as_input``: the output array is the Zarr v3 input's as it is (its ``zarr.json`` but
+    the attributes, its chunk or shard files); ``shards`` is then its shard shape, or for an
+    unsharded one the blocks of chunks a job copies or links at once."""
+
+    LATER: ClassVar[dict[str, Any]] = {"as_input": False}
+
     chunks: list[int]
     # A referenced array is not sharded: its "shards" are the blocks of chunks that a convert
     # job links and validation reads at once.
     shards: list[int]
     codecs: list[dict[str, Any]]
     order: Literal["C", "F"]
+    as_input: bool = False
 
 
 class PlannedArray(_Model):
@@ -107,6 +146,13 @@ class PlannedArray(_Model):
     shard_bytes: int
     attributes: dict[str, Any] = {}
     downsampled_from: str | None = None
+
+    @property
+    def sharded(self) -> bool:
+        """Whether the output array is sharded (else its files are chunk files, the input's)."""
+        if self.output.as_input:
+            return self.input.shards is not None
+        return self.mode != Mode.REFERENCE
 
 
 class ExtraArray(_Model):
@@ -198,11 +244,18 @@ class Plan(_Model):
     # The OME-Zarr version of the input, and the one written (metadata only).
     input_version: str = "0.4"
     ngff_version: str = "0.5"
+    # Zarr v3 (0.5) inputs: in place, their own zarr.json documents are replaced (copies kept).
+    input_zarr_format: Literal[2, 3] = 2
     # What the plan was made from (sheet row, config, planner version): an unchanged row reuses
     # its plan without reading the input again; a row whose pixel settings are unchanged (only
     # crate fields, notes or origin differ) gets its plan with those fields replaced.
     settings_digest: str = ""
     pixel_settings_digest: str = ""
+
+    @property
+    def replaces_input_documents(self) -> bool:
+        """In place over a Zarr v3 input: its own zarr.json documents are replaced."""
+        return self.in_place and self.input_zarr_format == 3
 
     def job(self, job_id: str) -> ConvertJob:
         for job in self.jobs:
@@ -216,7 +269,11 @@ class Plan(_Model):
         # A field at its default is left out, so plans made before it existed keep their digest.
         left_out = set(METADATA_ONLY) | {
             name
-            for name, default in (("in_place", False), ("input_version", "0.4"))
+            for name, default in (
+                ("in_place", False),
+                ("input_version", "0.4"),
+                ("input_zarr_format", 2),
+            )
             if getattr(self, name) == default
         }
         return digest(self.model_dump_json(exclude=left_out).encode())

@@ -15,9 +15,10 @@ from typing import Any
 
 from ngff_resave.arrays.codecs import planned_array_metadata
 from ngff_resave.arrays.shards import grid_of
-from ngff_resave.model.plan import Plan
+from ngff_resave.model.plan import Mode, Plan
 from ngff_resave.ome.attributes import group_metadata
 from ngff_resave.ome.challenge_stats import STATS_KEY, array_stats
+from ngff_resave.records.originals import keep_originals
 from ngff_resave.records.ownership import (
     CRATE_FILE,
     Run,
@@ -54,6 +55,25 @@ def shard_bytes(target: Location, array_path: str) -> int:
     return sum(size for name, size in sizes.items() if name != "zarr.json")
 
 
+def file_grids(plan: Plan) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+    """The grid of each array's files as the claim rules see them: arrays whose files are
+    named ``c/...`` (shards, and a Zarr v3 input's files under the default keys), and arrays
+    whose files are named by v2 keys (the input's chunk files, referenced or linked)."""
+    shards: dict[str, list[int]] = {}
+    chunks: dict[str, list[int]] = {}
+    for array in plan.arrays:
+        if array.output.as_input:
+            unit = array.input.shards or array.input.chunks
+            document = array.input.document or {}
+            encoding = (document.get("chunk_key_encoding") or {}).get("name", "default")
+            (shards if encoding == "default" else chunks)[array.path] = grid_of(array.shape, unit)
+        elif array.mode == Mode.REFERENCE:
+            chunks[array.path] = grid_of(array.shape, array.output.chunks)
+        else:
+            shards[array.path] = grid_of(array.shape, array.output.shards)
+    return shards, chunks
+
+
 def write_metadata(
     plan: Plan, convert_records: list[dict[str, Any]], run: Run | None = None
 ) -> dict[str, Any]:
@@ -66,17 +86,13 @@ def write_metadata(
     run = run or Run.current(Path("results"))
     claim_plan_output(plan, target, run)
     migrated = [e for e in plan.extras if e.action == "migrate"]
-    referenced = {a.path for a in plan.referenced}
+    shard_grids, chunk_grids = file_grids(plan)
     settle_claim(
         target,
-        {
-            a.path: grid_of(a.shape, a.output.shards)
-            for a in plan.arrays
-            if a.path not in referenced
-        },
+        shard_grids,
         [] if plan.in_place else plan.files,
         [e.path for e in migrated],
-        {a.path: grid_of(a.shape, a.output.chunks) for a in plan.referenced},
+        chunk_grids,
     )
     written: list[str] = []
     nbytes = 0
@@ -102,6 +118,13 @@ def write_metadata(
             migrate(source, target, extra)
             written.append(posixpath.join(extra.path, "zarr.json"))
     stats = array_stats(plan, convert_records, lambda path: shard_bytes(target, path))
+    if plan.replaces_input_documents:
+        documents = [posixpath.join(path, "zarr.json") for path in [*plan.groups, *stats]]
+        documents += [CRATE_FILE] if plan.crate else []
+        kept = keep_originals(target, documents)
+        written += [path for path, _ in kept]
+        nbytes += sum(size for _, size in kept)
+        LOG.info("%s: kept %d of the input's zarr.json documents", plan.dataset, len(kept))
     for array in plan.arrays:
         if array.path in stats:
             document = planned_array_metadata(array)

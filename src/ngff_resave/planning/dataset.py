@@ -13,7 +13,13 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ngff_resave import __version__
-from ngff_resave.arrays.codecs import CodecError, compressor_to_v3, output_codecs
+from ngff_resave.arrays.codecs import (
+    DEFAULT_REENCODE,
+    CodecError,
+    compressor_to_v3,
+    named_codec,
+    output_codecs,
+)
 from ngff_resave.arrays.shards import grid_of, shard_count
 from ngff_resave.model.plan import (
     ConvertJob,
@@ -128,6 +134,8 @@ def reference_problem(array: SourceArray) -> str | None:
     rules of copy mode), or None when they can."""
     if array.downsampled_from:
         return f"a label level the input lacks (computed from {array.downsampled_from})"
+    if array.stored is not None:
+        return None
     if array.filters:
         return "v2 filters have no v3 form"
     try:
@@ -140,6 +148,8 @@ def reference_problem(array: SourceArray) -> str | None:
 def referenced_array(array: SourceArray, settings: PlanSettings) -> PlannedArray:
     """An array whose chunk files stay as they are: same chunks, same codecs, no shards. Its
     block, the unit of linking and of validation, grows like a shard would."""
+    if array.stored is not None:
+        return as_input(array, settings, Mode.REFERENCE)
     block = grow_shards(
         array.shape,
         array.chunks,
@@ -162,6 +172,107 @@ def referenced_array(array: SourceArray, settings: PlanSettings) -> PlannedArray
     )
 
 
+def as_input(array: SourceArray, settings: PlanSettings, mode: Mode) -> PlannedArray:
+    """A Zarr v3 input array taken as it is: its chunks, shards and codecs, its chunk or shard
+    files copied (``mode`` copy), linked or left where they are (reference)."""
+    stored = array.stored
+    assert stored is not None
+    # Unsharded, the blocks of chunk files a job copies or links grow like shards would.
+    unit = stored.shards or grow_shards(
+        array.shape,
+        array.chunks,
+        array.itemsize,
+        settings.shard_target_bytes,
+        array.dimension_names,
+    )
+    files = "shard" if stored.shards else "chunk"
+    how = "copied" if mode == Mode.COPY else "read where they are"
+    return _planned(
+        array,
+        OutputArray(
+            chunks=array.chunks,
+            shards=unit,
+            codecs=stored.document["codecs"],
+            order=stored.order,
+            as_input=True,
+        ),
+        mode,
+        f"Zarr v3 already: its {files} files {how}, byte for byte (metadata only)",
+    )
+
+
+def plan_v3_array(
+    array: SourceArray, settings: PlanSettings, entry: dict[str, Any] | None
+) -> PlannedArray:
+    """A Zarr v3 input array: taken as it is when its chunks, shards and codecs are asked
+    again (the default); re-sharded by moving its encoded inner chunks when only the shards
+    change; else decoded and encoded again."""
+    stored = array.stored
+    assert stored is not None
+    where = f"dataset '{settings.dataset}', array {array.path}"
+    ndim = len(array.shape)
+    chunks, shards = list(array.chunks), stored.shards
+    asked = entry if entry is not None else {"chunks": settings.chunks, "shards": settings.shards}
+    if asked.get("chunks") is not None:
+        chunks = _check_shape_list(asked["chunks"], ndim, "chunks", where)
+    if asked.get("shards") is not None:
+        shards = _check_shape_list(asked["shards"], ndim, "shards", where)
+    keep = settings.codec == "keep"
+    if keep and not array.downsampled_from and chunks == array.chunks and shards == stored.shards:
+        return as_input(array, settings, Mode.COPY)
+    if shards is None:
+        shards = grow_shards(
+            array.shape, chunks, array.itemsize, settings.shard_target_bytes, array.dimension_names
+        )
+    _check_multiple(shards, chunks, array, where)
+    movable = keep and chunks == array.chunks and not array.downsampled_from
+    if movable and stored.compressor_codecs is not None:
+        return _planned(
+            array,
+            OutputArray(
+                chunks=chunks, shards=shards, codecs=stored.compressor_codecs, order=stored.order
+            ),
+            Mode.COPY,
+            f"inner chunks moved as they are into shards of {shards} "
+            f"(the input's: {stored.shards or 'none'})",
+        )
+    reasons = [f"codec {settings.codec} asked for"] if not keep else []
+    if chunks != array.chunks:
+        reasons.append(f"chunk shape changes from {array.chunks} to {chunks}")
+    if movable:
+        reasons.append(f"inner chunks cannot be moved without decoding: {stored.not_movable}")
+    if array.downsampled_from:
+        reasons.append(
+            f"a missing label level, computed by nearest-neighbour downsampling of "
+            f"{array.downsampled_from} (a mend)"
+        )
+    try:
+        codecs = (
+            named_codec(settings.codec, array.itemsize)
+            if not keep
+            else stored.compressor_codecs
+            if stored.compressor_codecs is not None
+            else named_codec(DEFAULT_REENCODE, array.itemsize)
+        )
+    except CodecError as err:
+        raise PlanError(f"{where}: {err}") from err
+    return _planned(
+        array,
+        OutputArray(chunks=chunks, shards=shards, codecs=codecs, order="C"),
+        Mode.REENCODE,
+        "; ".join(reasons),
+    )
+
+
+def _check_multiple(shards: list[int], chunks: list[int], array: SourceArray, where: str) -> None:
+    bad = [i for i, (s, c) in enumerate(zip(shards, chunks, strict=True)) if s % c]
+    if bad:
+        raise PlanError(
+            f"{where}: shards {shards} are not a whole multiple of chunks {chunks} "
+            f"on axis {', '.join(array.dimension_names[i] for i in bad)}"
+        )
+
+
 def _planned(array: SourceArray, output: OutputArray, mode: Mode, reason: str) -> PlannedArray:
     return PlannedArray(
         path=array.path,
@@ -170,7 +281,9 @@ def _planned(array: SourceArray, output: OutputArray, mode: Mode, reason: str) -
         shape=array.shape,
         dtype=array.dtype,
         dimension_names=array.dimension_names,
-        input=InputArray(
+        input=array.stored.input_array(array.fill_value)
+        if array.stored is not None
+        else InputArray(
             chunks=array.chunks,
             compressor=array.compressor,
             filters=array.filters,
@@ -192,6 +305,8 @@ def _planned(array: SourceArray, output: OutputArray, mode: Mode, reason: str) -
 def plan_array(
     array: SourceArray, settings: PlanSettings, entry: dict[str, Any] | None
 ) -> PlannedArray:
+    if array.stored is not None:
+        return plan_v3_array(array, settings, entry)
     where = f"dataset '{settings.dataset}', array {array.path}"
     ndim = len(array.shape)
     chunks = list(array.chunks)
@@ -209,12 +324,7 @@ def plan_array(
         shards = grow_shards(
             array.shape, chunks, array.itemsize, settings.shard_target_bytes, array.dimension_names
         )
-    bad = [i for i, (s, c) in enumerate(zip(shards, chunks, strict=True)) if s % c]
-    if bad:
-        raise PlanError(
-            f"{where}: shards {shards} are not a whole multiple of chunks {chunks} "
-            f"on axis {', '.join(array.dimension_names[i] for i in bad)}"
-        )
+    _check_multiple(shards, chunks, array, where)
     try:
         codecs, codec_note = output_codecs(
             array.compressor, array.filters, array.itemsize, settings.codec
@@ -286,7 +396,8 @@ def work_bytes(array: PlannedArray, in_place: bool) -> int:
         return array.bytes
     if in_place:
         return 0
-    return math.prod(grid_of(array.shape, array.output.chunks)) * LINK_WORK_BYTES
+    files = array.input.shards if array.output.as_input and array.sharded else array.output.chunks
+    return math.prod(grid_of(array.shape, files or array.output.chunks)) * LINK_WORK_BYTES
 
 
 def plan_jobs(
@@ -393,4 +504,5 @@ def make_plan(
         origin=settings.origin,
         ngff_version=settings.ngff_version,
         input_version=layout.version or "0.4",
+        input_zarr_format=layout.zarr_format,
     )

@@ -37,6 +37,11 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 CLAIM_FILE = ".ngff-resave.json"
+# In place over a Zarr v3 input: the input's own zarr.json documents, kept before the workflow
+# first replaced them (``{ORIGINALS}/{path}/zarr.json``), to read and to restore them.
+ORIGINALS = ".ngff-resave-original"
+# Beside a kept document's path there: the input had none.
+ABSENT = ".absent"
 RUN_FILE = "run.json"
 CRATE_FILE = "ro-crate-metadata.json"
 NAMED = 8  # files named in a refusal; the message says how many more there are
@@ -189,13 +194,16 @@ def written_by_workflow(path: str, claim: dict[str, Any]) -> bool:
     name = path.rsplit("/", 1)[-1]
     if name == "zarr.json" or path in (CLAIM_FILE, CRATE_FILE) or TEMPORARY_NAME.match(name):
         return True
+    if path.startswith(f"{ORIGINALS}/"):
+        return True
     if path in claim.get("files", []):
         return True
     for array in claim.get("arrays", []):
         if path.startswith(f"{array}/"):
             key = path[len(array) + 1 :]
-            if key.startswith("c/") or (
-                not claim.get("in_place") and V2_CHUNK_KEY.match(key) is not None
+            # In place every chunk and shard file is the input's own.
+            if not claim.get("in_place") and (
+                key.startswith("c/") or V2_CHUNK_KEY.match(key) is not None
             ):
                 return True
     return False
@@ -220,11 +228,14 @@ def check_output(
     files: list[str] | None = None,
     take: bool = False,
     in_place: bool = False,
+    keeps_documents: bool = False,
 ) -> None:
     """Refuse, naming both sides, an output this row may not write; with ``take``, claim it
     (before the first byte of a job is written). Read-only without ``take``, as planning
     calls it to report a conflict before any work. ``in_place``: the output is the input,
-    which the row writes metadata into, with the user's consent."""
+    which the row writes metadata into, with the user's consent. ``keeps_documents``: in place
+    over Zarr v3, where the input's own documents are kept before they are replaced; so is the
+    claim of a finished output of another row (the input was made by this workflow)."""
     if in_place:
         if real_path(target.url) != real_path(input_url):
             raise OutputConflict(
@@ -251,6 +262,20 @@ def check_output(
         in_place=in_place,
     )
     held = read_claim(target)
+    finished_output = (
+        keeps_documents
+        and held is not None
+        and not held.get("in_place")
+        and not mine.same_row(held)
+        and not run_alive(held)
+    )
+    if finished_output and take:
+        kept = f"{ORIGINALS}/{CLAIM_FILE}"
+        if not target.exists(kept):
+            target.write_bytes(kept, target.read_bytes(CLAIM_FILE) or b"")
+        LOG.info("%s: in place over %s; its claim kept", target.url, describe_claim(held or {}))
+    if finished_output:
+        held = None
     if in_place and held is not None and not mine.same_row(held):
         raise OutputConflict(
             f"{mine.describe()}: in_place: input {target.url} already holds OME-Zarr 0.5 "
@@ -327,6 +352,7 @@ def claim_plan_output(plan: Plan, target: Location, run: Run) -> None:
         files=[] if plan.in_place else plan.files,
         take=True,
         in_place=plan.in_place,
+        keeps_documents=plan.replaces_input_documents,
     )
 
 
@@ -390,10 +416,13 @@ def _stale(
 ) -> bool:
     """Whether a file of an array (``key`` relative to it) is one the workflow wrote that the
     array's current layout does not have: a shard outside the shard grid, a link outside the
-    chunk grid, or either kind when the array is now of the other."""
+    chunk grid, or either kind when the array is now of the other. In place, every chunk and
+    shard file is the input's own."""
+    if in_place:
+        return False
     if key.startswith("c/"):
         return shard_grid is None or not _inside(key[2:], shard_grid)
-    if in_place or V2_CHUNK_KEY.match(key) is None:
+    if V2_CHUNK_KEY.match(key) is None:
         return False
     return chunk_grid is None or not _inside(re.sub(r"[./]", "/", key), chunk_grid)
 

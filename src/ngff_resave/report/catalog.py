@@ -12,7 +12,6 @@ import pandas as pd
 from ngff_resave.arrays.codecs import v3_data_type
 from ngff_resave.model.plan import (
     Failure,
-    Mode,
     Plan,
     SheetEntry,
     SheetPlan,
@@ -124,7 +123,7 @@ def catalog_row(
         "origin": plan.origin or "",
         "shape": _joined(level0.shape),
         # A referenced array is not sharded (its blocks are only units of work).
-        "shards": "" if level0.mode == Mode.REFERENCE else _joined(level0.output.shards),
+        "shards": _joined(level0.output.shards) if level0.sharded else "",
         "chunks": _joined(level0.output.chunks),
         "dimension_names": _joined(level0.dimension_names),
         **_crate_fields(crate),

@@ -126,6 +126,7 @@ def plan_row(settings: PlanSettings, run: Run) -> Plan:
         open_location(settings.output, settings.output_storage),
         run,
         in_place=settings.in_place,
+        keeps_documents=plan.replaces_input_documents,
     )
     LOG.info(
         "%s: %s, %d arrays, %d images, %d convert jobs, %.1f MB of pixels",
@@ -142,9 +143,11 @@ def plan_row(settings: PlanSettings, run: Run) -> Plan:
 def _check_no_foreign_metadata(plan: Plan, source: Location) -> None:
     """In place, the workflow writes a ``zarr.json`` at every group and array of the input,
     and its claim and crate at the root: one already there that it did not write (no claim of
-    an in-place row) would be lost."""
+    an in-place row) would be lost; but not over a Zarr v3 input, whose own documents (its
+    crate and a finished output's claim among them) are kept."""
     claim = read_claim(source)
-    if claim is not None and claim.get("in_place"):
+    if (claim is not None and claim.get("in_place")) or plan.replaces_input_documents:
+        # A Zarr v3 input's own documents are replaced, copies of them kept (records.originals).
         return
     nodes = dict.fromkeys(["", *plan.groups, *(a.path for a in plan.arrays)])
     paths = [posixpath.join(node, "zarr.json") for node in nodes] + [CLAIM_FILE]

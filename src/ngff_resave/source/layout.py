@@ -1,8 +1,9 @@
-"""Reading an OME-Zarr 0.4 (Zarr v2) dataset's layout: which groups, images and arrays it has.
+"""Reading an OME-Zarr dataset's layout: which groups, images and arrays it has, in Zarr v2
+(OME-Zarr 0.1 to 0.4, see also :mod:`.v01_v03`) or Zarr v3 (0.5, see :mod:`.v05`).
 
-Only metadata is read here (``.zgroup``, ``.zattrs``, ``.zarray``); the walk is driven by the OME
-metadata (multiscales, labels, plate, well, bioformats2raw series), never by listing, so it works
-on stores that cannot list (HTTP).
+Only metadata is read here (``.zgroup``, ``.zattrs``, ``.zarray``; or ``zarr.json``); the walk
+is driven by the OME metadata (multiscales, labels, plate, well, bioformats2raw series), never
+by listing, so it works on stores that cannot list (HTTP).
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from typing import Any, Literal
 import numpy as np
 
 from ngff_resave.model.plan import ExtraArray, InventoryItem
-from ngff_resave.records.ownership import read_claim, written_by_workflow
+from ngff_resave.records.ownership import (
+    ABSENT,
+    CLAIM_FILE,
+    ORIGINALS,
+    read_claim,
+    written_by_workflow,
+)
+from ngff_resave.source import v05
+from ngff_resave.source.keys import v2_chunk_key
 from ngff_resave.source.v01_v03 import OLD_VERSIONS, axis_names
 from ngff_resave.storage import Location, StorageError
 
@@ -28,32 +37,8 @@ OME_XML = "OME/METADATA.ome.xml"
 SUPPORTED_VERSIONS = {*OLD_VERSIONS, "0.4"}
 
 
-def v2_chunk_key(coord: tuple[int, ...], separator: str) -> str:
-    """The key of a v2 chunk file (``1/0/3`` or ``1.0.3``) from its grid coordinates."""
-    return separator.join(map(str, coord)) if coord else "0"
-
-
-def v3_problem(document: dict[str, Any]) -> str:
-    """Why a Zarr v3 input is refused, and what it is."""
-    attributes = document.get("attributes") if isinstance(document, dict) else None
-    attributes = attributes if isinstance(attributes, dict) else {}
-    ome = attributes.get("ome")
-    if isinstance(ome, dict) and ome.get("version"):
-        return (
-            f"OME-Zarr {ome['version']} in Zarr v3 (zarr.json): Zarr v3 inputs are not read yet; "
-            "this workflow converts OME-Zarr 0.1 to 0.4 (Zarr v2) into 0.5 or 0.6"
-        )
-    if any(key in attributes for key in ("multiscales", "plate", "well", "bioformats2raw.layout")):
-        return (
-            "OME-Zarr 0.4 metadata (no 'ome' block) over Zarr v3 (zarr.json), as some writers "
-            "made before 0.5: valid as neither 0.4 (which is Zarr v2) nor 0.5; not converted. "
-            "Write it again as 0.4 in Zarr v2, or move its attributes under 'ome' with a version"
-        )
-    return "Zarr v3 (zarr.json) without OME-Zarr metadata; expected OME-Zarr 0.1 to 0.4 (Zarr v2)"
-
-
 class SourceError(ValueError):
-    """The input is not an OME-Zarr 0.4 dataset this tool can convert."""
+    """The input is not an OME-Zarr dataset this tool can convert."""
 
     def __init__(self, dataset: str, where: str, problem: str) -> None:
         super().__init__(f"dataset '{dataset}': {where}: {problem}")
@@ -79,6 +64,8 @@ class SourceArray:
     attributes: dict[str, Any] = field(default_factory=dict)
     # A label level the input lacks, computed from this level of the label (a mend).
     downsampled_from: str | None = None
+    # A Zarr v3 array: how it is stored (the v2 fields above then say what they can).
+    stored: v05.V3Array | None = None
 
     @property
     def itemsize(self) -> int:
@@ -133,6 +120,9 @@ class SourceLayout:
     listed: bool = False
     # The OME-Zarr version of the input: the first one its metadata declares.
     version: str | None = None
+    zarr_format: Literal[2, 3] = 2
+    # Zarr v3 groups holding OME-Zarr 0.4 metadata outside an ``ome`` block.
+    loose_ome: list[str] = field(default_factory=list)
 
     def inventory(self) -> list[InventoryItem]:
         """Every group, array and file found, with what happens to it."""
@@ -174,11 +164,25 @@ class _Reader:
         # Documents and chunk keys fetched ahead, many at once, where requests are remote.
         self.fetched: dict[str, bytes | None] = {}
         self.found: dict[str, bool] = {}
+        # Zarr v3 documents an in-place conversion replaced, read from the copies it kept.
+        self.originals: set[str] = set()
+
+    @property
+    def v3(self) -> bool:
+        return self.layout.zarr_format == 3
+
+    def group_documents(self, path: str) -> list[str]:
+        names = ["zarr.json"] if self.v3 else [".zgroup", ".zattrs"]
+        return [posixpath.join(path, name) for name in names]
 
     def fail(self, path: str, problem: str) -> SourceError:
         return SourceError(self.dataset, self.location.child(path), problem)
 
     def json(self, path: str) -> dict[str, Any] | None:
+        if path + ABSENT in self.originals:
+            return None
+        if path in self.originals:
+            path = posixpath.join(ORIGINALS, path)
         try:
             if path in self.fetched:
                 return self.location.parse_json(path, self.fetched.pop(path))
@@ -206,14 +210,21 @@ class _Reader:
         levels = []
         for image in images:
             try:
-                attrs = self.location.parse_json("", self.fetched.get(f"{image}/.zattrs")) or {}
+                if self.v3:
+                    document = self.location.parse_json("", self.fetched.get(f"{image}/zarr.json"))
+                    attrs = v05.group_attributes(document or {})[0]
+                else:
+                    attrs = self.location.parse_json("", self.fetched.get(f"{image}/.zattrs")) or {}
                 levels += [
                     posixpath.join(image, d["path"])
                     for m in attrs["multiscales"]
                     for d in m["datasets"]
                 ]
-            except (KeyError, TypeError, StorageError):
+            except (KeyError, TypeError, ValueError, StorageError):
                 continue  # read_image reports what is wrong
+        if self.v3:
+            self.prefetch([f"{p}/zarr.json" for p in levels])
+            return
         self.prefetch([f"{p}/{name}" for p in levels for name in (".zarray", ".zattrs")])
         firsts = []
         for level in levels:
@@ -229,20 +240,65 @@ class _Reader:
             self.found.update(zip(firsts, self.location.exists_many(firsts), strict=True))
 
     def group_attrs(self, path: str, required: bool = True) -> dict[str, Any] | None:
+        if self.v3:
+            return self.v3_group_attrs(path, required)
         if self.json(posixpath.join(path, ".zgroup")) is None:
             if not required:
                 return None
-            v3 = self.json(posixpath.join(path, "zarr.json"))
-            if v3 is not None:
-                raise self.fail(path, v3_problem(v3))
+            document = self.json(posixpath.join(path, "zarr.json"))
+            if document is not None and not path:
+                self.layout.zarr_format = 3
+                return self.v3_group_attrs(path, required, document)
+            if document is not None:
+                raise self.fail(path, "a Zarr v3 node (zarr.json) inside a Zarr v2 dataset")
             raise self.fail(path, "no Zarr v2 group here (.zgroup not found: 404 or missing)")
         attrs = self.json(posixpath.join(path, ".zattrs")) or {}
         self.layout.groups[path] = attrs
         return attrs
 
+    def v3_group_attrs(
+        self, path: str, required: bool, document: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """A Zarr v3 group's attributes in the model's form; its ``ome.version`` checked."""
+        document = document or self.json(posixpath.join(path, "zarr.json"))
+        if document is None:
+            if not required:
+                return None
+            raise self.fail(path, "no Zarr v3 group here (zarr.json not found: 404 or missing)")
+        if document.get("zarr_format") != 3 or document.get("node_type") != "group":
+            raise self.fail(
+                path,
+                f"zarr.json says zarr_format {document.get('zarr_format')!r}, node_type "
+                f"{document.get('node_type')!r}; expected a Zarr v3 group",
+            )
+        try:
+            attrs, version, loose = v05.group_attributes(document)
+        except ValueError as err:
+            raise self.fail(path, str(err)) from err
+        if version is not None:
+            problem = v05.v3_version_problem(version)
+            if problem:
+                raise self.fail(path, problem)
+            self.layout.version = self.layout.version or version
+        if loose:
+            self.layout.loose_ome.append(path)
+        self.layout.groups[path] = attrs
+        return attrs
+
+    def plain_attrs(self, path: str) -> dict[str, Any]:
+        """The attributes of a node that is not OME metadata (a folder above one)."""
+        if not self.v3:
+            return self.json(posixpath.join(path, ".zattrs")) or {}
+        document = self.json(posixpath.join(path, "zarr.json")) or {}
+        return v05.group_attributes(document)[0] if document.get("node_type") == "group" else {}
+
     def read(self) -> SourceLayout:
         root = self.group_attrs("")
         assert root is not None
+        if self.v3 and not (self.layout.version or self.layout.loose_ome):
+            raise self.fail(
+                "", "Zarr v3 (zarr.json) without OME-Zarr metadata (no attributes.ome.version)"
+            )
         if "plate" in root:
             self.layout.kind = "plate"
             self.read_plate(root["plate"])
@@ -272,16 +328,22 @@ class _Reader:
     def check_version(self, path: str, version: Any) -> None:
         if version is None:
             return
-        if str(version) not in SUPPORTED_VERSIONS:
+        if self.v3 and str(version) != "0.4":
+            problem = v05.v3_version_problem(str(version))
+            if problem:
+                raise self.fail(path, problem)
+        elif str(version) not in SUPPORTED_VERSIONS:
             raise self.fail(
-                path, f"OME-Zarr version {version}; versions 0.1 to 0.4 (Zarr v2) can be converted"
+                path,
+                f"OME-Zarr version {version} in Zarr v2; versions 0.1 to 0.4 (Zarr v2) and 0.5 "
+                "(Zarr v3) can be converted",
             )
         self.layout.version = self.layout.version or str(version)
 
     def read_image(self, path: str, attrs: dict[str, Any], is_label: bool) -> None:
         multiscales = attrs.get("multiscales")
         if not isinstance(multiscales, list) or not multiscales:
-            raise self.fail(path, "no multiscales in .zattrs")
+            raise self.fail(path, "no multiscales in its attributes")
         for multiscale in multiscales:
             version = multiscale.get("version")
             self.check_version(path, version)
@@ -305,6 +367,9 @@ class _Reader:
                 self.read_image(label_path, label_attrs, is_label=True)
 
     def read_array(self, image: SourceImage, path: str, level: int) -> None:
+        if self.v3:
+            self.read_v3_array(image, path, level)
+            return
         meta = self.json(posixpath.join(path, ".zarray"))
         if meta is None:
             raise self.fail(
@@ -360,6 +425,42 @@ class _Reader:
             )
         )
 
+    def read_v3_array(self, image: SourceImage, path: str, level: int) -> None:
+        meta = self.json(posixpath.join(path, "zarr.json"))
+        if meta is None:
+            raise self.fail(
+                path, "listed in multiscales but has no zarr.json (not found: 404 or missing)"
+            )
+        if meta.get("zarr_format") != 3:
+            raise self.fail(path, f"zarr.json has zarr_format {meta.get('zarr_format')!r}")
+        try:
+            stored = v05.read_array(meta)
+        except (ValueError, KeyError, TypeError) as err:
+            raise self.fail(path, f"Zarr v3 array not read: {err}") from err
+        shape = list(meta["shape"])
+        if 0 in shape:
+            raise self.fail(path, f"array of shape {shape} holds no pixels")
+        if len(shape) != len(image.axes):
+            raise self.fail(path, f"{len(shape)} dimensions but {len(image.axes)} axes")
+        self.layout.arrays.append(
+            SourceArray(
+                path=path,
+                image=image.path,
+                level=level,
+                shape=shape,
+                dtype=stored.dtype,
+                chunks=stored.chunks,
+                compressor=None,
+                filters=None,
+                order=stored.order,
+                fill_value=meta.get("fill_value"),
+                dimension_separator=stored.separator,
+                dimension_names=image.axes,
+                attributes=dict(meta.get("attributes") or {}),
+                stored=stored,
+            )
+        )
+
     def check_separator(self, path: str, meta: dict[str, Any]) -> None:
         """Chunks stored under the other key separator than .zarray says (old nested stores
         wrote '/' keys without saying so) would read as an empty array: refuse them."""
@@ -382,7 +483,7 @@ class _Reader:
         if not wells:
             raise self.fail("", "plate lists no wells")
         self.layout.wells = len(wells)
-        self.prefetch([f"{w['path']}/{name}" for w in wells for name in (".zgroup", ".zattrs")])
+        self.prefetch([doc for w in wells for doc in self.group_documents(w["path"])])
         fields = []
         for well in wells:
             well_attrs = self.group_attrs(well["path"])
@@ -396,9 +497,12 @@ class _Reader:
             ]
         self.prefetch(
             [
-                f"{image}/{name}"
+                doc
                 for image in fields
-                for name in (".zgroup", ".zattrs", "labels/.zgroup", "labels/.zattrs")
+                for doc in [
+                    *self.group_documents(image),
+                    *self.group_documents(f"{image}/labels"),
+                ]
             ]
         )
         self.prefetch_levels(fields)
@@ -408,12 +512,15 @@ class _Reader:
             self.read_image(image_path, image_attrs, is_label=False)
 
     def read_series(self) -> None:
-        ome = self.json("OME/.zattrs") or {}
+        if self.v3:
+            ome = self.group_attrs("OME", required=False) or {}
+        else:
+            ome = self.json("OME/.zattrs") or {}
         series = ome.get("series")
         if series is None:
             # Without OME/.zattrs the layout numbers its series 0, 1, 2, ...
             series = []
-            while self.json(f"{len(series)}/.zgroup") is not None:
+            while self.json(self.group_documents(str(len(series)))[0]) is not None:
                 series.append(str(len(series)))
         if not series:
             raise self.fail("", "bioformats2raw.layout without any series")
@@ -438,8 +545,15 @@ class _Reader:
             folder = folders.pop()
             for name, is_folder in self.location.list_entries(folder):
                 path = posixpath.join(folder, name)
+                # Another output's claim and an in-place run's copies are not the dataset's.
+                if path in (ORIGINALS, CLAIM_FILE):
+                    continue
                 if not is_folder:
-                    if name in V2_DOCUMENTS or (self.written_here and self.written_here(path)):
+                    if (
+                        name in V2_DOCUMENTS
+                        or (self.v3 and name == "zarr.json")
+                        or (self.written_here and self.written_here(path))
+                    ):
                         continue
                     if name == CONSOLIDATED:
                         self.layout.left_out.append(
@@ -458,6 +572,8 @@ class _Reader:
                     continue
                 if path in self.layout.groups:
                     folders.append(path)
+                elif self.v3:
+                    self.walk_v3_node(path, folders)
                 elif (meta := self.json(posixpath.join(path, ".zarray"))) is not None:
                     self.layout.extras.append(self.extra_array(path, meta))
                 else:
@@ -465,6 +581,26 @@ class _Reader:
                     if self.json(posixpath.join(path, ".zgroup")) is not None:
                         self.layout.groups[path] = self.json(posixpath.join(path, ".zattrs")) or {}
                     folders.append(path)
+
+    def walk_v3_node(self, path: str, folders: list[str]) -> None:
+        """A Zarr v3 folder the OME metadata does not name: a group (kept with its
+        attributes), an array (already Zarr v3: its files copied as they are) or a folder."""
+        document = self.json(posixpath.join(path, "zarr.json")) or {}
+        if document.get("node_type") == "array":
+            files = [posixpath.join(path, key) for key in self.location.list_files(path)]
+            self.layout.files += files
+            self.layout.left_out.append(
+                InventoryItem(
+                    path=path,
+                    kind="array",
+                    action="copy",
+                    reason="not an image level, Zarr v3 already: its files copied as they are",
+                )
+            )
+            return
+        if document.get("node_type") == "group":
+            self.layout.groups[path] = self.plain_attrs(path)
+        folders.append(path)
 
     def extra_array(self, path: str, meta: dict[str, Any]) -> ExtraArray:
         filters = meta.get("filters") or None
@@ -510,20 +646,24 @@ class _Reader:
         for node in [*self.layout.groups, *(a.path for a in self.layout.arrays)]:
             parent = posixpath.dirname(node)
             while parent and parent not in self.layout.groups:
-                self.layout.groups[parent] = self.json(posixpath.join(parent, ".zattrs")) or {}
+                self.layout.groups[parent] = self.plain_attrs(parent)
                 parent = posixpath.dirname(parent)
 
 
 def read_source(location: Location, dataset: str) -> SourceLayout:
-    """Walk an OME-Zarr 0.4 dataset's metadata; raise :class:`SourceError` naming the path."""
+    """Walk an OME-Zarr dataset's metadata; raise :class:`SourceError` naming the path."""
     LOG.info("reading the layout of %s", location.url)
     written_here = None
+    originals: set[str] = set()
     if location.can_list:
         claim = read_claim(location)
         if claim is not None and claim.get("in_place"):
-            LOG.info("%s holds OME-Zarr 0.5 metadata written in place: read past it", location.url)
+            LOG.info("%s holds metadata written in place: read past it", location.url)
             written_here = partial(written_by_workflow, claim=claim)
+            originals = set(location.list_files(ORIGINALS))
+    reader = _Reader(location, dataset, written_here)
+    reader.originals = originals
     try:
-        return _Reader(location, dataset, written_here).read()
+        return reader.read()
     except (KeyError, TypeError, IndexError, AttributeError) as err:
         raise SourceError(dataset, location.url, f"malformed OME-Zarr metadata ({err!r})") from err

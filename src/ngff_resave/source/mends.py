@@ -25,6 +25,7 @@ from ngff_resave.source.v01_v03 import (
     typed_axes,
     well_indices,
 )
+from ngff_resave.source.v05 import OME_KEYS as LOOSE_KEYS
 
 NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 
@@ -108,6 +109,19 @@ class _Mender:
                 "",
                 f"rowIndex and columnIndex of {len(missing)} wells from their paths",
                 "add rowIndex and columnIndex to each of the plate's wells",
+            )
+
+    def loose_ome(self) -> None:
+        """OME-Zarr 0.4 metadata over Zarr v3 arrays, as some writers made before 0.5: valid
+        as neither 0.4 (Zarr v2) nor 0.5 (metadata under ``ome``). Its keys are read as 0.4's
+        and written under ``ome``."""
+        for path in self.layout.loose_ome:
+            keys = sorted(k for k in self.layout.groups[path] if k in LOOSE_KEYS)
+            self.found(
+                "OME-Zarr 0.4 metadata over Zarr v3",
+                path,
+                f"{', '.join(keys)} read as OME-Zarr 0.4 and written under 'ome'",
+                "move the OME attributes under attributes.ome, with its version",
             )
 
     # --- numbers written as strings ------------------------------------------------------
@@ -369,6 +383,7 @@ def _dtype_range(dtype: str) -> tuple[int | float, int | float]:
 
 
 RULES: tuple[Callable[[_Mender], None], ...] = (
+    _Mender.loose_ome,
     _Mender.old_versions,
     _Mender.numbers,
     _Mender.axis_types,

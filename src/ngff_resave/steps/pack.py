@@ -19,6 +19,7 @@ from ngff_resave.model.plan import Failure, Plan, digest
 from ngff_resave.ome.metadata import write_metadata
 from ngff_resave.planning.dataset import PlanSettings
 from ngff_resave.records import outcomes
+from ngff_resave.records.originals import withdraw_root
 from ngff_resave.records.outcomes import Outcome
 from ngff_resave.records.ownership import Run, claim_plan_output
 from ngff_resave.report.thumbnails import THUMBNAIL_FILE
@@ -87,7 +88,7 @@ def run_dataset(
                 # Shards written for the same pixels and found good (a crate field changed, or
                 # the job was killed after this part): they stand.
                 LOG.info("dataset '%s': convert job %s kept (same pixels)", dataset, job.id)
-                target.delete("zarr.json")
+                withdraw_root(plan, target)
             else:
                 record = run_convert_job(plan, job.id, path, threads=threads, run=run)
             records.append(record)

@@ -9,6 +9,7 @@ from ngff_resave.arrays.resources import peak_memory_bytes
 from ngff_resave.checks.results import Report
 from ngff_resave.checks.validation import validate_dataset
 from ngff_resave.model.plan import Failure, Plan
+from ngff_resave.records.originals import withdraw_root
 from ngff_resave.records.outcomes import Outcome
 from ngff_resave.report.thumbnails import THUMBNAIL_FILE, render_dataset
 from ngff_resave.steps import load_plan
@@ -54,7 +55,7 @@ def validate_plan(
     outcome = outcome_of_validation(report, plan_digest, mode, rule, log)
     if not outcome.valid:
         # An invalid output must not look complete to a reader or to the next run.
-        open_location(plan.output, plan.output_storage).delete("zarr.json")
+        withdraw_root(plan, open_location(plan.output, plan.output_storage))
         LOG.error("%s", outcome.error)
     else:
         LOG.info("dataset '%s' is valid (%d checks)", plan.dataset, len(outcome.checks))

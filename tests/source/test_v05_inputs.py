@@ -1,0 +1,355 @@
+"""OME-Zarr 0.5 inputs (Zarr v3, tests/v05_inputs.py) converted to 0.6 and 0.5: taken as they
+are (files copied, linked, or in place with only metadata written), re-sharded by moving their
+encoded inner chunks, or re-encoded; read back equal by zarr-python and tensorstore, checked by
+the 0.6 schemas. Near misses are converted as mends or refused naming the path."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numcodecs
+import numpy as np
+import pytest
+import tensorstore as ts
+import v05_inputs
+import zarr
+from conftest import convert_row, read_json, run_pipeline, settings_for, snakemake
+from remote_servers import s3_bucket_fixture, s3_server_fixture  # noqa: F401 - fixtures
+
+from ngff_resave.checks import spec_schemas
+from ngff_resave.cli.main import main
+from ngff_resave.model.plan import read_plan
+from ngff_resave.records.ownership import ORIGINALS
+from ngff_resave.source import v05
+from ngff_resave.storage import open_location
+
+KINDS = {
+    "image": v05_inputs.image,
+    "unsharded": lambda root: v05_inputs.image(root, sharded=False),
+    "plate": v05_inputs.plate,
+}
+# How each way is asked, and the engine that writes every array.
+WAYS = {
+    "copy": ({}, "file copy"),
+    "links": ({"mode": "reference"}, "link"),
+    "reshard": ({"shards": [2, 64, 64]}, "shard copy"),
+    "rechunk": ({"chunks": [1, 8, 8], "shards": [2, 32, 32]}, None),
+    "codec": ({"codec": "gzip-1"}, None),
+}
+
+
+def levels(root: Path) -> list[str]:
+    """The image arrays of a 0.5 dataset (every array with a dimension named x)."""
+    return sorted(
+        str(p.parent.relative_to(root))
+        for p in root.rglob("zarr.json")
+        if read_json(p).get("node_type") == "array"
+    )
+
+
+def files(root: Path) -> dict[str, tuple[str, int]]:
+    """Every file but the metadata documents: its SHA-256 and modification time."""
+    return {
+        str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "zarr.json"
+    }
+
+
+def documents(root: Path) -> dict[str, dict]:
+    return {
+        "" if p.parent == root else str(p.parent.relative_to(root)): read_json(p)
+        for p in root.rglob("zarr.json")
+        if ORIGINALS not in p.parts
+    }
+
+
+def engines(tmp_path: Path) -> set[str]:
+    return {
+        array["engine"]
+        for record in (tmp_path / "results" / "d" / "convert").glob("*.json")
+        for array in read_json(record)["arrays"]
+    }
+
+
+def assert_same_pixels(source: Path, output: Path) -> None:
+    for path in levels(source):
+        expected = zarr.open_array(source / path, mode="r")[...]
+        np.testing.assert_array_equal(zarr.open_array(output / path, mode="r")[...], expected)
+        store = ts.open({"driver": "zarr3", "kvstore": f"file://{output / path}"}).result()
+        np.testing.assert_array_equal(store.read().result(), expected)
+
+
+def assert_valid_06(output: Path) -> None:
+    found = documents(output)
+    assert found[""]["attributes"]["ome"]["version"] == "0.6"
+    assert not any(spec_schemas.hierarchy_problems(found).values())
+
+
+@pytest.mark.parametrize("version", ["0.5", "0.6"])
+@pytest.mark.parametrize("way", sorted(WAYS))
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_05_inputs_convert_every_way(tmp_path, kind, way, version):
+    source = KINDS[kind](tmp_path / "in.zarr")
+    before = files(source)
+    asked, engine = WAYS[way]
+    output = tmp_path / "out.zarr"
+    row = convert_row(tmp_path, source, output, ngff_version=version, **asked)
+    assert row["valid"] == "True", row["error"]
+    assert (row["input_version"], row["ngff_version"]) == ("0.5", version)
+    assert_same_pixels(source, output)
+    if version == "0.6":
+        assert_valid_06(output)
+    assert files(source) == before  # the input untouched
+    found = engines(tmp_path)
+    if engine is not None:
+        assert found == {engine}
+    else:
+        assert found & {"tensorstore", "zarr-python"}
+    plan = read_plan(tmp_path / "results" / "d" / "plan.json")
+    assert plan is not None and plan.input_zarr_format == 3
+    if way in ("copy", "links"):
+        # Taken as they are: the same files, the same array documents but for the attributes.
+        for path in levels(source):
+            for name in (source / path).rglob("*"):
+                if name.is_file() and name.name != "zarr.json":
+                    copy = output / name.relative_to(source)
+                    assert copy.read_bytes() == name.read_bytes()
+                    assert os.path.samefile(copy, name) == (way == "links")
+            wanted = {k: v for k, v in read_json(source / path / "zarr.json").items()}
+            got = read_json(output / path / "zarr.json")
+            assert {k: v for k, v in got.items() if k != "attributes"} == {
+                k: v for k, v in wanted.items() if k != "attributes"
+            }
+    if way == "reshard":
+        meta = read_json(output / levels(source)[0] / "zarr.json")
+        assert meta["chunk_grid"]["configuration"]["chunk_shape"] == [2, 64, 64]
+
+
+def test_05_image_metadata_is_carried_into_06(tmp_path):
+    source = v05_inputs.image(tmp_path / "in.zarr")
+    output = tmp_path / "out.zarr"
+    assert convert_row(tmp_path, source, output, ngff_version="0.6")["valid"] == "True"
+    root = read_json(output / "zarr.json")["attributes"]
+    assert root["other"] == {"kept": True}
+    assert root["ome"]["omero"]["channels"][0]["active"] is False
+    assert not read_plan(tmp_path / "results" / "d" / "plan.json").mends
+    (multiscale,) = root["ome"]["multiscales"]
+    assert [s["name"] for s in multiscale["coordinateSystems"]] == ["intrinsic"]
+    transforms = [d["coordinateTransformations"] for d in multiscale["datasets"]]
+    assert transforms[1][0]["scale"] == [1.0, 1.0, 1.0]
+    label = read_json(output / "labels" / "cells" / "zarr.json")["attributes"]["ome"]
+    assert label["image-label"]["colors"][0]["label-value"] == 1
+
+
+@pytest.mark.parametrize("kind", ["image", "plate"])
+def test_in_place_05_to_06_writes_metadata_only_and_can_be_undone(tmp_path, kind):
+    source = KINDS[kind](tmp_path / "in.zarr")
+    before = files(source)
+    originals = {p: (source / p / "zarr.json").read_bytes() for p in documents(source)}
+    row = convert_row(tmp_path, source, source, ngff_version="0.6", mode="reference", in_place=True)
+    assert row["valid"] == "True", row["error"]
+    after = files(source)
+    # Every chunk and shard file keeps its bytes and its time stamp; what was added is the
+    # claim, the crate and the kept documents.
+    assert {k: v for k, v in after.items() if k in before} == before
+    kept = {str(p.relative_to(source / ORIGINALS)) for p in (source / ORIGINALS).rglob("*.json")}
+    assert kept == {f"{p}/zarr.json" if p else "zarr.json" for p in originals}
+    # Zarr v3 needs a group above each well, which the input lacked: marked as absent.
+    # The crate, which it lacked too.
+    absent = {f"{ORIGINALS}/{row}/zarr.json.absent" for row in "AB"} if kind == "plate" else set()
+    absent.add(f"{ORIGINALS}/ro-crate-metadata.json.absent")
+    assert set(after) - set(before) == {".ngff-resave.json", "ro-crate-metadata.json", *absent}
+    for path, data in originals.items():
+        assert (source / ORIGINALS / path / "zarr.json").read_bytes() == data
+    assert_valid_06(source)
+    assert int(row["written"]) < 100_000  # kilobytes: metadata only
+    # Planned again (back to 0.5), the input is read from the kept documents.
+    row = convert_row(tmp_path, source, source, ngff_version="0.5", mode="reference", in_place=True)
+    assert row["valid"] == "True", row["error"]
+    assert row["input_version"] == "0.5"
+    assert documents(source)[""]["attributes"]["ome"]["version"] == "0.5"
+    assert files(source).items() >= before.items()
+    # Undone: every document is the input's own again.
+    assert main(["restore-in-place", str(source)]) == 0
+    assert {p: (source / p / "zarr.json").read_bytes() for p in documents(source)} == originals
+    assert files(source) == before
+    assert main(["restore-in-place", str(source)]) == 2  # nothing left to restore
+
+
+def test_loose_04_metadata_over_v3_is_a_mend(tmp_path):
+    source = v05_inputs.loose_v04(tmp_path / "in.zarr")
+    row = convert_row(tmp_path, source, tmp_path / "out.zarr", ngff_version="0.6")
+    assert row["valid"] == "True", row["error"]
+    assert row["input_version"] == "0.4"
+    assert "OME-Zarr 0.4 metadata over Zarr v3" in row["mended"]
+    assert_same_pixels(source, tmp_path / "out.zarr")
+    refused = convert_row(tmp_path / "again", source, tmp_path / "out2.zarr", mend=False)
+    assert refused["valid"] == "False"
+    assert "OME-Zarr 0.4 metadata over Zarr v3" in refused["error"]
+    assert not (tmp_path / "out2.zarr").exists()
+
+
+@pytest.mark.parametrize(
+    ("version", "said"),
+    [("0.6", "OME-Zarr 0.6 input"), ("0.7", "OME-Zarr version '0.7' in Zarr v3")],
+)
+def test_other_v3_versions_are_refused_naming_the_path(tmp_path, version, said):
+    source = v05_inputs.stated(tmp_path / "in.zarr", version)
+    for target in ("0.5", "0.6"):
+        row = convert_row(
+            tmp_path / target, source, tmp_path / target / "out.zarr", ngff_version=target
+        )
+        assert row["valid"] == "False"
+        assert said in row["error"] and str(source) in row["error"]
+        assert not (tmp_path / target / "out.zarr").exists()
+
+
+def test_encoded_chunks_are_the_inner_chunks_zarr_python_reads(tmp_path):
+    source = v05_inputs.image(tmp_path / "in.zarr", labels=False)
+    meta = read_json(source / "1" / "zarr.json")
+    stored = v05.read_array(meta)
+    reader = v05.EncodedChunks(open_location(str(source), {}), "1", stored.input_array(0))
+    array = zarr.open_array(source / "1", mode="r")
+    codec = numcodecs.Zstd()
+    grid = [-(-n // c) for n, c in zip(array.shape, stored.chunks, strict=True)]
+    coords = [tuple(c) for c in np.ndindex(*grid)]
+    for coord, data in zip(coords, reader.read(coords), strict=True):
+        region = tuple(slice(i * c, (i + 1) * c) for i, c in zip(coord, stored.chunks, strict=True))
+        decoded = np.frombuffer(codec.decode(data), dtype="<u2").reshape(stored.chunks)
+        expected = array[region]
+        np.testing.assert_array_equal(decoded[tuple(slice(0, n) for n in expected.shape)], expected)
+
+
+def test_v3_array_documents_are_read_or_refused_saying_why():
+    meta = {
+        "zarr_format": 3,
+        "node_type": "array",
+        "shape": [4, 4],
+        "data_type": "uint16",
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [2, 2]}},
+        "chunk_key_encoding": {"name": "v2", "configuration": {"separator": "/"}},
+        "fill_value": 0,
+        "codecs": [
+            {"name": "transpose", "configuration": {"order": [1, 0]}},
+            {"name": "bytes", "configuration": {"endian": "big"}},
+        ],
+    }
+    stored = v05.read_array(meta)
+    assert (stored.dtype, stored.order, stored.shards, stored.separator) == (">u2", "F", None, "/")
+    assert stored.compressor_codecs == []
+    odd = json.loads(json.dumps(meta))
+    odd["codecs"][0]["configuration"]["order"] = [0, 1]
+    assert v05.read_array(odd).compressor_codecs is None
+    for key, value, problem in [
+        ("data_type", "complex64", "not a plain numeric type"),
+        ("chunk_grid", {"name": "rectilinear"}, "only 'regular'"),
+        ("storage_transformers", [{"name": "x"}], "storage_transformers"),
+    ]:
+        with pytest.raises(ValueError, match=problem):
+            v05.read_array({**meta, key: value})
+
+
+@pytest.mark.workflow
+def test_a_sheet_of_05_datasets_is_upgraded_to_06_in_place_by_the_workflow(tmp_path):
+    workdir = tmp_path / "work"
+    inputs = workdir / "inputs"
+    rows = {"image": v05_inputs.image, "plate": v05_inputs.plate}
+    rows["unsharded"] = KINDS["unsharded"]
+    for name, make in rows.items():
+        make(inputs / f"{name}.ome.zarr")
+    (workdir / "samples.tsv").write_text(
+        "dataset\tinput\tmode\tin_place\tlicense\n"
+        + "".join(f"{name}\tinputs/{name}.ome.zarr\treference\ttrue\tCC-BY-4.0\n" for name in rows)
+    )
+    (workdir / "config.yaml").write_text('samples: samples.tsv\nngff_version: "0.6"\n')
+    before = {name: files(inputs / f"{name}.ome.zarr") for name in rows}
+    snakemake(workdir)
+    with open(workdir / "results" / "catalog.csv") as handle:
+        catalog = {row["dataset"]: row for row in csv.DictReader(handle)}
+    for name in rows:
+        root = inputs / f"{name}.ome.zarr"
+        row = catalog[name]
+        assert row["valid"] == "True", row["error"]
+        assert (row["input_version"], row["ngff_version"], row["mode"]) == (
+            "0.5",
+            "0.6",
+            "reference",
+        )
+        assert row["url"] == str(root)
+        after = files(root)
+        assert {k: v for k, v in after.items() if k in before[name]} == before[name], name
+        assert_valid_06(root)
+        metadata = sum(
+            p.stat().st_size
+            for p in root.rglob("*")
+            if p.is_file()
+            and (p.name in {"zarr.json", "ro-crate-metadata.json"} or ORIGINALS in p.parts)
+        )
+        assert int(row["written"]) == metadata, name
+    result = snakemake(workdir, "--dry-run")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.workflow
+def test_in_place_05_to_06_on_s3_writes_only_metadata_objects(tmp_path, s3_server, s3_bucket):
+    source = f"{s3_bucket}/in/plate.ome.zarr"
+    s3_server.upload(v05_inputs.plate(tmp_path / "plate.zarr"), source)
+    fs = s3_server.fs()
+    before = {key: fs.cat_file(key) for key in fs.find(source)}
+    options = {"endpoint_url": s3_server.endpoint}
+    settings = settings_for(
+        "plate", source, source, mode="reference", in_place=True, ngff_version="0.6"
+    )
+    settings.input_storage = settings.output_storage = options
+    for _ in range(2):  # the second run reads the input from the documents kept by the first
+        result = run_pipeline(settings, tmp_path / "results")
+        assert result.report.valid, result.report.failed
+        assert result.plan.input_version == "0.5"
+    fs.invalidate_cache()
+    after = {key: fs.cat_file(key) for key in fs.find(source)}
+    changed = {key for key in before if after[key] != before[key]}
+    assert changed and {key.rsplit("/", 1)[-1] for key in changed} == {"zarr.json"}
+    added = {key.split("/in/plate.ome.zarr/", 1)[1] for key in set(after) - set(before)}
+    assert {".ngff-resave.json", "ro-crate-metadata.json"} <= added
+    # Beside the kept documents: the groups Zarr v3 needs above the wells, which it lacked.
+    assert {k for k in added if not k.startswith(f"{ORIGINALS}/")} == {
+        ".ngff-resave.json",
+        "ro-crate-metadata.json",
+        "A/zarr.json",
+        "B/zarr.json",
+    }
+    for key in changed:
+        root, relative = key.split("/in/plate.ome.zarr/", 1)
+        assert after[f"{root}/in/plate.ome.zarr/{ORIGINALS}/{relative}"] == before[key]
+    location = open_location(source, options)
+    for array in result.plan.arrays:
+        expected = zarr.open_array(str(tmp_path / "plate.zarr" / array.path), mode="r")
+        got = zarr.open_array(location.zarr_store(array.path), mode="r", zarr_format=3)
+        np.testing.assert_array_equal(got[...], expected[...])
+
+
+def test_an_05_output_of_this_workflow_is_upgraded_in_place_and_restored(tmp_path, examples):
+    """The 0.5 dataset a row wrote (with its claim and crate) is another row's in-place input:
+    its claim and crate are kept like its documents, and restored."""
+    made = tmp_path / "made.ome.zarr"
+    # Made by a run that is over: the one-dataset command, in a process of its own.
+    command = [sys.executable, "-m", "ngff_resave", "convert", "--cc-by"]
+    subprocess.run([*command, str(examples["image-with-labels"]), str(made)], check=True)
+    before = {p: p.read_bytes() for p in sorted(made.rglob("*")) if p.is_file()}
+    upgraded = convert_row(
+        tmp_path / "second", made, made, ngff_version="0.6", mode="reference", in_place=True
+    )
+    assert upgraded["valid"] == "True", upgraded["error"]
+    assert (upgraded["input_version"], upgraded["ngff_version"]) == ("0.5", "0.6")
+    assert_valid_06(made)
+    claim = read_json(made / ".ngff-resave.json")
+    assert claim["in_place"] and claim["workdir"] == str(Path.cwd())
+    assert main(["restore-in-place", str(made)]) == 0
+    assert {p: p.read_bytes() for p in sorted(made.rglob("*")) if p.is_file()} == before
