@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/benchmark.py $(BENCH_ARGS)
 	$(BIN)/python bench/scale.py $(SCALE_ARGS)
+	$(BIN)/python bench/upgrade.py $(UPGRADE_ARGS)
 	$(BIN)/python bench/remote.py $(REMOTE_ARGS)
 
 # snakemake --lint parses the workflow, which needs a sheet whose inputs exist: the examples'.

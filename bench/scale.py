@@ -543,10 +543,11 @@ def report(rows: Sequence[Row], planning: tuple[float, float] | None, repeat: in
     return "\n".join(lines) + "\n"
 
 
-def update_readme(readme: Path, text: str) -> None:
+def update_readme(readme: Path, text: str, start: str = README_START, end: str = README_END
+                  ) -> None:
     if not readme.exists():
         return
-    content = replace_between(readme.read_text(), README_START, README_END, text)
+    content = replace_between(readme.read_text(), start, end, text)
     if content is not None:
         readme.write_text(content)
 

@@ -45,7 +45,9 @@ def example_copy(examples: dict[str, Path], tmp_path: Path):
     return copy
 
 
-def settings_for(dataset: str, source: Path, output: Path, **extra: Any) -> PlanSettings:
+def settings_for(
+    dataset: str, source: Path | str, output: Path | str, **extra: Any
+) -> PlanSettings:
     crate = {"license": LICENSE, "organism": "NCBI:txid9606", "modality": "obo:FBbi_00000369"}
     return PlanSettings(
         dataset=dataset,
@@ -136,7 +138,9 @@ def run_pipeline(
     )
 
 
-def convert_row(tmp_path: Path, source: Path, output: Path, **settings: Any) -> dict[str, str]:
+def convert_row(
+    tmp_path: Path, source: Path | str, output: Path, **settings: Any
+) -> dict[str, str]:
     """Plan one row (dataset ``d``), convert it as a pack does, write the catalog: its row."""
     import pandas as pd
 
@@ -153,3 +157,52 @@ def convert_row(tmp_path: Path, source: Path, output: Path, **settings: Any) -> 
     write_run_catalog(results, None)
     catalog = pd.read_csv(results / "catalog.csv", dtype=str, keep_default_na=False)
     return dict(catalog.to_dict(orient="records")[0])
+
+
+PYTHON_312 = Path.home() / ".pyenv" / "versions" / "3.12.1" / "bin" / "python"
+
+
+@pytest.fixture(scope="session")
+def venv_312(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This package installed under Python 3.12, where pyproject pins ome-zarr-models 1.8."""
+    if not PYTHON_312.exists():
+        pytest.skip(f"no Python 3.12 here ({PYTHON_312}); ome-zarr-models 1.8 needs it")
+    venv = tmp_path_factory.mktemp("venv312")
+    subprocess.run([PYTHON_312, "-m", "venv", venv], check=True, timeout=300)
+    subprocess.run(
+        [venv / "bin" / "pip", "install", "--quiet", "--editable", REPO],
+        check=True,
+        timeout=900,
+        capture_output=True,
+    )
+    return venv / "bin" / "python"
+
+
+VALIDATE_312 = """
+import json, sys
+from pathlib import Path
+import ome_zarr_models
+from ngff_resave.checks.validation import validate_dataset
+from ngff_resave.steps import load_plan
+plan, _ = load_plan(Path(sys.argv[1]))
+report = validate_dataset(plan.model_copy(update={"output": sys.argv[2]}))
+print(json.dumps({"version": ome_zarr_models.__version__, "checks": report.checks}))
+"""
+
+
+def checks_on_python_3_12(python: Path, plan: Path, output: Path) -> list[dict[str, Any]]:
+    """The validation checks of a converted dataset, run under Python 3.12 with
+    ome-zarr-models 1.8 (whose v06 classes then check a 0.6 output)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [python, "-c", VALIDATE_312, plan, output],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=plan.parent,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.splitlines()[-1])
+    assert found["version"].startswith("1.8")
+    return list(found["checks"])

@@ -19,10 +19,22 @@ import pytest
 import tensorstore as ts
 import v05_inputs
 import zarr
-from conftest import convert_row, read_json, run_pipeline, settings_for, snakemake
-from remote_servers import s3_bucket_fixture, s3_server_fixture  # noqa: F401 - fixtures
+from conftest import (
+    checks_on_python_3_12,
+    convert_row,
+    read_json,
+    run_pipeline,
+    settings_for,
+    snakemake,
+)
+from remote_servers import (  # noqa: F401 - fixtures
+    http_folder_fixture,
+    s3_bucket_fixture,
+    s3_server_fixture,
+)
 
 from ngff_resave.checks import spec_schemas
+from ngff_resave.checks.validation import validate_dataset
 from ngff_resave.cli.main import main
 from ngff_resave.model.plan import read_plan
 from ngff_resave.records.ownership import ORIGINALS
@@ -53,13 +65,23 @@ def levels(root: Path) -> list[str]:
     )
 
 
-def files(root: Path) -> dict[str, tuple[str, int]]:
-    """Every file but the metadata documents: its SHA-256 and modification time."""
+def snapshot(root: Path) -> dict[str, tuple[str, int]]:
+    """Every file but the kept documents: its SHA-256 and modification time."""
     return {
         str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.name != "zarr.json"
+        if p.is_file() and ORIGINALS not in p.relative_to(root).parts
     }
+
+
+def files(root: Path) -> dict[str, tuple[str, int]]:
+    """Every file but the metadata documents: its SHA-256 and modification time."""
+    return {k: v for k, v in snapshot(root).items() if not k.endswith("zarr.json")}
+
+
+def written_documents(before: dict, after: dict) -> set[str]:
+    """The zarr.json documents new or changed between two snapshots."""
+    return {k for k, v in after.items() if k.endswith("zarr.json") and before.get(k) != v}
 
 
 def documents(root: Path) -> dict[str, dict]:
@@ -151,23 +173,39 @@ def test_05_image_metadata_is_carried_into_06(tmp_path):
 @pytest.mark.parametrize("kind", ["image", "plate"])
 def test_in_place_05_to_06_writes_metadata_only_and_can_be_undone(tmp_path, kind):
     source = KINDS[kind](tmp_path / "in.zarr")
-    before = files(source)
+    before, everything = files(source), snapshot(source)
     originals = {p: (source / p / "zarr.json").read_bytes() for p in documents(source)}
     row = convert_row(tmp_path, source, source, ngff_version="0.6", mode="reference", in_place=True)
     assert row["valid"] == "True", row["error"]
     after = files(source)
     # Every chunk and shard file keeps its bytes and its time stamp; what was added is the
-    # claim, the crate and the kept documents.
+    # claim and the crate.
     assert {k: v for k, v in after.items() if k in before} == before
-    kept = {str(p.relative_to(source / ORIGINALS)) for p in (source / ORIGINALS).rglob("*.json")}
-    assert kept == {f"{p}/zarr.json" if p else "zarr.json" for p in originals}
-    # Zarr v3 needs a group above each well, which the input lacked: marked as absent.
-    # The crate, which it lacked too.
-    absent = {f"{ORIGINALS}/{row}/zarr.json.absent" for row in "AB"} if kind == "plate" else set()
-    absent.add(f"{ORIGINALS}/ro-crate-metadata.json.absent")
-    assert set(after) - set(before) == {".ngff-resave.json", "ro-crate-metadata.json", *absent}
-    for path, data in originals.items():
-        assert (source / ORIGINALS / path / "zarr.json").read_bytes() == data
+    assert set(after) - set(before) == {".ngff-resave.json", "ro-crate-metadata.json"}
+    # Written: the documents of groups with OME metadata (0.6 changes them) and the groups
+    # Zarr v3 needs above the wells, which the input lacked; not the arrays' (0.6 does not
+    # change them) nor other groups'.
+    changed = written_documents(everything, snapshot(source))
+    with_ome = {
+        f"{p}/zarr.json" if p else "zarr.json"
+        for p, doc in documents(source).items()
+        if "ome" in doc.get("attributes", {})
+    }
+    lacked = {"A/zarr.json", "B/zarr.json"} if kind == "plate" else set()
+    assert changed == with_ome | lacked
+    # Each kept first as it was; the crate and the documents it lacked marked absent.
+    kept = {
+        str(p.relative_to(source / ORIGINALS))
+        for p in (source / ORIGINALS).rglob("*")
+        if p.is_file()
+    }
+    assert {k for k in kept if not k.endswith(".absent")} == changed - lacked
+    assert {k for k in kept if k.endswith(".absent")} == {
+        "ro-crate-metadata.json.absent",
+        *(f"{k}.absent" for k in lacked),
+    }
+    for path in changed - lacked:
+        assert (source / ORIGINALS / path).read_bytes() == everything_bytes(originals, path)
     assert_valid_06(source)
     assert int(row["written"]) < 100_000  # kilobytes: metadata only
     # Planned again (back to 0.5), the input is read from the kept documents.
@@ -181,6 +219,10 @@ def test_in_place_05_to_06_writes_metadata_only_and_can_be_undone(tmp_path, kind
     assert {p: (source / p / "zarr.json").read_bytes() for p in documents(source)} == originals
     assert files(source) == before
     assert main(["restore-in-place", str(source)]) == 2  # nothing left to restore
+
+
+def everything_bytes(originals: dict[str, bytes], path: str) -> bytes:
+    return originals[path.removesuffix("zarr.json").rstrip("/")]
 
 
 def test_loose_04_metadata_over_v3_is_a_mend(tmp_path):
@@ -269,7 +311,7 @@ def test_a_sheet_of_05_datasets_is_upgraded_to_06_in_place_by_the_workflow(tmp_p
         + "".join(f"{name}\tinputs/{name}.ome.zarr\treference\ttrue\tCC-BY-4.0\n" for name in rows)
     )
     (workdir / "config.yaml").write_text('samples: samples.tsv\nngff_version: "0.6"\n')
-    before = {name: files(inputs / f"{name}.ome.zarr") for name in rows}
+    before = {name: snapshot(inputs / f"{name}.ome.zarr") for name in rows}
     snakemake(workdir)
     with open(workdir / "results" / "catalog.csv") as handle:
         catalog = {row["dataset"]: row for row in csv.DictReader(handle)}
@@ -283,14 +325,19 @@ def test_a_sheet_of_05_datasets_is_upgraded_to_06_in_place_by_the_workflow(tmp_p
             "reference",
         )
         assert row["url"] == str(root)
-        after = files(root)
-        assert {k: v for k, v in after.items() if k in before[name]} == before[name], name
+        after = snapshot(root)
+        changed = written_documents(before[name], after)
+        unchanged = {k: v for k, v in before[name].items() if k not in changed}
+        assert {k: v for k, v in after.items() if k in unchanged} == unchanged, name
         assert_valid_06(root)
         metadata = sum(
             p.stat().st_size
             for p in root.rglob("*")
             if p.is_file()
-            and (p.name in {"zarr.json", "ro-crate-metadata.json"} or ORIGINALS in p.parts)
+            and (
+                str(p.relative_to(root)) in {*changed, "ro-crate-metadata.json"}
+                or ORIGINALS in p.parts
+            )
         )
         assert int(row["written"]) == metadata, name
     result = snakemake(workdir, "--dry-run")
@@ -335,13 +382,16 @@ def test_in_place_05_to_06_on_s3_writes_only_metadata_objects(tmp_path, s3_serve
         np.testing.assert_array_equal(got[...], expected[...])
 
 
-def test_an_05_output_of_this_workflow_is_upgraded_in_place_and_restored(tmp_path, examples):
+@pytest.mark.parametrize("example", ["image-with-labels", "plate", "bioformats2raw"])
+def test_an_05_output_of_this_workflow_is_upgraded_in_place_and_restored(
+    tmp_path, examples, example
+):
     """The 0.5 dataset a row wrote (with its claim and crate) is another row's in-place input:
     its claim and crate are kept like its documents, and restored."""
     made = tmp_path / "made.ome.zarr"
     # Made by a run that is over: the one-dataset command, in a process of its own.
     command = [sys.executable, "-m", "ngff_resave", "convert", "--cc-by"]
-    subprocess.run([*command, str(examples["image-with-labels"]), str(made)], check=True)
+    subprocess.run([*command, str(examples[example]), str(made)], check=True)
     before = {p: p.read_bytes() for p in sorted(made.rglob("*")) if p.is_file()}
     upgraded = convert_row(
         tmp_path / "second", made, made, ngff_version="0.6", mode="reference", in_place=True
@@ -353,3 +403,50 @@ def test_an_05_output_of_this_workflow_is_upgraded_in_place_and_restored(tmp_pat
     assert claim["in_place"] and claim["workdir"] == str(Path.cwd())
     assert main(["restore-in-place", str(made)]) == 0
     assert {p: p.read_bytes() for p in sorted(made.rglob("*")) if p.is_file()} == before
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_05_to_06_outputs_pass_the_v06_classes_and_a_06_reader(tmp_path, kind, venv_312):
+    from ngff_zarr import from_ngff_zarr
+
+    source = KINDS[kind](tmp_path / "in.zarr")
+    output = tmp_path / "out.zarr"
+    assert convert_row(tmp_path, source, output, ngff_version="0.6")["valid"] == "True"
+    checks = checks_on_python_3_12(venv_312, tmp_path / "results" / "d" / "plan.json", output)
+    assert any(c["check"].startswith("ome-zarr-models v06") for c in checks)
+    assert all(c["ok"] for c in checks), [c for c in checks if not c["ok"]]
+    image = output / "A" / "1" / "0" if kind == "plate" else output
+    multiscales = from_ngff_zarr(str(image), validate=True)
+    expected = zarr.open_array(source / image.relative_to(output) / "0", mode="r")[...]
+    np.testing.assert_array_equal(np.asarray(multiscales.images[0].data), expected)
+
+
+@pytest.mark.parametrize("way", ["copy", "reshard"])
+def test_a_05_plate_behind_http_is_converted(tmp_path, http_folder, way):
+    """HTTP cannot list: the walk follows the metadata alone, documents and shards fetched."""
+    source = v05_inputs.plate(tmp_path / "served" / "plate.zarr")
+    url = f"{http_folder(tmp_path / 'served')}/plate.zarr"
+    output = tmp_path / "out.zarr"
+    row = convert_row(tmp_path, url, output, ngff_version="0.6", **WAYS[way][0])
+    assert row["valid"] == "True", row["error"]
+    assert engines(tmp_path) == {WAYS[way][1]}
+    assert_same_pixels(source, output)
+    assert_valid_06(output)
+
+
+def test_sample_mode_in_place_decodes_only_the_sampled_chunks_and_checks_the_metadata(tmp_path):
+    source = v05_inputs.image(tmp_path / "in.zarr", labels=False)
+    settings = settings_for(
+        "d", source, source, mode="reference", in_place=True, ngff_version="0.6"
+    )
+    result = run_pipeline(settings, tmp_path / "results", mode="sample")
+    assert result.report.valid, result.report.failed
+    values = [c for c in result.report.checks if c["check"].startswith("array 0: values")]
+    assert "own files" in values[0]["detail"] and "sampled chunks decoded" in values[0]["detail"]
+    # The values follow from the files and the metadata: a changed fill value is caught.
+    meta = read_json(source / "0" / "zarr.json")
+    meta["fill_value"] = 7
+    (source / "0" / "zarr.json").write_text(json.dumps(meta))
+    report = validate_dataset(result.plan, "sample", 8, None, 1)
+    assert not report.valid
+    assert any("codecs, fill value and chunk keys" in name for name in report.failed)

@@ -146,6 +146,9 @@ class _ArrayCheck:
     # Input chunks of a shard read at once (remote inputs; one at a time locally).
     reads_in_flight: int = 1
     problems: dict[int, str] = field(default_factory=dict)
+    # Sample mode over an array whose files are the input's own (in place, taken as it is):
+    # only the sampled chunks are decoded (see :meth:`shard_indices`).
+    sampled_decode: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _opened: dict[str, Any] = field(default_factory=dict)
     _shards_done: int = 0
@@ -171,13 +174,31 @@ class _ArrayCheck:
                     self._opened[side] = open_source(self.source_store, self.array)
             return self._opened[side]
 
+    def shard_indices(self) -> list[int]:
+        """The shards to check: every one; with ``sampled_decode``, those holding a sampled
+        chunk (the output's bytes are the input's own files and its zarr.json names the
+        input's codecs, grid, keys and fill value, checked apart, so the values are the
+        input's; decoding samples shows the metadata reads them)."""
+        if not self.sampled_decode or self.sampled is None:
+            return list(range(self.array.shards))
+        array = self.array
+        per_shard = [s // c for s, c in zip(array.output.shards, array.output.chunks, strict=True)]
+        grid = grid_of(array.shape, array.output.shards)
+        indices = set()
+        for coord in self.sampled:
+            shard = [c // p for c, p in zip(coord, per_shard, strict=True)]
+            indices.add(int(np.ravel_multi_index(shard, grid)))
+        return sorted(indices)
+
     def _out(self, key: str = "") -> str:
         return self.target.child(join_path(self.path, key))
 
     def check_shard(self, index: int) -> None:
         region = shard_slices(self.array.shape, self.array.output.shards, index)
         try:
-            if self.array.output.as_input or self.array.mode == Mode.REFERENCE:
+            if self.sampled_decode:
+                problem = self._decoded_samples(region)
+            elif self.array.output.as_input or self.array.mode == Mode.REFERENCE:
                 problem = self._input_files(index) or self._decoded(region, None)
             elif self.array.mode == Mode.COPY:
                 problem = self._copied_bytes(index) or self._decoded(region, None)
@@ -192,7 +213,7 @@ class _ArrayCheck:
             if problem:
                 self.problems[index] = problem
             self._shards_done += 1
-            if self._shards_done == self.array.shards:
+            if self._shards_done == len(self.shard_indices()):
                 self._opened.clear()  # a plate has thousands of arrays: keep none open
 
     def _copied_bytes(self, index: int) -> str:
@@ -284,6 +305,27 @@ class _ArrayCheck:
         got = self._open("output")[region]
         return compare(got) if compare is not None else ""
 
+    def _decoded_samples(self, region: tuple[slice, ...]) -> str:
+        """The sampled chunks within this shard's region, decoded by zarr-python."""
+        output = self._open("output")
+        for part in self._sampled_parts(region):
+            output[part]
+        return ""
+
+    def _sampled_parts(self, region: tuple[slice, ...]) -> list[tuple[slice, ...]]:
+        """The regions of the sampled input chunks, cut to ``region``."""
+        assert self.sampled is not None
+        chunks = self.array.input.chunks
+        parts = []
+        for coord in sorted(self.sampled):
+            part = tuple(
+                slice(max(r.start, c * n), min(r.stop, (c + 1) * n))
+                for r, c, n in zip(region, coord, chunks, strict=True)
+            )
+            if all(p.start < p.stop for p in part):
+                parts.append(part)
+        return parts
+
     def _reencoded(self, region: tuple[slice, ...]) -> str:
         expected_array = self._open("input")
         equal_nan = np.dtype(expected_array.dtype).kind == "f"
@@ -294,15 +336,7 @@ class _ArrayCheck:
                 return "" if same else f"first difference in [{_spell(region)}]"
 
             return self._decoded(region, whole)
-        chunks = self.array.input.chunks
-        parts = []
-        for coord in sorted(self.sampled):
-            part = tuple(
-                slice(max(r.start, c * n), min(r.stop, (c + 1) * n))
-                for r, c, n in zip(region, coord, chunks, strict=True)
-            )
-            if all(p.start < p.stop for p in part):
-                parts.append(part)
+        parts = self._sampled_parts(region)
 
         def sampled(got: Any) -> str:
             for part in parts:
@@ -330,9 +364,14 @@ class _ArrayCheck:
             how = "every file the input's own, " + (
                 "byte for byte" if self.array.mode == Mode.COPY else "a link, or in place"
             )
+        unit = "shards" if self.array.sharded else "blocks of chunks"
+        if self.sampled_decode:
+            return True, (
+                f"the input's own files under the input's codecs, grid, keys and fill value; "
+                f"{len(self.sampled or ())} sampled chunks decoded"
+            )
         if self.sampled is not None:
             how = f"{len(self.sampled)} sampled input chunks: {how}"
-        unit = "shards" if self.array.sharded else "blocks of chunks"
         return True, f"{shards} {unit} decoded; {how}"
 
 
@@ -372,7 +411,7 @@ def _check_shards(checks: list[_ArrayCheck], tasks: list[tuple[int, int]], send:
 def _check_in_processes(checks: list[_ArrayCheck], workers: int) -> None:
     """Decoding and comparing costs Python time per shard and per array, which threads do not
     share out: split the shards over forked worker processes."""
-    tasks = [(i, shard) for i, check in enumerate(checks) for shard in range(check.array.shards)]
+    tasks = [(i, shard) for i, check in enumerate(checks) for shard in check.shard_indices()]
     context = multiprocessing.get_context("fork")
     running = []
     for worker in range(workers):
@@ -408,7 +447,8 @@ def compare_arrays(
     rng = random.Random(seed)
     if mode == "sample":
         LOG.info(
-            "sample mode: %d random input chunks per array, seed %d; every output chunk is decoded",
+            "sample mode: %d random input chunks per array, seed %d; every output chunk is "
+            "decoded but in arrays that are the input's own files (in place over Zarr v3)",
             sample,
             seed,
         )
@@ -423,10 +463,11 @@ def compare_arrays(
             target,
             source_store,
             target_store,
+            sampled_decode=mode == "sample" and array.output.as_input and plan.in_place,
         )
         for array in plan.arrays
     ]
-    shards = sum(check.array.shards for check in checks)
+    shards = sum(len(check.shard_indices()) for check in checks)
     workers, reads = io_plan(threads, source, target, max(a.shard_bytes for a in plan.arrays))
     for check in checks:
         check.reads_in_flight = reads
@@ -440,7 +481,7 @@ def compare_arrays(
             (
                 partial(check.check_shard, index)
                 for check in checks
-                for index in range(check.array.shards)
+                for index in check.shard_indices()
             ),
             workers,
         )

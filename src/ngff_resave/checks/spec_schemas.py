@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import validators as jsonschema_validators
 from referencing import Registry, Resource
 
 from ngff_resave.checks.results import join_path
@@ -46,15 +48,46 @@ def schema_folder() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "spec" / VERSION / "schemas"
 
 
+def _canonical(value: Any) -> Any:
+    """A JSON value in a form where values JSON Schema deems equal are equal (1 and 1.0; the
+    order of an object's keys); true stays apart from 1."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}
+    return value
+
+
+def unique_items(
+    validator: Any, unique: bool, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    """``uniqueItems`` in one pass: jsonschema compares every pair of objects, which takes
+    seconds for a plate's thousands of wells."""
+    if not unique or not validator.is_type(instance, "array"):
+        return
+    seen: set[str] = set()
+    for item in instance:
+        key = json.dumps(_canonical(item), sort_keys=True)
+        if key in seen:
+            yield ValidationError(f"{instance!r} has non-unique elements")
+            return
+        seen.add(key)
+
+
+Validator = jsonschema_validators.extend(Draft202012Validator, {"uniqueItems": unique_items})
+
+
 @cache
-def validators() -> dict[str, Draft202012Validator]:
+def validators() -> dict[str, Any]:
     """One validator per schema file, all sharing one registry of the folder's schemas."""
     schemas = [json.loads(p.read_text()) for p in sorted(schema_folder().glob("*.schema"))]
     registry: Registry = Registry().with_resources(
         (schema["$id"], Resource.from_contents(schema)) for schema in schemas
     )
     return {
-        schema["$id"].rsplit("/", 1)[1].removesuffix(".schema"): Draft202012Validator(
+        schema["$id"].rsplit("/", 1)[1].removesuffix(".schema"): Validator(
             schema, registry=registry
         )
         for schema in schemas

@@ -30,7 +30,12 @@ def endpoint_label(url: str, storage_options: dict[str, Any]) -> str:
 
 # Engines whose per-array byte counts in a convert record are exact: they write shard by
 # shard, each counted, or (links) write no pixel bytes at all. The re-encoders count per job.
-EXACT_COUNTS = {Engine.SHARD_COPY.value, Engine.CHUNK_TRANSCODE.value, Engine.LINK.value}
+EXACT_COUNTS = {
+    Engine.SHARD_COPY.value,
+    Engine.CHUNK_TRANSCODE.value,
+    Engine.FILE_COPY.value,
+    Engine.LINK.value,
+}
 
 
 def array_stats(

@@ -74,6 +74,35 @@ def file_grids(plan: Plan) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
     return shards, chunks
 
 
+def _changed(target: Location, documents: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """In place over a Zarr v3 input: only the documents that would change (an array's
+    challenge statistics aside: an array whose metadata is the input's keeps its own)."""
+    paths = list(documents)
+    found = dict(zip(paths, target.read_many(paths), strict=True))
+
+    def same(path: str) -> bool:
+        data = found[path]
+        if data is None:
+            return False
+        try:
+            current = json.loads(data)
+        except ValueError:
+            return False
+        new = documents[path]
+        if new.get("node_type") == "array":
+            current = {**current, "attributes": _without_stats(current.get("attributes"))}
+            new = {**new, "attributes": _without_stats(new.get("attributes"))}
+        return bool(current == new)
+
+    return {path: document for path, document in documents.items() if not same(path)}
+
+
+def _without_stats(attributes: Any) -> Any:
+    if not isinstance(attributes, dict):
+        return attributes
+    return {key: value for key, value in attributes.items() if key != STATS_KEY}
+
+
 def write_metadata(
     plan: Plan, convert_records: list[dict[str, Any]], run: Run | None = None
 ) -> dict[str, Any]:
@@ -93,6 +122,7 @@ def write_metadata(
         [] if plan.in_place else plan.files,
         [e.path for e in migrated],
         chunk_grids,
+        input_documents=plan.replaces_input_documents,
     )
     written: list[str] = []
     nbytes = 0
@@ -118,32 +148,38 @@ def write_metadata(
             migrate(source, target, extra)
             written.append(posixpath.join(extra.path, "zarr.json"))
     stats = array_stats(plan, convert_records, lambda path: shard_bytes(target, path))
-    if plan.replaces_input_documents:
-        documents = [posixpath.join(path, "zarr.json") for path in [*plan.groups, *stats]]
-        documents += [CRATE_FILE] if plan.crate else []
-        kept = keep_originals(target, documents)
-        written += [path for path, _ in kept]
-        nbytes += sum(size for _, size in kept)
-        LOG.info("%s: kept %d of the input's zarr.json documents", plan.dataset, len(kept))
+    arrays = {}
     for array in plan.arrays:
         if array.path in stats:
             document = planned_array_metadata(array)
             document["attributes"][STATS_KEY] = stats[array.path]
-            put_json(posixpath.join(array.path, "zarr.json"), document)
+            arrays[posixpath.join(array.path, "zarr.json")] = document
+    groups = {
+        posixpath.join(path, "zarr.json"): group_metadata(plan.groups[path], plan.ngff_version)
+        for path in sorted((p for p in plan.groups if p), key=lambda p: -p.count("/"))
+    }
+    crate = crate_for_plan(plan)
+    root = group_metadata(plan.groups[""], plan.ngff_version, plan.notes)
+    if plan.replaces_input_documents:
+        arrays, groups = _changed(target, arrays), _changed(target, groups)
+        documents = [*arrays, *groups, *([CRATE_FILE] if crate else []), "zarr.json"]
+        kept = keep_originals(target, documents)
+        written += [path for path, _ in kept]
+        nbytes += sum(size for _, size in kept)
+        LOG.info("%s: kept %d of the input's documents", plan.dataset, len(kept))
+    for path, document in arrays.items():
+        put_json(path, document)
     # In place the files are where they are; a copy onto itself would only risk them.
     for path in [] if plan.in_place else plan.files:
         data = source.read_bytes(path)
         if data is None:
             raise FileNotFoundError(f"dataset '{plan.dataset}': {source.child(path)} vanished")
         put(path, data)
-    for path in sorted((p for p in plan.groups if p), key=lambda p: -p.count("/")):
-        put_json(
-            posixpath.join(path, "zarr.json"), group_metadata(plan.groups[path], plan.ngff_version)
-        )
-    crate = crate_for_plan(plan)
+    for path, document in groups.items():
+        put_json(path, document)
     if crate is not None:
         put_json(CRATE_FILE, crate)
     confirm_claim(plan.dataset, target, run)
-    put_json("zarr.json", group_metadata(plan.groups[""], plan.ngff_version, plan.notes))
+    put_json("zarr.json", root)
     LOG.info("%s: wrote %d metadata files, root last", plan.dataset, len(written))
     return {"dataset": plan.dataset, "files": written, "bytes_written": nbytes}

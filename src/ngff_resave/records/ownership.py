@@ -373,13 +373,15 @@ def settle_claim(
     files: list[str],
     extras: list[str] | None = None,
     chunk_grids: dict[str, list[int]] | None = None,
+    input_documents: bool = False,
 ) -> list[str]:
     """Once a dataset's arrays are written, before its metadata: remove what the workflow wrote
     under an earlier plan that this one does not have (arrays no longer planned, shards outside
     an array's new shard grid, links outside a referenced array's chunk grid, files no longer
     copied), and list only the current arrays and files in the claim. ``grids`` maps each
     sharded array to its shard grid, ``chunk_grids`` each referenced one to its chunk grid.
-    In place, chunk files are the input's: only the workflow's shards and metadata go.
+    In place, chunk files are the input's: only the workflow's metadata goes, and over a Zarr
+    v3 input (``input_documents``) not even that: its documents are the input's own.
     Returns what was removed."""
     held = read_claim(target)
     if held is None:
@@ -389,13 +391,15 @@ def settle_claim(
     current = {*grids, *chunk_grids, *(extras or [])}
     removed = []
     for old in sorted(set(held.get("arrays", [])) - current):
+        if input_documents:
+            break
         removed += [
             f"{old}/{key}"
             for key in target.list_files(old)
             if key == "zarr.json" or _stale(key, None, None, in_place)
         ]
     for array in sorted({*grids, *chunk_grids}):
-        if in_place and array in chunk_grids:
+        if in_place:
             continue  # nothing of the workflow's but its zarr.json, rewritten next
         removed += [
             f"{array}/{key}"

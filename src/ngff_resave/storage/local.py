@@ -72,9 +72,15 @@ class LocalLocation(Location):
         folder = os.path.dirname(target)
         tmp = f"{folder}/{temporary_name(os.path.basename(target))}"
         try:
-            os.makedirs(folder, exist_ok=True)
             try:
-                with open(tmp, "wb") as handle:
+                handle = open(tmp, "wb")  # noqa: SIM115 - closed below
+            except FileNotFoundError:
+                # The folder is made only when missing: a mkdir per file costs more than a
+                # write of a small document.
+                os.makedirs(folder, exist_ok=True)
+                handle = open(tmp, "wb")  # noqa: SIM115 - closed below
+            try:
+                with handle:
                     handle.writelines(parts)
                 os.replace(tmp, target)
             except BaseException:
