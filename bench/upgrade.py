@@ -71,6 +71,8 @@ from ngff_resave.records.ownership import ORIGINALS  # noqa: E402
 LOG = logging.getLogger("bench.upgrade")
 CACHE = HERE / "cache"
 README_START, README_END = "<!-- bench-upgrade:start -->", "<!-- bench-upgrade:end -->"
+# Where the results' notes on each tool's metadata begin; the README takes what comes before.
+FACTS = "What each upgrade did to the metadata, observed on the results above"
 SMALL_IMAGE = {"shape": (1, 2, 2, 512, 512), "chunks": (1, 1, 1, 256, 256), "levels": 3}
 SMALL_WELLS, SMALL_FIELDS = 4, 1
 CONVERTED_SPEC = 1
@@ -551,8 +553,8 @@ def report(rows: Sequence[Row], probe: Sequence[Row], inputs: dict[str, str], se
         "`cp -a` copy of the 0.5 dataset, synced, not timed); median of "
         f"{setup.repeat} run(s). ngff-resave {version('ngff-resave')}: one Snakemake "
         f"{version('snakemake')} run from a fresh working directory, `--cores {setup.cores}`, "
-        "a one-row sheet `mode: reference`, `in_place: true`, `ngff_version: \"0.6\"` (full "
-        "validation, RO-Crate), planning and catalog included. ngff-zarr "
+        "a one-row sheet `mode: reference`, `in_place: true`, `ngff_version: \"0.6\"` "
+        "(`validate.mode` as the row says, RO-Crate), planning and catalog included. ngff-zarr "
         f"{version('ngff-zarr')}: `upgrade_ome_zarr(path, version=\"0.6\")` in a Python "
         "process of its own, its imports included.",
         "",
@@ -566,9 +568,8 @@ def report(rows: Sequence[Row], probe: Sequence[Row], inputs: dict[str, str], se
         "spec's 0.6 JSON schemas and the rules between documents (ngff_resave.checks."
         "spec_schemas) on every OME group of the result.",
     ]
-    lines += ["", "What each upgrade did to the metadata, observed on the results above (key "
-              "paths: list items as `[*]`; a value that moved under another key, such as a "
-              "scale into a `sequence`, counts as gone and new):", ""]
+    lines += ["", FACTS + " (key paths: list items as `[*]`; a value that moved under another "
+              "key, such as a scale into a `sequence`, counts as gone and new):", ""]
     for r in [*rows, *probe]:
         if r.facts:
             lines.append(f"- {r.scenario}, {r.tool}:")
@@ -652,7 +653,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(dated)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(f"# Upgrade benchmark: OME-Zarr 0.5 to 0.6 in place\n\n{dated}")
-    update_readme(readme, dated)
+    summary = dated.split(FACTS, 1)[0].rstrip()
+    update_readme(readme, f"{summary}\n\n{FACTS}: `bench/upgrade-results.md`.\n")
     return 0
 
 

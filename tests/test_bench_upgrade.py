@@ -105,7 +105,10 @@ def test_the_small_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     text = output.read_text()
     assert text.startswith("# Upgrade benchmark")
     assert f"{os.cpu_count()} cores" in text and "warm page cache" in text
-    assert text.split("\n", 2)[2] in readme.read_text()  # the table went between the markers
+    # The table went between the markers, the notes on each tool's metadata stayed out.
+    summary = text.split("\n", 2)[2].split(upgrade.FACTS)[0].rstrip()
+    assert summary in readme.read_text() and "bench/upgrade-results.md" in readme.read_text()
+    assert "- probe, ngff-zarr" not in readme.read_text()
     assert (work / "inputs" / "upgrade" / "image.ome.zarr" / "zarr.json").exists()
     rows = table_rows(text)
     tool = next(t for _, t in rows if t.startswith("ngff-zarr"))
