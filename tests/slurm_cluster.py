@@ -6,8 +6,9 @@ and ``slurmd`` (Debian's ``slurm-wlm``); nothing of SLURM is mocked.
 - :func:`ensure_slurm_installed`: ``None`` when the commands are there, else installs them
   with apt-get (root only) or says why it cannot.
 - :class:`SlurmCluster`: a context manager that writes a ``slurm.conf`` for one node (this
-  machine, all its CPUs, its memory minus 1 GiB, partition ``debug``), starts munged (only when
-  none answers), slurmctld and slurmd, waits until the node is idle and stops all of it on exit.
+  machine, all its CPUs, its memory minus 1 GiB, one partition ``ngff-test``, the default),
+  starts munged (only when none answers), slurmctld and slurmd, waits until the node is idle
+  and stops all of it on exit.
 - fixture ``slurm_cluster`` (session): a started cluster, or a skip saying why there is none.
   Import it as ``from slurm_cluster import slurm_cluster_fixture  # noqa: F401``.
 
@@ -70,7 +71,8 @@ APT_PACKAGES = ("slurm-wlm", "munge", "iproute2")
 # Daemons live in /usr/sbin, which a non-login PATH may lack.
 SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 
-PARTITION = "debug"
+# Not "debug" or another common name: a profile that named a partition would be refused here.
+PARTITION = "ngff-test"
 # Where SLURM looks for slurm.conf without SLURM_CONF (Debian's packages own the folder).
 ETC_SLURM = "/etc/slurm"
 # The namespace is new, so every port in it is free; these differ from SLURM's defaults (6817,

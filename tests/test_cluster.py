@@ -11,8 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import REPO, snakemake, snakemake_command
-from slurm_cluster import slurm_cluster_fixture  # noqa: F401 - the fixture
+from slurm_cluster import (
+    PARTITION,
+    slurm_cluster_fixture,  # noqa: F401 - the fixture
+)
 
 from ngff_resave.arrays.resources import job_memory_mb, job_runtime_minutes
 from ngff_resave.cli.examples import write_example_workdir
@@ -166,3 +170,11 @@ def test_the_workflow_runs_through_sbatch_and_redoes_a_fixed_row_alone(tmp_path,
     )
     assert [d["dataset"] for d in pack["datasets"]] == ["broken"]
     assert len(slurm_cluster.submitted_jobs()) > before
+
+
+def test_the_slurm_profile_leaves_the_partition_to_the_site():
+    """A stock cluster's partitions have the site's names: the profile names none, so jobs go
+    to the default partition (the test cluster's is not called debug either)."""
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    assert "slurm_partition" not in (profile.get("default-resources") or {})
+    assert PARTITION != "debug"
