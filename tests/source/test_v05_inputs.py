@@ -9,6 +9,7 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -450,3 +451,35 @@ def test_sample_mode_in_place_decodes_only_the_sampled_chunks_and_checks_the_met
     report = validate_dataset(result.plan, "sample", 8, None, 1)
     assert not report.valid
     assert any("codecs, fill value and chunk keys" in name for name in report.failed)
+
+
+def test_shards_with_their_index_at_the_start_are_read_and_resharded(tmp_path):
+    from zarr.codecs import BytesCodec, ShardingCodec, ZstdCodec
+
+    source = tmp_path / "in.zarr"
+    v05_inputs.image(source, labels=False)
+    data = zarr.open_array(source / "0", mode="r")[...]
+    shutil.rmtree(source / "0")
+    array = zarr.create_array(
+        str(source / "0"),
+        shape=data.shape,
+        dtype=data.dtype,
+        chunks=(2, 32, 32),
+        serializer=ShardingCodec(
+            chunk_shape=(2, 16, 16), codecs=[BytesCodec(), ZstdCodec()], index_location="start"
+        ),
+        compressors=None,
+        dimension_names=["c", "y", "x"],
+        zarr_format=3,
+    )
+    array[...] = data
+    meta = read_json(source / "0" / "zarr.json")
+    stored = v05.read_array(meta)
+    reader = v05.EncodedChunks(open_location(str(source), {}), "0", stored.input_array(0))
+    first = np.frombuffer(numcodecs.Zstd().decode(reader.read([(0, 0, 0)])[0]), dtype="<u2")
+    np.testing.assert_array_equal(first.reshape(2, 16, 16), data[:, :16, :16])
+    output = tmp_path / "out.zarr"
+    row = convert_row(tmp_path, source, output, ngff_version="0.6", shards=[2, 64, 64])
+    assert row["valid"] == "True", row["error"]
+    assert engines(tmp_path) == {"shard copy"}
+    assert_same_pixels(source, output)
