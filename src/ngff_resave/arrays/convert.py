@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ngff_resave.arrays.codecs import planned_array_metadata
+from ngff_resave.arrays.readback import Readback
 from ngff_resave.arrays.resources import io_plan, peak_memory_bytes
 from ngff_resave.arrays.shards import (
     assemble_shard,
@@ -121,6 +122,8 @@ class ShardTask:
     linker: ChunkLinker | None = None
     # Copied arrays: the input's encoded chunks.
     encoded: EncodedChunks | None = None
+    # Reads each shard back once written (every engine that reads the input).
+    readback: Readback | None = None
 
     @property
     def region(self) -> tuple[slice, ...]:
@@ -150,7 +153,9 @@ class ShardTask:
 
     def _reencode(self) -> ShardResult:
         assert self.reencoder is not None
-        self.reencoder.copy(self.array.path, self.region)
+        values = self.reencoder.copy(self.array.path, self.region)
+        if self.readback is not None:
+            self.readback.values(self.array, self.index, self.region, expected=values)
         return ShardResult(self._pixel_bytes())
 
     def _link(self) -> ShardResult:
@@ -167,18 +172,21 @@ class ShardTask:
     def _copy_files(self) -> ShardResult:
         """A shard (or block of chunk files) of a Zarr v3 input taken as it is: its files
         copied byte for byte; one the input lacks is not left from an earlier run either."""
-        keys = [f"{self.array.path}/{key}" for key in input_files(self.array, self.index)]
-        read = written = 0
-        for key, data in zip(
-            keys, self.source_loc.read_many(keys, self.reads_in_flight), strict=True
+        names = input_files(self.array, self.index)
+        keys = [f"{self.array.path}/{name}" for name in names]
+        held = {}
+        for name, key, data in zip(
+            names, keys, self.source_loc.read_many(keys, self.reads_in_flight), strict=True
         ):
             if data is None:
                 self.target_loc.delete(key)
                 continue
             self.target_loc.write_bytes(key, data)
-            read += len(data)
-            written += len(data)
-        return ShardResult(self._pixel_bytes(), read, written)
+            held[name] = data
+        if self.readback is not None:
+            self.readback.copied_files(self.array, self.index, self.region, held)
+        read = sum(len(data) for data in held.values())
+        return ShardResult(self._pixel_bytes(), read, read)
 
     def _assemble(self) -> ShardResult:
         """The shard from its input chunks' bytes, copied or transcoded one by one."""
@@ -187,24 +195,25 @@ class ShardTask:
         coords = list(
             inner_chunk_coords(array.shape, array.output.chunks, array.output.shards, self.index)
         )
-        found = iter(self.encoded.read([c for c in coords if c is not None]))
-        chunks: list[bytes | None] = []
-        read = 0
-        for coord in coords:
-            data = None if coord is None else next(found)
-            if data is not None:
-                read += len(data)
-                if self.transcoder is not None:
-                    data = self.transcoder(data)
-            chunks.append(data)
+        held: dict[str, bytes] = {}
+        found = iter(self.encoded.read([c for c in coords if c is not None], held))
+        inner = [None if coord is None else next(found) for coord in coords]
+        read = sum(len(data) for data in inner if data is not None)
+        chunks = inner
+        if self.transcoder is not None:
+            chunks = [None if data is None else self.transcoder(data) for data in inner]
         parts = assemble_shard(chunks)
         key = f"{array.path}/{v3_shard_key(array.shape, array.output.shards, self.index)}"
         if parts is None:
             # No chunk, no shard: and none left over from an earlier run, which would be read.
             self.target_loc.delete(key)
-            return ShardResult(self._pixel_bytes())
-        self.target_loc.write_parts(key, parts)
-        return ShardResult(self._pixel_bytes(), read, sum(len(p) for p in parts))
+        else:
+            self.target_loc.write_parts(key, parts)
+        if self.readback is not None and self.transcoder is not None:
+            self.readback.values(self.array, self.index, self.region, held=held)
+        elif self.readback is not None:
+            self.readback.copied_chunks(self.array, self.index, self.region, inner)
+        return ShardResult(self._pixel_bytes(), read, sum(len(p) for p in parts or ()))
 
 
 def choose_engine(array: PlannedArray, source: Location, target: Location) -> Engine:
@@ -277,6 +286,7 @@ def run_convert_job(
         linker = ChunkLinker()
     metadata_bytes = _MetadataBytes()
     workers, reads = io_plan(threads, source_loc, target_loc, job.shard_bytes)
+    readback = Readback(source_loc, target_loc)
 
     def tasks() -> Iterator[ShardTask]:
         for part in job.arrays:
@@ -311,6 +321,7 @@ def run_convert_job(
                     reads,
                     linker,
                     encoded,
+                    None if engine == Engine.LINK else readback,
                 )
 
     total_shards = sum(p.shards[1] - p.shards[0] for p in job.arrays)
@@ -353,6 +364,11 @@ def run_convert_job(
                 "engine": engines[p.path],
                 "bytes_read": per_array.get(p.path, ShardResult(0)).bytes_read,
                 "bytes_written": per_array.get(p.path, ShardResult(0)).bytes_written,
+                **(
+                    {"proof": readback.proofs[p.path].as_record()}
+                    if p.path in readback.proofs
+                    else {}
+                ),
             }
             for p in job.arrays
         ],

@@ -105,9 +105,11 @@ class ZarrPythonEngine:
             self._zarr.open_array(self.target_store, path=array.path, mode="r+", zarr_format=3),
         )
 
-    def copy(self, path: str, region: tuple[slice, ...]) -> None:
+    def copy(self, path: str, region: tuple[slice, ...]) -> Any:
         source, target = self.arrays[path]
-        target[region] = source[region]
+        values = source[region]
+        target[region] = values
+        return values
 
     def counts(self) -> dict[str, int]:
         return {
@@ -164,9 +166,11 @@ class TensorstoreEngine:
         ).result()
         self.arrays[array.path] = (source, target)
 
-    def copy(self, path: str, region: tuple[slice, ...]) -> None:
+    def copy(self, path: str, region: tuple[slice, ...]) -> Any:
         source, target = self.arrays[path]
-        target[region].write(source[region]).result()
+        values = source[region].read().result()
+        target[region].write(values).result()
+        return values
 
     def _metrics(self) -> dict[str, int]:
         """Bytes read and written by every kvstore driver so far, in this process."""
@@ -203,8 +207,9 @@ class Reencoder:
         opened.open(array)
         self.by_path[array.path] = opened
 
-    def copy(self, path: str, region: tuple[slice, ...]) -> None:
-        self.by_path[path].copy(path, region)
+    def copy(self, path: str, region: tuple[slice, ...]) -> Any:
+        """Copy a region; its values, as read from the input and written."""
+        return self.by_path[path].copy(path, region)
 
     def counts(self) -> dict[str, int]:
         totals = {"bytes_read": 0, "bytes_written": 0}

@@ -100,3 +100,21 @@ def assemble_shard(chunks: list[bytes | None]) -> list[bytes] | None:
     index_bytes = struct.pack(f"<{len(index)}Q", *index)
     checksum = struct.pack("<I", google_crc32c.value(index_bytes))
     return [*(c for c in chunks if c is not None), index_bytes, checksum]
+
+
+def shard_entries(data: bytes, count: int, where: str) -> list[tuple[int, int]]:
+    """The ``(offset, nbytes)`` pairs of the index at the end of a shard this workflow wrote,
+    after checking their CRC32C and that each lies within the chunk bytes."""
+    size = 16 * count + 4
+    if len(data) < size:
+        raise ValueError(f"{where}: {len(data)} bytes, shorter than its index ({size} bytes)")
+    index = data[-size:-4]
+    if struct.unpack("<I", data[-4:])[0] != google_crc32c.value(index):
+        raise ValueError(f"{where}: the CRC32C of the shard index does not match")
+    values = struct.unpack(f"<{2 * count}Q", index)
+    entries = list(zip(values[0::2], values[1::2], strict=True))
+    end = len(data) - size
+    for number, (offset, nbytes) in enumerate(entries):
+        if (offset, nbytes) != (EMPTY, EMPTY) and offset + nbytes > end:
+            raise ValueError(f"{where}: inner chunk {number} lies outside the chunk bytes")
+    return entries

@@ -11,11 +11,11 @@ chunks per array with the input.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
 import random
-import struct
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import google_crc32c
 import numpy as np
 import zarr
 from zarr.core.metadata import ArrayV3Metadata
 from zarr.storage import StorePath
 
 from ngff_resave.arrays.codecs import planned_array_metadata, v3_data_type
+from ngff_resave.arrays.readback import RecordingStore, file_digest
 from ngff_resave.arrays.reencode import open_source
 from ngff_resave.arrays.resources import io_plan
 from ngff_resave.arrays.shards import (
@@ -37,11 +37,13 @@ from ngff_resave.arrays.shards import (
     grid_of,
     inner_chunk_coords,
     input_files,
+    shard_entries,
     shard_slices,
     unravel,
     v3_shard_key,
 )
 from ngff_resave.checks.hierarchy import Nodes
+from ngff_resave.checks.proofs import Proof, check_files, gather_proofs
 from ngff_resave.checks.results import Report, join_path, spell_error
 from ngff_resave.model.plan import Mode, Plan, PlannedArray
 from ngff_resave.source.v05 import EncodedChunks
@@ -120,18 +122,6 @@ def _metadata_checks(
     ]
 
 
-def _shard_index(data: bytes, count: int, where: str) -> list[tuple[int, int]]:
-    """The ``(offset, nbytes)`` pairs at the end of a shard, after checking their CRC32C."""
-    size = 16 * count + 4
-    if len(data) < size:
-        raise ValueError(f"{where}: {len(data)} bytes, shorter than its index ({size} bytes)")
-    index = data[-size:-4]
-    if struct.unpack("<I", data[-4:])[0] != google_crc32c.value(index):
-        raise ValueError(f"{where}: the CRC32C of the shard index does not match")
-    values = struct.unpack(f"<{2 * count}Q", index)
-    return list(zip(values[0::2], values[1::2], strict=True))
-
-
 @dataclass
 class _ArrayCheck:
     """One array's pixel comparison: shards are checked by worker threads, problems gathered."""
@@ -149,6 +139,9 @@ class _ArrayCheck:
     # Sample mode over an array whose files are the input's own (in place, taken as it is):
     # only the sampled chunks are decoded (see :meth:`shard_indices`).
     sampled_decode: bool = False
+    # An array its convert jobs read back and compared whole: the files they recorded (key
+    # below the array: size and CRC32C); only the sampled chunks are re-read here.
+    proof: Proof | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _opened: dict[str, Any] = field(default_factory=dict)
     _shards_done: int = 0
@@ -179,15 +172,22 @@ class _ArrayCheck:
         chunk (the output's bytes are the input's own files and its zarr.json names the
         input's codecs, grid, keys and fill value, checked apart, so the values are the
         input's; decoding samples shows the metadata reads them)."""
-        if not self.sampled_decode or self.sampled is None:
+        if self.sampled is None or not (self.sampled_decode or self.proof is not None):
             return list(range(self.array.shards))
+        if self.proof is not None and self.proof.problem:
+            return []
         array = self.array
-        per_shard = [s // c for s, c in zip(array.output.shards, array.output.chunks, strict=True)]
-        grid = grid_of(array.shape, array.output.shards)
+        shards, chunks = array.output.shards, array.input.chunks
+        grid = grid_of(array.shape, shards)
         indices = set()
         for coord in self.sampled:
-            shard = [c // p for c, p in zip(coord, per_shard, strict=True)]
-            indices.add(int(np.ravel_multi_index(shard, grid)))
+            # The shards the sampled input chunk overlaps.
+            ranges = [
+                range(c * n // s, (min((c + 1) * n, size) - 1) // s + 1)
+                for c, n, s, size in zip(coord, chunks, shards, array.shape, strict=True)
+            ]
+            for shard in itertools.product(*ranges):
+                indices.add(int(np.ravel_multi_index(shard, grid)))
         return sorted(indices)
 
     def _out(self, key: str = "") -> str:
@@ -196,7 +196,9 @@ class _ArrayCheck:
     def check_shard(self, index: int) -> None:
         region = shard_slices(self.array.shape, self.array.output.shards, index)
         try:
-            if self.sampled_decode:
+            if self.proof is not None:
+                problem = self._proven_sample(region)
+            elif self.sampled_decode:
                 problem = self._decoded_samples(region)
             elif self.array.output.as_input or self.array.mode == Mode.REFERENCE:
                 problem = self._input_files(index) or self._decoded(region, None)
@@ -231,8 +233,7 @@ class _ArrayCheck:
             return ""
         key = v3_shard_key(shape, shards, index)
         data = self.target.read_bytes(join_path(self.path, key))
-        entries = None if data is None else _shard_index(data, len(coords), self._out(key))
-        end = 0 if data is None else len(data) - 16 * len(coords) - 4
+        entries = None if data is None else shard_entries(data, len(coords), self._out(key))
         present = [c for i in wanted if (c := coords[i]) is not None]
         encoded = EncodedChunks(self.source, self.path, array.input, self.reads_in_flight)
         found = iter(encoded.read(present))
@@ -254,8 +255,6 @@ class _ArrayCheck:
                     f"{where} holds {nbytes} bytes; the input has no chunk "
                     f"{'past the edge' if coord is None else chunk_key}"
                 )
-            if offset + nbytes > end:
-                return f"{where} lies outside the shard's chunk bytes"
             # A bytes slice compares by memcmp; a memoryview compares item by item.
             if data is None or data[offset : offset + nbytes] != expected:
                 return f"{where} differs from {self.source.child(self.path)}/{chunk_key}"
@@ -305,6 +304,48 @@ class _ArrayCheck:
         got = self._open("output")[region]
         return compare(got) if compare is not None else ""
 
+    def _proven_sample(self, region: tuple[slice, ...]) -> str:
+        """The sampled input chunks in this shard re-read from storage on both sides and
+        compared by value; each output file read is the one its convert job recorded."""
+        assert self.proof is not None and self.doc is not None
+        recording = RecordingStore(self.target_store)
+        output = zarr.Array(
+            zarr.AsyncArray(
+                metadata=ArrayV3Metadata.from_dict(dict(self.doc)),
+                store_path=StorePath(recording, self.path),
+            )
+        )
+        parts = self._sampled_parts(region)
+        try:
+            got = [output[part] for part in parts]
+        except Exception as err:  # noqa: BLE001 - reported after the files' own check
+            failed: Exception | None = err
+        else:
+            failed = None
+        prefix = f"{self.path}/"
+        read = dict(recording.whole)
+        for key in recording.partly - set(read):
+            data = self.target.read_bytes(key)
+            if data is not None:
+                read[key] = data
+        for key, data in sorted(read.items()):
+            name = key.removeprefix(prefix)
+            recorded = self.proof.files.get(name)
+            if recorded != file_digest(data):
+                return (
+                    f"{self._out(name)} is not the file its convert job wrote and read back "
+                    f"(size and CRC32C {list(file_digest(data))}; recorded "
+                    f"{None if recorded is None else list(recorded)})"
+                )
+        if failed is not None:
+            raise failed
+        expected = self._open("input")
+        equal_nan = np.dtype(expected.dtype).kind in "fc"
+        for part, values in zip(parts, got, strict=True):
+            if not np.array_equal(expected[part], values, equal_nan=equal_nan):
+                return f"first difference in [{_spell(part)}]"
+        return ""
+
     def _decoded_samples(self, region: tuple[slice, ...]) -> str:
         """The sampled chunks within this shard's region, decoded by zarr-python."""
         output = self._open("output")
@@ -352,6 +393,8 @@ class _ArrayCheck:
 
     def result(self) -> tuple[bool, str]:
         shards = self.array.shards
+        if self.proof is not None:
+            return self._proof_result()
         if self.problems:
             first = min(self.problems)
             more = len(self.problems) - 1
@@ -373,6 +416,21 @@ class _ArrayCheck:
         if self.sampled is not None:
             how = f"{len(self.sampled)} sampled input chunks: {how}"
         return True, f"{shards} {unit} decoded; {how}"
+
+    def _proof_result(self) -> tuple[bool, str]:
+        assert self.proof is not None
+        first = (
+            self.proof.problem
+            or self.proof.files_problem
+            or (self.problems[min(self.problems)] if self.problems else "")
+        )
+        if first:
+            return False, first
+        return True, (
+            f"{self.array.shards} shards read back by zarr-python and compared by value with "
+            f"the input as written; every file as its job recorded; {len(self.sampled or ())} "
+            "sampled input chunks re-read on both sides, equal"
+        )
 
 
 def _sample(array: PlannedArray, rng: random.Random, sample: int) -> set[tuple[int, ...]]:
@@ -443,30 +501,43 @@ def compare_arrays(
     seed: int,
     threads: int,
     report: Report,
+    records: Iterable[dict[str, Any]] = (),
 ) -> None:
+    """Every array against its input. ``full``/``sample``: an array its convert jobs read back
+    whole (``records``) has its recorded files listed on storage and ``sample`` input chunks
+    re-read on both sides; any other array is read whole (full) or at the sample (sample).
+    ``reread``: every array read whole on both sides."""
     rng = random.Random(seed)
-    if mode == "sample":
-        LOG.info(
-            "sample mode: %d random input chunks per array, seed %d; every output chunk is "
-            "decoded but in arrays that are the input's own files (in place over Zarr v3)",
-            sample,
-            seed,
-        )
+    proofs = {} if mode == "reread" else gather_proofs(plan, records)
+    check_files(proofs, target)
+    LOG.info(
+        "%s mode: %d of %d arrays read back by their convert jobs; %d random input chunks "
+        "re-read per array, seed %d",
+        mode,
+        len(proofs),
+        len(plan.arrays),
+        sample,
+        seed,
+    )
     source_store = source.zarr_store(read_only=True)
     target_store = target.zarr_store(read_only=True)
-    checks = [
-        _ArrayCheck(
-            array,
-            nodes.doc(array.path),
-            _sample(array, rng, sample) if mode == "sample" else None,
-            source,
-            target,
-            source_store,
-            target_store,
-            sampled_decode=mode == "sample" and array.output.as_input and plan.in_place,
+    checks = []
+    for array in plan.arrays:
+        proof = proofs.get(array.path)
+        sampled = proof is not None or mode == "sample"
+        checks.append(
+            _ArrayCheck(
+                array,
+                nodes.doc(array.path),
+                _sample(array, rng, sample) if sampled else None,
+                source,
+                target,
+                source_store,
+                target_store,
+                sampled_decode=mode == "sample" and array.output.as_input and plan.in_place,
+                proof=proof,
+            )
         )
-        for array in plan.arrays
-    ]
     shards = sum(len(check.shard_indices()) for check in checks)
     workers, reads = io_plan(threads, source, target, max(a.shard_bytes for a in plan.arrays))
     for check in checks:

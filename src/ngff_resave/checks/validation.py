@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Iterable
+from typing import Any
 
 from ngff_resave.checks.hierarchy import Nodes, validate_models
 from ngff_resave.checks.pixels import compare_arrays
@@ -59,8 +61,11 @@ def validate_dataset(
     sample: int = 8,
     seed: int | None = None,
     threads: int = 2,
+    records: Iterable[dict[str, Any]] = (),
 ) -> Report:
-    """Check the converted dataset of a plan; never raises for an invalid dataset."""
+    """Check the converted dataset of a plan against its input and the ``records`` of its
+    convert jobs (see :func:`~ngff_resave.checks.pixels.compare_arrays` for what each mode
+    reads); never raises for an invalid dataset."""
     report = Report(plan.dataset)
     source = open_location(plan.input, plan.input_storage)
     target = open_location(plan.output, plan.output_storage)
@@ -80,8 +85,8 @@ def validate_dataset(
     _check_extras(plan, nodes, source, target, report)
     if seed is None:
         seed = random.SystemRandom().randrange(2**32)
-    compare_arrays(plan, nodes, source, target, mode, sample, seed, threads, report)
-    if mode == "sample":
+    compare_arrays(plan, nodes, source, target, mode, sample, seed, threads, report, records)
+    if mode != "reread":
         report.checks.append({"check": "sample seed", "ok": True, "detail": str(seed)})
     if plan.crate:
         document = target.read_json(CRATE_FILE)

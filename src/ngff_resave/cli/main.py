@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ngff_resave import __version__
-from ngff_resave.model.patterns import NGFF_VERSIONS
+from ngff_resave.model.patterns import NGFF_VERSIONS, VALIDATE_MODES
 
 LOG = logging.getLogger("ngff_resave")
 
@@ -163,7 +163,7 @@ def cmd_restore_in_place(args: argparse.Namespace) -> int:
 
 
 def _validation_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mode", choices=["full", "sample"], default="full")
+    parser.add_argument("--mode", choices=VALIDATE_MODES, default="full")
     parser.add_argument("--sample-chunks", type=int, default=8)
 
 
@@ -240,7 +240,7 @@ def _convert_parser(sub: Any) -> None:
         "shards instead of failing",
     )
     p.add_argument("--dataset", help="the dataset id (default: from OUTPUT's name)")
-    p.add_argument("--validate", choices=["full", "sample"], default="full", help="pixels checked")
+    p.add_argument("--validate", choices=VALIDATE_MODES, default="full", help="pixels checked")
     for side in ("input", "output"):
         p.add_argument(f"--{side}-bucket", help=f"S3 bucket the {side} path is in")
         p.add_argument(f"--{side}-endpoint", help=f"S3 endpoint URL of the {side}")

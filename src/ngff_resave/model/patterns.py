@@ -38,6 +38,9 @@ MODALITY_ID: Final = r"^obo:FBbi_[0-9]{8}$"
 
 # The OME-Zarr versions a row can ask for (``ngff_version``), the first the default.
 NGFF_VERSIONS: Final = ("0.5", "0.6")
+# validate.mode: each shard proven as it is written plus a sample re-read (full), a sample
+# only (sample), or every chunk re-read from storage on both sides (reread).
+VALIDATE_MODES: Final = ("full", "sample", "reread")
 
 # Chunks and shards in a sheet cell: comma-separated positive integers.
 SIZES: Final = r"^[1-9][0-9]*(,[1-9][0-9]*)*$"

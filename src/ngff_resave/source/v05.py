@@ -203,17 +203,26 @@ class EncodedChunks:
             coord = tuple(c // p for c, p in zip(coord, per_shard, strict=True))
         return input_file_key(array, coord)
 
-    def read(self, coords: list[tuple[int, ...]]) -> list[bytes | None]:
-        """The chunks' bytes (None: not stored, the fill value)."""
-        keys = [f"{self.path}/{self.key(coord)}" for coord in coords]
+    def read(
+        self, coords: list[tuple[int, ...]], held: dict[str, bytes] | None = None
+    ) -> list[bytes | None]:
+        """The chunks' bytes (None: not stored, the fill value). ``held`` is given the files
+        read (key below the array: bytes), for the shard's read-back to decode."""
+        names = [self.key(coord) for coord in coords]
+        keys = [f"{self.path}/{name}" for name in names]
         if self.array.shards is None:
-            return self.location.read_many(keys, self.reads)
+            chunks = self.location.read_many(keys, self.reads)
+            if held is not None:
+                held.update((n, c) for n, c in zip(names, chunks, strict=True) if c is not None)
+            return chunks
         wanted = list(dict.fromkeys(keys))
         missing = [k for k in wanted if k not in self._shards]
         found = dict(zip(missing, self.location.read_many(missing, self.reads), strict=True))
         shards = {}
         for key in wanted:
-            shards[key] = self._shard(key, found)
+            shard = shards[key] = self._shard(key, found)
+            if held is not None and shard is not None:
+                held[key.removeprefix(f"{self.path}/")] = shard[0]
         return [self._inner(shards[key], coord) for key, coord in zip(keys, coords, strict=True)]
 
     def _shard(

@@ -95,7 +95,7 @@ def run_dataset(
         step = "metadata"
         write_local_json(results / dataset / "metadata.json", write_metadata(plan, records, run))
         step = "validate"
-        outcome = validate_plan(plan, plan_digest, mode, sample_chunks, threads, rule, log)
+        outcome = validate_plan(plan, plan_digest, mode, sample_chunks, threads, rule, log, records)
         record_thumbnail(plan, outcome, results)
         return outcome
     except Exception as err:  # noqa: BLE001 - one dataset's failure must not stop the others
@@ -181,7 +181,7 @@ def convert_dataset(
     plan, _ = plan_and_record(settings, results, run)
     records = convert_jobs(plan, results, run, threads, progress_interval)
     metadata = write_metadata(plan, records, run)
-    report = validate_dataset(plan, mode, sample_chunks, seed, threads)
+    report = validate_dataset(plan, mode, sample_chunks, seed, threads, records)
     return DatasetRun(plan, records, metadata, report)
 
 
@@ -244,7 +244,7 @@ def convert_one(
             write_local_json(results / plan.dataset / "metadata.json", metadata)
             step = "validate"
             outcome = validate_plan(
-                plan, plan_digest, mode, sample_chunks, threads, "convert", str(log)
+                plan, plan_digest, mode, sample_chunks, threads, "convert", str(log), records
             )
             record_thumbnail(plan, outcome, results)
         except Exception as err:  # noqa: BLE001 - recorded as the dataset's outcome

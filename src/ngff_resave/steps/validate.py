@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from ngff_resave.arrays.resources import peak_memory_bytes
 from ngff_resave.checks.results import Report
@@ -49,9 +51,16 @@ def outcome_of_validation(
 
 
 def validate_plan(
-    plan: Plan, plan_digest: str, mode: str, sample_chunks: int, threads: int, rule: str, log: str
+    plan: Plan,
+    plan_digest: str,
+    mode: str,
+    sample_chunks: int,
+    threads: int,
+    rule: str,
+    log: str,
+    records: Iterable[dict[str, Any]] = (),
 ) -> Outcome:
-    report = validate_dataset(plan, mode, sample_chunks, None, threads)
+    report = validate_dataset(plan, mode, sample_chunks, None, threads, records)
     outcome = outcome_of_validation(report, plan_digest, mode, rule, log)
     if not outcome.valid:
         # An invalid output must not look complete to a reader or to the next run.
@@ -60,6 +69,15 @@ def validate_plan(
     else:
         LOG.info("dataset '%s' is valid (%d checks)", plan.dataset, len(outcome.checks))
     return outcome
+
+
+def convert_records(plan: Plan, results: Path) -> list[dict[str, Any]]:
+    """The records the plan's convert jobs left (those that did not finish left none)."""
+    found = (
+        read_local_record(results / plan.dataset / "convert" / f"{job.id}.json")
+        for job in plan.jobs
+    )
+    return [record for record in found if record]
 
 
 def record_thumbnail(plan: Plan, outcome: Outcome, results: Path) -> None:
@@ -115,6 +133,7 @@ def validate_step(
                 threads,
                 "validate",
                 str(logs / plan.dataset / f"validate-{record.stem}.log"),
+                convert_records(plan, results),
             )
             record_thumbnail(plan, outcome, results)
         except Exception as err:  # noqa: BLE001 - recorded as the dataset's outcome

@@ -1,0 +1,312 @@
+"""Each shard proven as it is written: read back from storage and decoded by zarr-python, and
+compared with the input it was made from, which the job still holds, so the input is read once.
+The files read back are recorded (size and CRC32C), for validation to check against storage
+later without reading them again.
+
+zarr-python finds each file by its own key and index and decodes every chunk with the
+``zarr.json`` as stored, so a chunk that does not decode fails and a shard written at another
+key is not found. What it is compared with depends on how the shard was made:
+
+* inner chunks copied as they are (``shard copy``): each inner chunk of the file zarr-python
+  read is the input chunk's bytes (the codecs are the input's, which validation checks);
+* files copied as they are (``file copy``): the files zarr-python read are the input's files;
+* anything decoded on the way (``chunk transcode``, the re-encoders): the values zarr-python
+  reads equal the input's, as the re-encoder read them, or decoded by zarr-python from the
+  input files the job read (:class:`HeldStore`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import google_crc32c
+import numpy as np
+import zarr
+from zarr.abc.store import (
+    ByteRequest,
+    OffsetByteRequest,
+    RangeByteRequest,
+    Store,
+    SuffixByteRequest,
+)
+from zarr.core.buffer import Buffer, BufferPrototype
+from zarr.storage import StorePath, WrapperStore
+
+from ngff_resave.arrays.reencode import v3_compressor_to_numcodecs
+from ngff_resave.arrays.shards import EMPTY, shard_entries
+from ngff_resave.model.plan import PlannedArray
+from ngff_resave.storage import Location
+
+LOG = logging.getLogger(__name__)
+
+
+def _cut(data: bytes, byte_range: ByteRequest | None) -> bytes:
+    if byte_range is None:
+        return data
+    if isinstance(byte_range, RangeByteRequest):
+        return data[byte_range.start : byte_range.end]
+    if isinstance(byte_range, OffsetByteRequest):
+        return data[byte_range.offset :]
+    if isinstance(byte_range, SuffixByteRequest):
+        return data[len(data) - byte_range.suffix :]
+    raise TypeError(f"byte range {byte_range!r}")
+
+
+class HeldStore(WrapperStore[Store]):
+    """The input's store, with the files a job already read served from memory. Any other key
+    (metadata, a chunk the job found absent) is read from the input, so a chunk the job
+    missed is still seen."""
+
+    def __init__(self, store: Store, held: dict[str, bytes]) -> None:
+        super().__init__(store)
+        self.held = held
+
+    async def get(
+        self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
+    ) -> Buffer | None:
+        data = self.held.get(key)
+        if data is None:
+            return await super().get(key, prototype, byte_range)
+        return prototype.buffer.from_bytes(_cut(data, byte_range))
+
+
+class RecordingStore(WrapperStore[Store]):
+    """A store that keeps the files zarr-python reads whole (key: bytes) and notes those it
+    reads only in part."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store)
+        self.whole: dict[str, bytes] = {}
+        self.partly: set[str] = set()
+
+    async def get(
+        self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
+    ) -> Buffer | None:
+        buffer = await super().get(key, prototype, byte_range)
+        if buffer is not None:
+            if byte_range is None:
+                self.whole[key] = buffer.to_bytes()
+            else:
+                self.partly.add(key)
+        return buffer
+
+
+def file_digest(data: bytes) -> tuple[int, int]:
+    """What a proof records of an output file: its size and CRC32C."""
+    return len(data), google_crc32c.value(data)
+
+
+@dataclass
+class ArrayProof:
+    """What one job proved of one array: the shards it compared, the files they consist of
+    (key below the array: size and CRC32C) and the first difference found."""
+
+    shards: int = 0
+    files: dict[str, tuple[int, int]] = field(default_factory=dict)
+    problems: dict[int, str] = field(default_factory=dict)
+
+    def as_record(self) -> dict[str, Any]:
+        first = min(self.problems) if self.problems else None
+        return {
+            "shards_compared": self.shards,
+            "files": {key: list(value) for key, value in sorted(self.files.items())},
+            "problem": None if first is None else self.problems[first],
+            "shards_differing": len(self.problems),
+        }
+
+
+class _Differs(Exception):
+    """A shard that reads back other than its input (the message says where)."""
+
+
+def _spell(region: tuple[slice, ...]) -> str:
+    return ",".join(f"{s.start}:{s.stop}" for s in region)
+
+
+class Readback:
+    """Reads each written shard back and compares it with what it was made from; one per
+    convert job. Each array's metadata is read once, from storage on both sides."""
+
+    def __init__(self, source: Location, target: Location) -> None:
+        self.source = source
+        self.target = target
+        self.source_store = source.zarr_store(read_only=True)
+        self.target_store = target.zarr_store(read_only=True)
+        self.proofs: dict[str, ArrayProof] = {}
+        self._opened: dict[tuple[str, str], Any] = {}
+        self._decoders: dict[str, tuple[Callable[[bytes], Any], int]] = {}
+        self._lock = threading.Lock()
+
+    def _metadata(self, side: str, array: PlannedArray) -> Any:
+        """The array's zarr-python metadata, read from storage once per job."""
+        key = (side, array.path)
+        with self._lock:
+            if key not in self._opened:
+                output = side == "output"
+                self._opened[key] = zarr.open_array(
+                    self.target_store if output else self.source_store,
+                    path=array.path,
+                    mode="r",
+                    zarr_format=3 if output else array.input.zarr_format,
+                ).metadata
+            return self._opened[key]
+
+    def _open(self, side: str, array: PlannedArray, store: Store) -> zarr.Array:
+        metadata = self._metadata(side, array)
+        return zarr.Array(
+            zarr.AsyncArray(metadata=metadata, store_path=StorePath(store, array.path))
+        )
+
+    def _decoder(self, array: PlannedArray) -> tuple[Callable[[bytes], Any], int]:
+        """How the stored ``zarr.json`` decodes one inner chunk's bytes, and the size of a
+        decoded chunk."""
+        metadata = self._metadata("output", array)
+        with self._lock:
+            if array.path not in self._decoders:
+                document = metadata.to_dict()
+                inner = document["codecs"][0]["configuration"]["codecs"]
+                names = [codec["name"] for codec in inner]
+                codec = v3_compressor_to_numcodecs(inner[names.index("bytes") + 1 :])
+                chunk_bytes = math.prod(array.output.chunks) * np.dtype(array.dtype).itemsize
+                self._decoders[array.path] = (
+                    (lambda data: data) if codec is None else codec.decode,
+                    chunk_bytes,
+                )
+            return self._decoders[array.path]
+
+    def _read_back(
+        self, array: PlannedArray, region: tuple[slice, ...]
+    ) -> tuple[Any, dict[str, bytes]]:
+        """The region decoded by zarr-python from storage, and the files it read (key below
+        the array: bytes; those read in part are read again whole)."""
+        recording = RecordingStore(self.target_store)
+        values = self._open("output", array, recording)[region]
+        prefix = f"{array.path}/"
+        files = {key.removeprefix(prefix): data for key, data in recording.whole.items()}
+        for key in recording.partly - set(recording.whole):
+            data = self.target.read_bytes(key)
+            if data is not None:
+                files[key.removeprefix(prefix)] = data
+        return values, files
+
+    def _held_input(
+        self, array: PlannedArray, region: tuple[slice, ...], held: dict[str, bytes]
+    ) -> Any:
+        store = HeldStore(
+            self.source_store, {f"{array.path}/{key}": data for key, data in held.items()}
+        )
+        try:
+            return self._open("input", array, store)[region]
+        except Exception as err:
+            raise _Differs(
+                f"the input {self.source.child(array.path)} does not decode in "
+                f"[{_spell(region)}]: {type(err).__name__}: {err}"
+            ) from err
+
+    def _where(self, array: PlannedArray, region: tuple[slice, ...]) -> str:
+        return f"{self.target.child(array.path)} [{_spell(region)}]"
+
+    def values(
+        self,
+        array: PlannedArray,
+        index: int,
+        region: tuple[slice, ...],
+        expected: Any = None,
+        held: dict[str, bytes] | None = None,
+    ) -> None:
+        """Shard ``index`` read back equals ``expected``, or else the input decoded from the
+        ``held`` files (keys below the array)."""
+
+        def compare() -> dict[str, bytes]:
+            wanted = self._held_input(array, region, held or {}) if expected is None else expected
+            got, files = self._read_back(array, region)
+            if not np.array_equal(wanted, got, equal_nan=np.dtype(array.dtype).kind in "fc"):
+                raise _Differs(f"{self._where(array, region)} read back differs from the input")
+            return files
+
+        self._run(array, index, region, compare)
+
+    def copied_chunks(
+        self, array: PlannedArray, index: int, region: tuple[slice, ...], inner: list[bytes | None]
+    ) -> None:
+        """Shard ``index``, whose inner chunks are the input chunks' bytes ``inner`` (in the
+        shard's order; None: absent), read back from the key zarr-python gives it: each inner
+        chunk equal to the input chunk, byte for byte, and decoded by the codecs its stored
+        ``zarr.json`` names into a whole chunk. (Decoding these bytes through zarr-python's
+        array machinery costs several times as much and proves no more.)"""
+
+        def compare() -> dict[str, bytes]:
+            metadata = self._metadata("output", array)
+            grid = tuple(s.start // n for s, n in zip(region, array.output.shards, strict=True))
+            key = metadata.encode_chunk_key(grid)
+            where = self.target.child(f"{array.path}/{key}")
+            data = self.target.read_bytes(f"{array.path}/{key}")
+            if all(chunk is None for chunk in inner):
+                if data is not None:
+                    raise _Differs(f"{where}: a shard where the input has no chunk")
+                return {}
+            if data is None:
+                raise _Differs(f"{where} is missing: zarr-python finds no shard there")
+            entries = shard_entries(data, len(inner), where)
+            decode, chunk_bytes = self._decoder(array)
+            stored = np.frombuffer(data, np.uint8)
+            for number, (chunk, (offset, nbytes)) in enumerate(zip(inner, entries, strict=True)):
+                empty = (offset, nbytes) == (EMPTY, EMPTY)
+                if chunk is None or empty or nbytes != len(chunk):
+                    same = chunk is None and empty
+                else:
+                    found = stored[offset : offset + nbytes]
+                    same = bool(np.array_equal(found, np.frombuffer(chunk, np.uint8)))
+                if not same:
+                    raise _Differs(f"{where}: inner chunk {number} is not the input chunk's bytes")
+                if chunk is not None and len(decode(chunk)) != chunk_bytes:
+                    raise _Differs(f"{where}: inner chunk {number} decodes to another size")
+            return {key: data}
+
+        self._run(array, index, region, compare)
+
+    def copied_files(
+        self, array: PlannedArray, index: int, region: tuple[slice, ...], held: dict[str, bytes]
+    ) -> None:
+        """Block or shard ``index``, copied as the input's files ``held``, read back and
+        decoded, and the files zarr-python read are those, byte for byte."""
+
+        def compare() -> dict[str, bytes]:
+            _, files = self._read_back(array, region)
+            if files != held:
+                differing = sorted(set(files) ^ set(held)) or sorted(
+                    key for key in files if files[key] != held[key]
+                )
+                raise _Differs(
+                    f"{self._where(array, region)}: {self.target.child(array.path)}/"
+                    f"{differing[0]} is not the input's file"
+                )
+            return files
+
+        self._run(array, index, region, compare)
+
+    def _run(
+        self, array: PlannedArray, index: int, region: tuple[slice, ...], compare: Any
+    ) -> None:
+        files: dict[str, bytes] = {}
+        try:
+            files = compare()
+            problem = ""
+        except _Differs as err:
+            problem = str(err)
+        except Exception as err:  # noqa: BLE001 - a shard that does not read back is recorded
+            problem = (
+                f"{self._where(array, region)} cannot be read back: {type(err).__name__}: {err}"
+            )
+        digests = {key: file_digest(data) for key, data in files.items()}
+        with self._lock:
+            proof = self.proofs.setdefault(array.path, ArrayProof())
+            proof.shards += 1
+            proof.files.update(digests)
+            if problem:
+                proof.problems[index] = problem[:2000]
