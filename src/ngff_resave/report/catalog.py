@@ -19,6 +19,7 @@ from ngff_resave.model.plan import (
     read_sheet_plan,
 )
 from ngff_resave.records.ownership import CRATE_FILE
+from ngff_resave.report.costs import RunCosts, run_costs, summary_lines
 from ngff_resave.storage import (
     delete_local,
     open_location,
@@ -244,9 +245,14 @@ def write_failed(failures: list[dict[str, str]], path: str | Path) -> None:
 
 
 def summary(
-    frame: pd.DataFrame, failures: list[dict[str, str]], catalog: str, failed_tsv: str
+    frame: pd.DataFrame,
+    failures: list[dict[str, str]],
+    catalog: str,
+    failed_tsv: str,
+    costs: RunCosts | None,
 ) -> str:
-    """The lines a run ends with: what was converted, what failed and why, where to look."""
+    """The lines a run ends with: what was converted, what failed and why, where to look, and
+    what the run's conversion cost."""
     valid = int(frame["valid"].astype(bool).sum()) if len(frame) else 0
     lines = [
         f"ngff-resave: {valid} of {len(frame)} datasets converted and valid; "
@@ -262,6 +268,7 @@ def summary(
             )
         if len(failures) > 20:
             lines.append(f"  ... and {len(failures) - 20} more in {failed_tsv}")
+    lines += summary_lines(costs)
     return "\n".join(lines)
 
 
@@ -277,16 +284,18 @@ def write_run_catalog(
     catalog, failed_tsv = results / "catalog.csv", results / "failed.tsv"
     write_catalog(frame, catalog)
     write_failed(failures, failed_tsv)
-    return not failures, summary(frame, failures, str(catalog), str(failed_tsv))
+    costs = run_costs(results, frame["dataset"])
+    return not failures, summary(frame, failures, str(catalog), str(failed_tsv), costs)
 
 
 def read_run_summary(results: Path) -> tuple[bool, str]:
     """The summary of the catalog and ``failed.tsv`` that the catalog step wrote."""
     catalog, failed_tsv = results / "catalog.csv", results / "failed.tsv"
-    frame = pd.read_csv(catalog, dtype={"valid": bool})
+    frame = pd.read_csv(catalog, dtype={"valid": bool, "dataset": str})
     failures: list[dict[str, str]] = []
     if failed_tsv.exists():
         failures = pd.read_csv(failed_tsv, sep="\t", dtype=str, keep_default_na=False).to_dict(
             orient="records"
         )
-    return not failures, summary(frame, failures, str(catalog), str(failed_tsv))
+    costs = run_costs(results, frame["dataset"])
+    return not failures, summary(frame, failures, str(catalog), str(failed_tsv), costs)

@@ -1,5 +1,6 @@
 """The files the Snakemake report shows: for every dataset of the catalog its thumbnail and a
-validation page (every check, the mode and the figures), and the catalog as a sortable table.
+validation page (every check, the mode and the figures), and the catalog as a sortable table
+with the run's conversion cost below it.
 
 They are made from ``results/catalog.csv`` and each dataset's outcome, so failed datasets have
 their page too: a grey card saying why stands in for the picture they do not have."""
@@ -12,6 +13,7 @@ import html
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,15 @@ import pandas as pd
 
 from ngff_resave.records.outcomes import read_outcome
 from ngff_resave.report.catalog import human_bytes
+from ngff_resave.report.costs import (
+    ASSUMPTION,
+    COLUMNS,
+    NOTES,
+    RunCosts,
+    projection_text,
+    run_costs,
+    table_rows,
+)
 from ngff_resave.report.thumbnails import THUMBNAIL_FILE, placeholder
 from ngff_resave.storage import read_local_bytes, write_local_bytes
 
@@ -116,7 +127,8 @@ def write_report_pages(results: Path) -> ReportPages:
         write_local_bytes(folder / THUMBNAILS / f"{dataset}.png", png)
         page = dataset_page(row, outcome, png)
         write_local_bytes(folder / VALIDATION / f"{dataset}.html", page.encode())
-    write_local_bytes(folder / CATALOG_PAGE, catalog_page(catalog).encode())
+    costs = run_costs(results, catalog["dataset"])
+    write_local_bytes(folder / CATALOG_PAGE, catalog_page(catalog, costs).encode())
     pages = ReportPages(len(catalog), drawn, len(catalog) - drawn)
     LOG.info(
         "report pages: %d datasets, %d thumbnails, %d without a picture",
@@ -193,14 +205,41 @@ def dataset_page(row: dict[str, str], outcome: dict[str, Any], png: bytes) -> st
     )
 
 
-def catalog_page(catalog: pd.DataFrame) -> str:
-    """The catalog as one HTML table whose columns sort on a click."""
+def catalog_page(catalog: pd.DataFrame, costs: RunCosts | None) -> str:
+    """The catalog as one HTML table whose columns sort on a click; the run's conversion cost
+    below it."""
     table = catalog.to_html(index=False, classes="sortable", border=0, na_rep="")
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>catalog</title>"
         f"<style>{STYLE}</style></head><body><h1>Catalog: {len(catalog)} datasets</h1>"
         "<p>Click a column's header to sort by it.</p>"
-        f"{table}<script>{SORT_SCRIPT}</script></body></html>\n"
+        f"{table}{cost_section(costs)}<script>{SORT_SCRIPT}</script></body></html>\n"
+    )
+
+
+def cost_section(costs: RunCosts | None) -> str:
+    """The run's conversion cost: its steps and totals as a table, what that projects for 1 TB
+    of input, and what the figures are."""
+    if costs is None:
+        return (
+            "<h2 id='conversion-cost'>Conversion cost</h2>"
+            "<p>Not stated: there is no run record (results/run.json).</p>"
+        )
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in COLUMNS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+        for row in table_rows(costs)
+    )
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(costs.started))
+    notes = "".join(f"<li>{html.escape(note)}</li>" for note in NOTES)
+    return (
+        "<h2 id='conversion-cost'>Conversion cost of this run</h2>"
+        f"<p>Run started {started} on {html.escape(costs.machine())}; "
+        f"{costs.datasets_with_jobs} of {costs.datasets} datasets had jobs in it; work kept "
+        "from earlier runs is not counted.</p>"
+        f"<table class='costs'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f"<p><strong>{html.escape(projection_text(costs))}.</strong> "
+        f"{html.escape(ASSUMPTION)}</p><ul>{notes}</ul>"
     )
 
 
