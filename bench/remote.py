@@ -646,11 +646,12 @@ def report(
         f"Reading the figures: the server is one Python process (moto) on the same "
         f"{os.cpu_count()} cores as the clients, so the plain copy measures it, and the ratios, "
         "not the MB/s, are what carries over to a real store. ngff-resave's validation "
-        f"(mode {validate}) reads the output once more (from the server, or from local disk "
-        "in the S3-to-local-disk row) and compares it with the input (in full mode all of "
-        "the input, read again from the server too); the `pack record` figure includes it, "
-        "the convert records do not. The challenge's tool compares 10 random "
-        "pixels.",
+        f"(mode {validate}): in full mode each convert job reads every shard back as it "
+        "writes it (from the server, or from local disk in the S3-to-local-disk row) and "
+        "compares it with the input it still holds, so the input is read once; the validate "
+        "step then lists the output and re-reads a sample of chunks on both sides (the "
+        "convert records include the read-back, the `pack record` figure includes both). The "
+        "challenge's tool compares 10 random pixels.",
     ]
     lines += [
         "",

@@ -239,3 +239,23 @@ def test_a_part_without_its_proof_leaves_the_array_to_be_read_whole(tmp_path):
         zarr.open_array(str(tmp_path / "o.ome.zarr" / "0"))[:],
         zarr.open_array(str(tmp_path / "in.ome.zarr" / "0"))[:],
     )
+
+
+@pytest.mark.parametrize("sharded", [True, False], ids=["shards", "chunk files"])
+def test_a_zarr_v3_file_corrupted_as_it_is_copied_fails(tmp_path, monkeypatch, sharded):
+    from v05_inputs import image as v05_image
+
+    source = v05_image(tmp_path / "in.ome.zarr", sharded=sharded, labels=False)
+    write_bytes = LocalLocation.write_bytes
+
+    def flipping(self, path, data):
+        if "/c/" in path and path.startswith("0/"):
+            data = data[:-1] + bytes([data[-1] ^ 0xFF])
+        write_bytes(self, path, data)
+
+    monkeypatch.setattr(LocalLocation, "write_bytes", flipping)
+    run = run_pipeline(settings_for("d", source, tmp_path / "o.ome.zarr"), tmp_path / "r")
+    assert {a["engine"] for r in run.records for a in r["arrays"]} == {"file copy"}
+    assert run.report.failed == ["array 0: values equal the input (full)"]
+    # zarr-python's read-back of the region fails on it (a checksum, or the codec)
+    assert f"{tmp_path}/o.ome.zarr/0 [" in proof_of(run.records)["problem"]

@@ -286,7 +286,7 @@ def run_convert_job(
         linker = ChunkLinker()
     metadata_bytes = _MetadataBytes()
     workers, reads = io_plan(threads, source_loc, target_loc, job.shard_bytes)
-    readback = Readback(source_loc, target_loc)
+    readback = Readback(source_loc, target_loc, metadata_bytes)
 
     def tasks() -> Iterator[ShardTask]:
         for part in job.arrays:

@@ -17,6 +17,7 @@ key is not found. What it is compared with depends on how the shard was made:
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -35,6 +36,7 @@ from zarr.abc.store import (
     SuffixByteRequest,
 )
 from zarr.core.buffer import Buffer, BufferPrototype
+from zarr.core.metadata import ArrayV3Metadata
 from zarr.storage import StorePath, WrapperStore
 
 from ngff_resave.arrays.reencode import v3_compressor_to_numcodecs
@@ -130,11 +132,14 @@ def _spell(region: tuple[slice, ...]) -> str:
 
 class Readback:
     """Reads each written shard back and compares it with what it was made from; one per
-    convert job. Each array's metadata is read once, from storage on both sides."""
+    convert job, given the ``zarr.json`` bytes it writes for each array."""
 
-    def __init__(self, source: Location, target: Location) -> None:
+    def __init__(
+        self, source: Location, target: Location, documents: Callable[[PlannedArray], bytes]
+    ) -> None:
         self.source = source
         self.target = target
+        self.documents = documents
         self.source_store = source.zarr_store(read_only=True)
         self.target_store = target.zarr_store(read_only=True)
         self.proofs: dict[str, ArrayProof] = {}
@@ -143,17 +148,21 @@ class Readback:
         self._lock = threading.Lock()
 
     def _metadata(self, side: str, array: PlannedArray) -> Any:
-        """The array's zarr-python metadata, read from storage once per job."""
+        """The array's zarr-python metadata: the input's read from storage, the output's
+        parsed from the document this job writes (validation checks the one stored); once
+        per job."""
         key = (side, array.path)
         with self._lock:
             if key not in self._opened:
-                output = side == "output"
-                self._opened[key] = zarr.open_array(
-                    self.target_store if output else self.source_store,
-                    path=array.path,
-                    mode="r",
-                    zarr_format=3 if output else array.input.zarr_format,
-                ).metadata
+                if side == "output":
+                    self._opened[key] = ArrayV3Metadata.from_dict(json.loads(self.documents(array)))
+                else:
+                    self._opened[key] = zarr.open_array(
+                        self.source_store,
+                        path=array.path,
+                        mode="r",
+                        zarr_format=array.input.zarr_format,
+                    ).metadata
             return self._opened[key]
 
     def _open(self, side: str, array: PlannedArray, store: Store) -> zarr.Array:

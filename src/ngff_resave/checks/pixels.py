@@ -307,13 +307,11 @@ class _ArrayCheck:
     def _proven_sample(self, region: tuple[slice, ...]) -> str:
         """The sampled input chunks in this shard re-read from storage on both sides and
         compared by value; each output file read is the one its convert job recorded."""
-        assert self.proof is not None and self.doc is not None
+        assert self.proof is not None
         recording = RecordingStore(self.target_store)
+        metadata = self._open("output").metadata
         output = zarr.Array(
-            zarr.AsyncArray(
-                metadata=ArrayV3Metadata.from_dict(dict(self.doc)),
-                store_path=StorePath(recording, self.path),
-            )
+            zarr.AsyncArray(metadata=metadata, store_path=StorePath(recording, self.path))
         )
         parts = self._sampled_parts(region)
         try:
