@@ -20,8 +20,8 @@ include: "workflow/rules/catalog.smk"
 include: "workflow/rules/report_pages.smk"
 
 
-# The catalog and the report's pages only read records: on a cluster they run on the
-# submitting host, not as jobs.
+# The catalog and the report's pages only read records: Snakemake writes them itself, on a
+# cluster too (their `run:` blocks, in a thread of the Snakemake process; see catalog.smk).
 localrules:
     catalog,
     report_pages,

@@ -1,3 +1,6 @@
+# The catalog only reads records: Snakemake writes it itself (a local rule, its `run:` in a
+# thread of the Snakemake process, as the default profile asks), so it costs no process of its
+# own and no imports. `ngff-resave catalog` does the same from a shell.
 rule catalog:
     input:
         catalog_inputs,
@@ -17,8 +20,6 @@ rule catalog:
         runtime=fixed_runtime(30),
         attempt=attempt_of,
     params:
-        url_prefix=url_prefix_option(),
-    shell:
-        "{{ "
-        + ATTEMPT_LINE
-        + "python -m ngff_resave catalog --results results {params.url_prefix}; }} 2> {log}"
+        url_prefix=config["catalog"]["url_prefix"],
+    run:
+        catalog_job(log[0], params.url_prefix, resources)

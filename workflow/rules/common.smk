@@ -1,5 +1,10 @@
+import atexit
+import contextlib
+import datetime
 import functools
+import gc
 import json
+import logging
 import os
 import shlex
 import sys
@@ -17,13 +22,13 @@ from snakemake.utils import validate
 PACKAGE_SRC = Path(workflow.basedir) / "src"
 sys.path.insert(0, str(PACKAGE_SRC))
 
+# Only what parsing and laying out the jobs needs; the steps that run in this process (a small
+# sheet's planning, the catalog) import theirs when they run, so a dry run or a cluster job's
+# own Snakemake does not pay for them.
 from ngff_resave.arrays import resources as job_resources  # noqa: E402
 from ngff_resave.model import patterns  # noqa: E402
 from ngff_resave.model.plan import digest, read_plan, read_sheet_plan  # noqa: E402
 from ngff_resave.records import outcomes, ownership  # noqa: E402
-from ngff_resave.report import catalog as run_catalog  # noqa: E402
-from ngff_resave.report import failures  # noqa: E402
-from ngff_resave.report import pages as report_pages  # noqa: E402
 from ngff_resave.sheet import packing  # noqa: E402
 from ngff_resave.sheet import settings as sample_sheet  # noqa: E402
 from ngff_resave.sheet.plan import sheet_attempt  # noqa: E402
@@ -114,9 +119,135 @@ def _work(mtime):
 
 def work():
     """The jobs of this run, once the sheet is planned."""
+    if plan_here():
+        plan_in_this_process()
     return _work(
         os.path.getmtime(checkpoints.plan.get(attempt=SHEET_ATTEMPT).output.plan)
     )
+
+
+# A small sheet is planned in the Snakemake process itself when the run executes locally: a
+# job would cost more (its process, its imports, one more round of scheduling and the
+# checkpoint's update) than planning its rows one after the other. Small: up to 16 rows, a
+# remote row (s3://, http(s)://, slower to read) counting as 4. Larger sheets, dry runs,
+# cluster runs and runs with --sdm plan through the checkpoint job `plan` (rows in parallel,
+# its threads, its environment).
+PLAN_HERE_ROWS = 16
+PLAN_HERE_REMOTE_ROW = 4
+SMALL_SHEET = (
+    sum(PLAN_HERE_REMOTE_ROW if is_url(row["input"]) else 1 for row in SAMPLES.values())
+    <= PLAN_HERE_ROWS
+)
+
+
+def plan_here():
+    """Whether this process plans the sheet now: a small sheet, not yet planned for this run,
+    in a local run that executes jobs (not a dry run, --touch, --report or --lint: those run no
+    executor, and must write nothing), in Snakemake's own environment (with --sdm conda or
+    apptainer the plan job runs in its pinned one), nothing forced, and no other run in this
+    working directory (the lock is taken after the jobs are laid out)."""
+    if not SMALL_SHEET or not workflow.is_main_process:
+        return False
+    if workflow.deployment_settings.deployment_method:
+        return False
+    if workflow.executor_plugin is None or workflow.dryrun or workflow.touch:
+        return False
+    if not workflow.local_exec or os.path.exists(SHEET_PLAN):
+        return False
+    dag = workflow.dag_settings
+    if dag.forceall or dag.forcerun or dag.forcetargets:
+        return False
+    locks = Path(".snakemake", "locks")
+    if locks.is_dir() and any(locks.iterdir()):
+        return False
+    return ownership.Run.running(RESULTS) is None
+
+
+@functools.cache
+def plan_in_this_process():
+    """The checkpoint's work, done here (once): the sheet plan and each row's plan.json
+    written as the `plan` job writes them, its log and benchmark record where the job's go.
+    Snakemake then finds the checkpoint's output there and up to date, as after any earlier
+    run, and lays out the jobs from it. Should this fail, the plan job does it. The run's
+    record is made first, as for the job, which plans within the run (and is counted in its
+    conversion cost)."""
+    from ngff_resave.steps.plan import plan_step
+
+    start_of_run()
+    log = f"logs/plans/{SHEET_ATTEMPT}.log"
+    wall, cpu = time.perf_counter(), time.process_time()
+    try:
+        with package_log(
+            log, "ngff-resave: the sheet planned in the Snakemake process"
+        ):
+            plan_step(
+                config,
+                RESULTS,
+                Path(SHEET_PLAN),
+                SHEET_ATTEMPT,
+                SHEET_INPUTS_DIGEST,
+                threads=1,
+            )
+    except Exception as err:
+        Path(SHEET_PLAN).unlink(missing_ok=True)
+        logger.warning(
+            f"planning the sheet in this process failed ({type(err).__name__}: {err}); "
+            "the plan job plans it"
+        )
+        return
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    write_benchmark(f"benchmarks/plans/{SHEET_ATTEMPT}.tsv", wall, cpu)
+    logger.info(
+        f"sheet of {len(SAMPLES)} rows planned in this process in {wall:.1f} s (log: {log})"
+    )
+
+
+def write_benchmark(path, seconds, cpu_seconds):
+    """A benchmark record as Snakemake writes one for a job: wall and CPU seconds (this
+    process's, which did nothing else meanwhile); memory and I/O not measured."""
+    from snakemake.benchmark import BenchmarkRecord
+
+    header = BenchmarkRecord.get_header(False)
+    figures = {
+        "s": f"{seconds:.4f}",
+        "h:m:s": str(datetime.timedelta(seconds=round(seconds))),
+        "cpu_time": f"{cpu_seconds:.2f}",
+    }
+    lines = ["\t".join(header), "\t".join(figures.get(k, "NA") for k in header)]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text("".join(f"{line}\n" for line in lines))
+
+
+@contextlib.contextmanager
+def package_log(path, first_line):
+    """The package's log lines of a step run in this process, into that step's log file (as a
+    job's, with the same format); not on Snakemake's terminal."""
+    from ngff_resave.storage.redaction import RedactingFilter
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="w")
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    handler.addFilter(RedactingFilter())
+    package = logging.getLogger("ngff_resave")
+    saved = package.level, package.propagate
+    package.setLevel(logging.INFO)
+    package.propagate = False
+    package.addHandler(handler)
+    handler.stream.write(f"{first_line}\n")
+    try:
+        yield
+    except Exception as err:
+        # The last line names what went wrong, as a job's log does (results/failed.tsv).
+        package.warning("traceback of the failure below", exc_info=err)
+        package.error("%s: %s", type(err).__name__, err)
+        raise
+    finally:
+        package.removeHandler(handler)
+        handler.close()
+        package.setLevel(saved[0])
+        package.propagate = saved[1]
 
 
 @functools.cache
@@ -261,50 +392,98 @@ def old_record_usable(record):
 
 def report_labels(page):
     """The columns of a dataset's row in the report (read when the report is built)."""
-    return lambda wildcards: report_pages.report_labels(
-        RESULTS, wildcards.dataset, page
+
+    def labels(wildcards):
+        from ngff_resave.report.pages import report_labels as row_labels
+
+        return row_labels(RESULTS, wildcards.dataset, page)
+
+    return labels
+
+
+def catalog_job(log, url_prefix, resources):
+    """The `catalog` rule's work, in this process: the catalog and failed.tsv."""
+    from ngff_resave.steps.catalog import catalog_step
+
+    with package_log(log, in_process_line(resources)):
+        logging.getLogger("ngff_resave").info("%s", catalog_step(RESULTS, url_prefix))
+
+
+def report_pages_job(log, resources):
+    """The `report_pages` rule's work, in this process: results/report/."""
+    from ngff_resave.report.pages import write_report_pages
+
+    with package_log(log, in_process_line(resources)):
+        write_report_pages(RESULTS)
+
+
+def in_process_line(resources):
+    """The first line of the log of a job run in this process, like ATTEMPT_LINE's."""
+    return (
+        f"ngff-resave job, attempt {resources.attempt}: in the Snakemake process"
+        f" (pid {os.getpid()})"
     )
 
 
-def url_prefix_option():
-    prefix = config["catalog"]["url_prefix"]
-    return f"--url-prefix {shlex.quote(prefix)}" if prefix else ""
-
-
+@functools.cache
 def start_of_run():
-    """The run's record, which its jobs claim outputs with (see ownership.Run)."""
+    """The run's record, which its jobs claim outputs with (see ownership.Run): made once, by
+    whichever comes first, the sheet's planning in this process or the run's start."""
     ownership.Run.start(RESULTS, config["overwrite"])
 
 
 def end_of_run(snakemake_log, crashed):
     """The catalog (also when jobs died) and the summary the run ends with; a run in which any
     dataset failed ends with an error."""
+    cancel_scheduler_timers()
+    # The process's last garbage collections would walk every object Snakemake and the
+    # package made (half a second); frozen at exit, they are left to the operating system.
+    atexit.register(gc.freeze)
     ownership.Run.end(RESULTS)
     catalog = RESULTS / "catalog.csv"
     if crashed:
         if read_sheet_plan(SHEET_PLAN) is None:
             return
+        from ngff_resave.report.catalog import write_run_catalog
+        from ngff_resave.report.failures import crashed_jobs
+        from ngff_resave.report.pages import write_report_pages
+
         try:
             members = work().packs
         except Exception:  # the sheet was never planned in this run
             members = {}
-        dead = failures.crashed_jobs(snakemake_log, members)
-        ok, text = run_catalog.write_run_catalog(
-            RESULTS, config["catalog"]["url_prefix"], dead
-        )
+        dead = crashed_jobs(snakemake_log, members)
+        ok, text = write_run_catalog(RESULTS, config["catalog"]["url_prefix"], dead)
         # Written outside any job: dated before the sheet plan, so the next run makes it
         # again (and with it the work it is missing).
         older = os.path.getmtime(SHEET_PLAN) - 1
         os.utime(catalog, (older, older))
         # The report then shows this run too, the datasets whose jobs died included.
         try:
-            report_pages.write_report_pages(RESULTS)
+            write_report_pages(RESULTS)
         except Exception as err:  # the summary below matters more than the pages
             logger.warning(f"the report's pages were not written: {err}")
     elif catalog.exists() and catalog.stat().st_mtime >= RUN_STARTED:
-        ok, text = run_catalog.read_run_summary(RESULTS)
+        from ngff_resave.report.catalog import read_run_summary
+
+        ok, text = read_run_summary(RESULTS)
     else:
         return
     print(text, file=sys.stderr)
     if not ok and not crashed:
         raise WorkflowError(f"some datasets failed: see {RESULTS / 'failed.tsv'}")
+
+
+def cancel_scheduler_timers():
+    """Snakemake's scheduler starts a timer after each round of job selection, to look again
+    when its job rate limit (--max-jobs-per-timespan, 100/1s by default) allows more: a
+    thread that the process waits for at its exit. Once the jobs are over those timers have
+    nothing left to do but hold the finished run for up to a second, so they go."""
+    import threading
+
+    for thread in threading.enumerate():
+        function = getattr(thread, "function", None)
+        if isinstance(thread, threading.Timer) and "_schedule_reevalutation" in getattr(
+            function, "__qualname__", ""
+        ):
+            thread.cancel()

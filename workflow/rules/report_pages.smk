@@ -1,6 +1,8 @@
 # The report's pages, made from the catalog: per dataset its thumbnail (drawn by the job that
 # validated it) and its validation page, and the catalog as a sortable table. Read by
 # `snakemake --report report.html` (or .zip); see workflow/report/*.rst for the captions.
+# Written in the Snakemake process, as the catalog is (see catalog.smk); a rule of its own so
+# that it reads the catalog as Snakemake left it (the run's cost is dated by it).
 rule report_pages:
     input:
         catalog="results/catalog.csv",
@@ -35,7 +37,5 @@ rule report_pages:
         mem_mb=fixed_mem_mb(1000),
         runtime=fixed_runtime(30),
         attempt=attempt_of,
-    shell:
-        "{{ "
-        + ATTEMPT_LINE
-        + "python -m ngff_resave report-pages --results results; }} 2> {log}"
+    run:
+        report_pages_job(log[0], resources)

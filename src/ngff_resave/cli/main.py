@@ -6,6 +6,9 @@ and :mod:`ngff_resave.steps`."""
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
+import json
 import logging
 import sys
 from pathlib import Path
@@ -21,7 +24,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from ngff_resave.steps.plan import plan_step
 
     plan_step(
-        args.config,
+        json.loads(args.config),
         Path(args.results),
         Path(args.output),
         args.attempt,
@@ -339,6 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # At the process's exit the interpreter's last garbage collections walk every object of
+    # the libraries a step imported (zarr, pandas, pydantic models...): a few tenths of a
+    # second of every job, for memory about to be freed anyway. Frozen first, they are left
+    # alone. Only at exit: a process that calls main() and goes on is not affected.
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
     chosen = getattr(args, "log", "info")
     level = getattr(logging, {"warn": "WARNING", "trace": "DEBUG"}.get(chosen, chosen.upper()))
     logging.basicConfig(

@@ -1,9 +1,13 @@
-"""The ``plan`` rule: every row of the sheet planned, as the sheet plan."""
+"""The ``plan`` rule: every row of the sheet planned, as the sheet plan.
+
+The workflow plans a small sheet in the Snakemake process itself (see
+``workflow/rules/common.smk``) and a larger one in a job (``ngff-resave plan``): both run
+:func:`plan_step`."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
 from ngff_resave.records.ownership import Run
 from ngff_resave.sheet.plan import plan_sheet
@@ -12,7 +16,7 @@ from ngff_resave.storage import write_local_bytes
 
 
 def plan_step(
-    config_text: str,
+    config: dict[str, Any],
     results: Path,
     output: Path,
     attempt: str,
@@ -21,7 +25,6 @@ def plan_step(
 ) -> None:
     """The sheet plan: every row planned, ``results/plan.json`` (which the next run starts
     from) and this run's sheet plan written."""
-    config = json.loads(config_text)
     workdir = Path.cwd()
     rows = load_samples(config, workdir)
     settings = [plan_settings(row, config, workdir) for row in rows.values()]
