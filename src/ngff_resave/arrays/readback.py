@@ -36,6 +36,7 @@ from zarr.abc.store import (
     SuffixByteRequest,
 )
 from zarr.core.buffer import Buffer, BufferPrototype
+from zarr.core.chunk_key_encodings import parse_chunk_key_encoding
 from zarr.core.metadata import ArrayV3Metadata
 from zarr.storage import StorePath, WrapperStore
 
@@ -122,6 +123,13 @@ class ArrayProof:
         }
 
 
+@dataclass(frozen=True)
+class _CopiedChunks:
+    key: Callable[[tuple[int, ...]], str]
+    decode: Callable[[bytes], Any]
+    chunk_bytes: int
+
+
 class _Differs(Exception):
     """A shard that reads back other than its input (the message says where)."""
 
@@ -144,7 +152,7 @@ class Readback:
         self.target_store = target.zarr_store(read_only=True)
         self.proofs: dict[str, ArrayProof] = {}
         self._opened: dict[tuple[str, str], Any] = {}
-        self._decoders: dict[str, tuple[Callable[[bytes], Any], int]] = {}
+        self._copies: dict[str, _CopiedChunks] = {}
         self._lock = threading.Lock()
 
     def _metadata(self, side: str, array: PlannedArray) -> Any:
@@ -171,22 +179,21 @@ class Readback:
             zarr.AsyncArray(metadata=metadata, store_path=StorePath(store, array.path))
         )
 
-    def _decoder(self, array: PlannedArray) -> tuple[Callable[[bytes], Any], int]:
-        """How the stored ``zarr.json`` decodes one inner chunk's bytes, and the size of a
-        decoded chunk."""
-        metadata = self._metadata("output", array)
+    def _copied(self, array: PlannedArray) -> _CopiedChunks:
+        """From the ``zarr.json`` the job writes: zarr-python's chunk key encoding, the codec
+        that decodes one inner chunk, and a decoded chunk's size."""
         with self._lock:
-            if array.path not in self._decoders:
-                document = metadata.to_dict()
+            if array.path not in self._copies:
+                document = json.loads(self.documents(array))
                 inner = document["codecs"][0]["configuration"]["codecs"]
                 names = [codec["name"] for codec in inner]
                 codec = v3_compressor_to_numcodecs(inner[names.index("bytes") + 1 :])
-                chunk_bytes = math.prod(array.output.chunks) * np.dtype(array.dtype).itemsize
-                self._decoders[array.path] = (
+                self._copies[array.path] = _CopiedChunks(
+                    parse_chunk_key_encoding(document["chunk_key_encoding"]).encode_chunk_key,
                     (lambda data: data) if codec is None else codec.decode,
-                    chunk_bytes,
+                    math.prod(array.output.chunks) * np.dtype(array.dtype).itemsize,
                 )
-            return self._decoders[array.path]
+            return self._copies[array.path]
 
     def _read_back(
         self, array: PlannedArray, region: tuple[slice, ...]
@@ -244,15 +251,15 @@ class Readback:
         self, array: PlannedArray, index: int, region: tuple[slice, ...], inner: list[bytes | None]
     ) -> None:
         """Shard ``index``, whose inner chunks are the input chunks' bytes ``inner`` (in the
-        shard's order; None: absent), read back from the key zarr-python gives it: each inner
-        chunk equal to the input chunk, byte for byte, and decoded by the codecs its stored
-        ``zarr.json`` names into a whole chunk. (Decoding these bytes through zarr-python's
+        shard's order; None: absent), read back from the key zarr-python's chunk key encoding
+        gives it: each inner chunk equal to the input chunk, byte for byte, and decoded by the
+        codecs its ``zarr.json`` names into a whole chunk. (Decoding them through zarr-python's
         array machinery costs several times as much and proves no more.)"""
 
         def compare() -> dict[str, bytes]:
-            metadata = self._metadata("output", array)
+            copied = self._copied(array)
             grid = tuple(s.start // n for s, n in zip(region, array.output.shards, strict=True))
-            key = metadata.encode_chunk_key(grid)
+            key = copied.key(grid)
             where = self.target.child(f"{array.path}/{key}")
             data = self.target.read_bytes(f"{array.path}/{key}")
             if all(chunk is None for chunk in inner):
@@ -262,7 +269,6 @@ class Readback:
             if data is None:
                 raise _Differs(f"{where} is missing: zarr-python finds no shard there")
             entries = shard_entries(data, len(inner), where)
-            decode, chunk_bytes = self._decoder(array)
             stored = np.frombuffer(data, np.uint8)
             for number, (chunk, (offset, nbytes)) in enumerate(zip(inner, entries, strict=True)):
                 empty = (offset, nbytes) == (EMPTY, EMPTY)
@@ -273,7 +279,7 @@ class Readback:
                     same = bool(np.array_equal(found, np.frombuffer(chunk, np.uint8)))
                 if not same:
                     raise _Differs(f"{where}: inner chunk {number} is not the input chunk's bytes")
-                if chunk is not None and len(decode(chunk)) != chunk_bytes:
+                if chunk is not None and len(copied.decode(chunk)) != copied.chunk_bytes:
                     raise _Differs(f"{where}: inner chunk {number} decodes to another size")
             return {key: data}
 
