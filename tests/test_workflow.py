@@ -435,3 +435,19 @@ def test_switching_the_ome_zarr_version_redoes_the_metadata_not_the_pixels(workd
     catalog = pd.read_csv(workdir / "results" / "catalog.csv", dtype=str).set_index("dataset")
     assert catalog.loc["plate", "ngff_version"] == "0.6"
     assert catalog["valid"].eq("True").all()
+
+
+def test_a_small_sheet_is_planned_in_the_snakemake_process(workdir):
+    run = snakemake(workdir)
+    jobs = jobs_run(run)
+    # No plan job: the Snakemake process planned the three rows, and wrote what the job writes.
+    assert "plan" not in jobs and "pack" in jobs, jobs
+    assert (workdir / "results" / "plan.json").is_file()
+    for dataset in DATASETS:
+        assert (workdir / "results" / dataset / "plan.json").is_file()
+    assert len(list((workdir / "logs" / "plans").glob("*.log"))) == 1
+    assert len(list((workdir / "benchmarks" / "plans").glob("*.tsv"))) == 1
+    # A dry run of a new sheet plans nothing itself: it shows the plan job.
+    (workdir / "results").rename(workdir / "old-results")
+    assert "plan" in jobs_run(snakemake(workdir, "-n"))
+    assert not (workdir / "results" / "plan.json").exists()
