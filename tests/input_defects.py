@@ -430,3 +430,30 @@ def image_with_unsupported_array(root: Path) -> Path:
     (array / ".zarray").write_text(json.dumps(zarray, indent=4, sort_keys=True))
     (array / "0").write_bytes(_ANNDATA_COMPRESSOR.encode(codec.encode(items)))
     return path
+
+
+# ---- chunk files that are not where the metadata says -------------------------------------
+
+
+def label_with_undeclared_nested_keys(root: Path) -> tuple[Path, np.ndarray]:
+    """An image with labels, both by ome-zarr-py (which nests chunk keys, ``0/0/0/1/2``), then
+    the labels' ``.zarray`` files stripped of ``dimension_separator``, as early nested stores
+    wrote them (so '.' by the spec). The labels' first tile is empty, as in sparse label
+    images, so their chunk 0 is absent. Returns the root and the label's level 0."""
+    group = _new_group(root)
+    _write_image(group, _pixels(11), levels=2)
+    labels = _label_image(12)
+    labels[..., :16, :16] = 0  # the first 16 x 16 tile: no object there
+    _writer().write_labels(
+        labels,
+        group,
+        name=LABEL_NAME,
+        scaler=None,
+        scale_factors=_scale_factors(2),
+        fmt=_v04(),
+        axes="tczyx",
+        storage_options={"chunks": (1, 1, 1, 16, 16)},
+    )
+    for zarray in (root / "labels" / LABEL_NAME).glob("*/.zarray"):
+        _edit_json(zarray, lambda meta: meta.pop("dimension_separator", None))
+    return root, labels

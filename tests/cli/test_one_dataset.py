@@ -99,10 +99,10 @@ def test_no_license_and_a_missing_input_exit_2_before_any_work(examples, tmp_pat
 
 def test_a_conversion_that_fails_exits_1_and_leaves_no_complete_output(example_copy, tmp_path):
     source = example_copy("image-with-labels")
-    # A chunk that cannot be read: a folder where its file should be.
+    # A chunk that is listed but cannot be read: a link to a file that is gone.
     chunk = next(p for p in sorted((source / "0").rglob("*")) if p.is_file() and "." not in p.name)
     chunk.unlink()
-    chunk.mkdir()
+    chunk.symlink_to(tmp_path / "gone")
     result = convert(str(source), "out.ome.zarr", "--cc0", cwd=tmp_path)
     assert result.returncode == 1, result.stderr[-2000:]
     assert result.stdout.startswith("FAILED out: ") and str(chunk) in result.stdout

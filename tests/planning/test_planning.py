@@ -3,7 +3,7 @@ import math
 import pytest
 
 from ngff_resave.arrays.shards import shard_count, shard_slices
-from ngff_resave.model.plan import PlanError, PlannedArray
+from ngff_resave.model.plan import InputArray, PlanError, PlannedArray
 from ngff_resave.planning.dataset import PlanSettings, grow_shards, make_plan, plan_jobs
 from ngff_resave.planning.details import details_key, match_details, write_details
 from ngff_resave.source.layout import read_source
@@ -46,7 +46,13 @@ def test_jobs_split_a_level_into_shard_aligned_parts_covering_every_shard_once()
     sizes = [(f"img{i}/0", 0, 1000 * n, n, 1000) for i, n in enumerate([7, 3, 11])]
     arrays = [
         PlannedArray.model_construct(
-            path=p, level=lv, bytes=b, shards=n, shard_bytes=sb, mode="copy"
+            path=p,
+            level=lv,
+            bytes=b,
+            shards=n,
+            shard_bytes=sb,
+            mode="copy",
+            input=InputArray.model_construct(present=None, files_found=None),
         )
         for p, lv, b, n, sb in [*sizes, ("img0/1", 1, 500, 1, 500)]
     ]

@@ -64,3 +64,23 @@ def test_catalog_columns_values_and_failures(examples, tmp_path, example_copy):
 def test_human_bytes_matches_the_challenge_spelling():
     assert human_bytes(512) == "512.00 B"
     assert human_bytes(417816396) == "398.46 MB"
+
+
+def test_many_items_skipped_for_one_reason_are_counted_in_the_catalog():
+    from ngff_resave.model.plan import InventoryItem
+    from ngff_resave.report.catalog import _skipped_lines
+
+    outside = "chunk outside the array's grid [1, 4, 4]"
+    items = [
+        InventoryItem(path=f"0/0/9/{i}", kind="file", action="skip", reason=outside)
+        for i in range(1000)
+    ]
+    items.append(
+        InventoryItem(
+            path="0/notes.txt", kind="file", action="skip", reason="not a chunk key of this array"
+        )
+    )
+    assert _skipped_lines(items) == [
+        f"1000 items (e.g. 0/0/9/0): {outside}",
+        "0/notes.txt: not a chunk key of this array",
+    ]

@@ -5,6 +5,7 @@ import pytest
 from conftest import FIXTURE_KINDS
 
 from ngff_resave.source.layout import SourceError, read_source
+from ngff_resave.source.mends import find_and_mend
 from ngff_resave.storage import open_location
 
 
@@ -75,17 +76,17 @@ def _set_dtype(array, dtype):
     (array / ".zarray").write_text(json.dumps(meta))
 
 
-def test_chunks_under_an_undeclared_separator_are_refused(example_copy):
+def test_chunks_under_an_undeclared_separator_are_found_from_the_listing(example_copy):
     root = example_copy("plate")  # '.' keys
     meta = json.loads((root / "A" / "1" / "0" / "0" / ".zarray").read_text())
     meta["dimension_separator"] = "/"
     (root / "A" / "1" / "0" / "0" / ".zarray").write_text(json.dumps(meta))
-    with pytest.raises(
-        SourceError,
-        match=r"A/1/0/0: chunks are stored under '\.' keys but "
-        r"\.zarray declares dimension_separator '/'",
-    ):
-        layout_of(root, "plate")
+    layout = layout_of(root, "plate")
+    array = next(a for a in layout.arrays if a.path == "A/1/0/0")
+    assert array.listing is not None and array.listing.separator == "."
+    findings = find_and_mend(layout)
+    assert [(f.rule, f.path) for f in findings] == [("chunk key separator", "A/1/0/0")]
+    assert array.dimension_separator == "." and array.declared_separator == "/"
 
 
 @pytest.mark.parametrize(

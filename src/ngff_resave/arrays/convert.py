@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,14 +25,17 @@ from ngff_resave.arrays.readback import Readback
 from ngff_resave.arrays.resources import io_plan, peak_memory_bytes
 from ngff_resave.arrays.shards import (
     assemble_shard,
+    grid_of,
     inner_chunk_coords,
     input_files,
     shard_slices,
+    shards_with_files,
     v3_shard_key,
 )
 from ngff_resave.model.plan import Engine, Mode, Plan, PlannedArray
 from ngff_resave.records.originals import withdraw_root
 from ngff_resave.records.ownership import Run, claim_plan_output, confirm_claim
+from ngff_resave.source.listing import ListedFiles, v3_key_pattern
 from ngff_resave.source.v05 import EncodedChunks
 from ngff_resave.storage import Location, open_location, write_local_json
 
@@ -164,20 +168,32 @@ class ShardTask:
         if self.linker is not None:
             source, target = self.source_loc.local_path, self.target_loc.local_path
             assert source is not None and target is not None  # the sheet check makes sure
+            listed = ListedFiles(self.array.input)
             for key in input_files(self.array, self.index):
                 path = f"{self.array.path}/{key}"
-                self.linker.link(f"{source}/{path}", f"{target}/{path}")
+                if not self.linker.link(f"{source}/{path}", f"{target}/{path}"):
+                    if listed.holds_file(key):
+                        listed.check_found(f"{source}/{path}", None)
         return ShardResult(self._pixel_bytes())
 
     def _copy_files(self) -> ShardResult:
         """A shard (or block of chunk files) of a Zarr v3 input taken as it is: its files
         copied byte for byte; one the input lacks is not left from an earlier run either."""
+        listed = ListedFiles(self.array.input)
         names = input_files(self.array, self.index)
         keys = [f"{self.array.path}/{name}" for name in names]
+        wanted = [listed.holds_file(name) for name in names]
+        found = iter(
+            self.source_loc.read_many(
+                [key for key, holds in zip(keys, wanted, strict=True) if holds],
+                self.reads_in_flight,
+            )
+        )
         held = {}
-        for name, key, data in zip(
-            names, keys, self.source_loc.read_many(keys, self.reads_in_flight), strict=True
-        ):
+        for name, key, holds in zip(names, keys, wanted, strict=True):
+            data = next(found) if holds else None
+            if holds:
+                listed.check_found(self.source_loc.child(key), data)
             if data is None:
                 self.target_loc.delete(key)
                 continue
@@ -214,6 +230,52 @@ class ShardTask:
         elif self.readback is not None:
             self.readback.copied_chunks(self.array, self.index, self.region, inner)
         return ShardResult(self._pixel_bytes(), read, sum(len(p) for p in parts or ()))
+
+
+def _clear_empty_shards(
+    array: PlannedArray,
+    shards: tuple[int, int],
+    with_files: set[int],
+    engine: Engine,
+    target: Location,
+    readback: Readback,
+) -> None:
+    """The shards of ``shards`` in which the input's listing found no file: nothing to read or
+    write (they read as the fill value), but whatever an earlier run wrote there is removed,
+    found by one listing of the array's output files. Counted as compared: validation's
+    listing of the output shows that no file is there."""
+    if engine == Engine.LINK:
+        return
+    grid = grid_of(array.shape, array.output.shards)
+    for name in target.list_files(array.path):
+        coord = _block_of(array, name, engine)
+        if coord is None:
+            continue
+        index = 0
+        for c, extent in zip(coord, grid, strict=True):
+            index = index * extent + c
+        if shards[0] <= index < shards[1] and index not in with_files:
+            target.delete(f"{array.path}/{name}")
+    empty = shards[1] - shards[0] - sum(1 for i in with_files if shards[0] <= i < shards[1])
+    readback.nothing_stored(array, empty)
+
+
+def _block_of(array: PlannedArray, name: str, engine: Engine) -> tuple[int, ...] | None:
+    """The shard (or, for a file copy, the block of files) a written file belongs to, from its
+    key; None for a file that is neither (``zarr.json``)."""
+    ndim = len(array.shape)
+    if engine != Engine.FILE_COPY:
+        found = re.fullmatch("c" + r"/(\d+)" * ndim, name)
+        return None if found is None else tuple(int(g) for g in found.groups())
+    source = array.input
+    encoding = (source.document or {}).get("chunk_key_encoding") or {"name": "default"}
+    found = v3_key_pattern(encoding, ndim).fullmatch(name)
+    if found is None:
+        return None
+    files = source.shards or source.chunks
+    return tuple(
+        int(c) * f // b for c, f, b in zip(found.groups(), files, array.output.shards, strict=True)
+    )
 
 
 def choose_engine(array: PlannedArray, source: Location, target: Location) -> Engine:
@@ -288,6 +350,11 @@ def run_convert_job(
     workers, reads = io_plan(threads, source_loc, target_loc, job.shard_bytes)
     readback = Readback(source_loc, target_loc, metadata_bytes)
 
+    # Sparse arrays: the shards holding anything (None: all of them).
+    with_files_of = {p.path: shards_with_files(arrays[p.path]) for p in job.arrays}
+    # The input files the copying engines found, by array (validation checks the count).
+    found_files: dict[str, EncodedChunks] = {}
+
     def tasks() -> Iterator[ShardTask]:
         for part in job.arrays:
             array = arrays[part.path]
@@ -300,6 +367,9 @@ def run_convert_job(
             encoded = None
             if engine in (Engine.SHARD_COPY, Engine.CHUNK_TRANSCODE):
                 encoded = EncodedChunks(source_loc, array.path, array.input, reads)
+                if array.input.zarr_format == 2 or array.input.shards is None:
+                    # A file per chunk: each is found by exactly one output shard.
+                    found_files[array.path] = encoded
             transcoder = None
             if engine == Engine.CHUNK_TRANSCODE:
                 from ngff_resave.arrays.reencode import ChunkTranscoder
@@ -308,7 +378,12 @@ def run_convert_job(
             elif engine not in (*COPYING, Engine.LINK):
                 assert reencoder is not None
                 reencoder.open(array, engine)
-            for index in range(*part.shards):
+            with_files = with_files_of[array.path]
+            indices: Iterable[int] = range(*part.shards)
+            if with_files is not None:
+                _clear_empty_shards(array, part.shards, with_files, engine, target_loc, readback)
+                indices = sorted(i for i in with_files if part.shards[0] <= i < part.shards[1])
+            for index in indices:
                 yield ShardTask(
                     plan.dataset,
                     array,
@@ -324,9 +399,12 @@ def run_convert_job(
                     None if engine == Engine.LINK else readback,
                 )
 
-    total_shards = sum(p.shards[1] - p.shards[0] for p in job.arrays)
+    total_shards = sum(_shards_to_write(p.shards, with_files_of[p.path]) for p in job.arrays)
+    # Of the shards written (a sparse array's others are not), so that rates and ETAs hold.
     pixel_bytes = sum(
-        arrays[p.path].bytes * (p.shards[1] - p.shards[0]) // arrays[p.path].shards
+        arrays[p.path].bytes
+        * _shards_to_write(p.shards, with_files_of[p.path])
+        // arrays[p.path].shards
         for p in job.arrays
     )
     progress = Progress(
@@ -360,6 +438,11 @@ def run_convert_job(
             {
                 "path": p.path,
                 "shards": list(p.shards),
+                **(
+                    {"files_found": len(found_files[p.path].files_found)}
+                    if p.path in found_files
+                    else {}
+                ),
                 "mode": arrays[p.path].mode,
                 "engine": engines[p.path],
                 "bytes_read": per_array.get(p.path, ShardResult(0)).bytes_read,
@@ -373,6 +456,8 @@ def run_convert_job(
             for p in job.arrays
         ],
         "shards_written": total_shards,
+        # Shards in which the input's listing found no file: nothing to write (fill value).
+        "shards_empty": sum(p.shards[1] - p.shards[0] for p in job.arrays) - total_shards,
         "pixel_bytes": progress.bytes,
         "bytes_read": sum(r.bytes_read for r in per_array.values()),
         "bytes_written": sum(r.bytes_written for r in per_array.values()),
@@ -395,6 +480,13 @@ def run_convert_job(
         record["peak_memory_bytes"] / 1e6,
     )
     return record
+
+
+def _shards_to_write(shards: tuple[int, int], with_files: set[int] | None) -> int:
+    """How many shards of the range ``shards`` a job writes (those holding anything)."""
+    if with_files is None:
+        return shards[1] - shards[0]
+    return sum(1 for index in with_files if shards[0] <= index < shards[1])
 
 
 def _share_reencoded_bytes(

@@ -11,6 +11,7 @@ by jobs that need it.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numcodecs
@@ -18,6 +19,7 @@ import numpy as np
 from numcodecs.abc import Codec
 
 from ngff_resave.model.plan import Engine, PlannedArray
+from ngff_resave.source.listing import ChunkFileMissing
 from ngff_resave.storage import Location
 
 SHUFFLE = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
@@ -68,6 +70,14 @@ class ChunkTranscoder:
         return bytes(self.compressor.encode(values))
 
 
+def stored_keys(metadata: Any, array: PlannedArray) -> Any:
+    """zarr-python's metadata of an input array, reading its chunk files under the keys they
+    are stored at (a mended ``dimension_separator``) rather than the ones .zarray says."""
+    if array.input.declared_separator is None:
+        return metadata
+    return dataclasses.replace(metadata, dimension_separator=array.input.dimension_separator)
+
+
 def open_source(store: Any, array: PlannedArray) -> Any:
     """The input side of a planned array, indexable by region: the v2 array, or for a level
     computed by a mend, the nearest-neighbour view of the level it comes from."""
@@ -77,6 +87,13 @@ def open_source(store: Any, array: PlannedArray) -> Any:
     source = zarr.open_array(
         store, path=derived or array.path, mode="r", zarr_format=array.input.zarr_format
     )
+    if not derived and array.input.declared_separator is not None:
+        source = zarr.Array(
+            zarr.AsyncArray(
+                metadata=stored_keys(source.metadata, array),
+                store_path=source.store_path,
+            )
+        )
     if derived:
         from ngff_resave.source.mends import NearestDownsample
 
@@ -100,8 +117,14 @@ class ZarrPythonEngine:
         self.arrays: dict[str, tuple[Any, Any]] = {}
 
     def open(self, array: PlannedArray) -> None:
+        from ngff_resave.arrays.zarr_counting import ListedStore
+        from ngff_resave.source.listing import ListedFiles
+
+        source_store: Any = self.source_store
+        if array.input.files_found is not None and not array.downsampled_from:
+            source_store = ListedStore(source_store, array.path, ListedFiles(array.input))
         self.arrays[array.path] = (
-            open_source(self.source_store, array),
+            open_source(source_store, array),
             self._zarr.open_array(self.target_store, path=array.path, mode="r+", zarr_format=3),
         )
 
@@ -147,18 +170,33 @@ class TensorstoreEngine:
         compressor = (array.input.compressor or {}).get("id")
         return (
             not array.input.filters
+            # Tensorstore reads keys as the .zarray says; a mended separator is not its.
+            and array.input.declared_separator is None
             and compressor in cls.COMPRESSORS
+            and cls._reads_strictly(array)
             and source.tensorstore_kvstore(array.path) is not None
             and target.tensorstore_kvstore(array.path) is not None
         )
 
+    @staticmethod
+    def _reads_strictly(array: PlannedArray) -> bool:
+        """Whether tensorstore can refuse to read a listed chunk as absent: only when every
+        chunk file is there (it then reads none as the fill value). A sparse or sharded
+        listed input goes to zarr-python, whose reads are checked against the listing."""
+        source = array.input
+        if source.files_found is None:
+            return True
+        return source.present is None and not (source.zarr_format == 3 and source.shards)
+
     def open(self, array: PlannedArray) -> None:
         driver = "zarr3" if array.input.zarr_format == 3 else "zarr"
-        source = self._ts.open(
-            {"driver": driver, "kvstore": self.source.tensorstore_kvstore(array.path)},
-            context=self.context,
-            read=True,
-        ).result()
+        spec: dict[str, Any] = {
+            "driver": driver,
+            "kvstore": self.source.tensorstore_kvstore(array.path),
+        }
+        if array.input.files_found is not None:
+            spec["fill_missing_data_reads"] = False
+        source = self._ts.open(spec, context=self.context, read=True).result()
         target = self._ts.open(
             {"driver": "zarr3", "kvstore": self.target.tensorstore_kvstore(array.path)},
             context=self.context,
@@ -168,7 +206,15 @@ class TensorstoreEngine:
 
     def copy(self, path: str, region: tuple[slice, ...]) -> Any:
         source, target = self.arrays[path]
-        values = source[region].read().result()
+        try:
+            values = source[region].read().result()
+        except ValueError as err:
+            if "NOT_FOUND" not in str(err):
+                raise
+            raise ChunkFileMissing(
+                f"{err}: it was listed when the dataset was planned but reads as absent now; "
+                "its region is not written as the fill value (rerun to retry)"
+            ) from err
         target[region].write(values).result()
         return values
 

@@ -20,6 +20,7 @@ import google_crc32c
 
 from ngff_resave.model.plan import PlannedArray
 from ngff_resave.source.keys import v2_chunk_key
+from ngff_resave.source.listing import parse
 from ngff_resave.source.v05 import input_file_key
 
 EMPTY = 2**64 - 1
@@ -76,6 +77,30 @@ def input_files(array: PlannedArray, index: int) -> list[str]:
     if source.zarr_format == 3:
         return [input_file_key(source, c) for c in coords if c is not None]
     return [v2_chunk_key(c, source.dimension_separator) for c in coords if c is not None]
+
+
+def shards_with_files(array: PlannedArray) -> set[int] | None:
+    """The output shards (blocks, for an array taken as it is) that overlap an input file the
+    listing found; None when every input file is there or the input was not listed. The other
+    shards hold only the fill value: no job reads or writes them."""
+    source = array.input
+    if source.present is None:
+        return None
+    files = source.shards if source.zarr_format == 3 and source.shards else source.chunks
+    shards = array.output.shards
+    grid = grid_of(array.shape, shards)
+    found = set()
+    for text in source.present:
+        ranges = [
+            range(c * n // s, (min((c + 1) * n, size) - 1) // s + 1)
+            for c, n, s, size in zip(parse(text), files, shards, array.shape, strict=True)
+        ]
+        for coord in itertools.product(*ranges):
+            index = 0
+            for c, extent in zip(coord, grid, strict=True):
+                index = index * extent + c
+            found.add(index)
+    return found
 
 
 def v3_shard_key(shape: list[int], shards: list[int], shard_index: int) -> str:

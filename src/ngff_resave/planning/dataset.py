@@ -35,8 +35,11 @@ from ngff_resave.model.plan import (
     Planner,
 )
 from ngff_resave.planning.details import match_details
+from ngff_resave.records.ownership import CRATE_FILE
+from ngff_resave.source.listing import spell
 
 if TYPE_CHECKING:
+    from ngff_resave.model.plan import InventoryItem
     from ngff_resave.source.layout import SourceArray, SourceLayout
 
 LOG = logging.getLogger(__name__)
@@ -92,6 +95,11 @@ def digest_values(settings: PlanSettings) -> dict[str, Any]:
     }
 
 
+# A reader loads a shard's whole index (16 bytes an inner chunk) to read any chunk of it: tiny
+# chunks must not make it megabytes (4 x 4 chunks in a 64 MB shard would index 4 million).
+MAX_INNER_CHUNKS = 2**15
+
+
 def grow_shards(
     shape: list[int], chunks: list[int], itemsize: int, target_bytes: int, axes: list[str]
 ) -> list[int]:
@@ -113,6 +121,8 @@ def grow_shards(
                 wanted = min(factors[d] * 2, grid[d])
                 trial = factors[:d] + [wanted] + factors[d + 1 :]
                 if chunk_bytes * math.prod(trial) > target_bytes:
+                    continue
+                if math.prod(trial) > MAX_INNER_CHUNKS:
                     continue
                 factors = trial
                 grown = True
@@ -273,15 +283,10 @@ def _check_multiple(shards: list[int], chunks: list[int], array: SourceArray, wh
         )
 
 
-def _planned(array: SourceArray, output: OutputArray, mode: Mode, reason: str) -> PlannedArray:
-    return PlannedArray(
-        path=array.path,
-        image=array.image,
-        level=array.level,
-        shape=array.shape,
-        dtype=array.dtype,
-        dimension_names=array.dimension_names,
-        input=array.stored.input_array(array.fill_value)
+def _input_array(array: SourceArray) -> InputArray:
+    """How the input stores the array, with the chunk files its listing found."""
+    stored = (
+        array.stored.input_array(array.fill_value)
         if array.stored is not None
         else InputArray(
             chunks=array.chunks,
@@ -290,7 +295,26 @@ def _planned(array: SourceArray, output: OutputArray, mode: Mode, reason: str) -
             order=array.order,
             fill_value=array.fill_value,
             dimension_separator=array.dimension_separator,
-        ),
+            declared_separator=array.declared_separator,
+        )
+    )
+    listing = array.listing
+    if listing is not None:
+        stored.files_found = len(listing.found)
+        if not listing.complete:
+            stored.present = sorted(map(spell, listing.found))
+    return stored
+
+
+def _planned(array: SourceArray, output: OutputArray, mode: Mode, reason: str) -> PlannedArray:
+    return PlannedArray(
+        path=array.path,
+        image=array.image,
+        level=array.level,
+        shape=array.shape,
+        dtype=array.dtype,
+        dimension_names=array.dimension_names,
+        input=_input_array(array),
         output=output,
         mode=mode,
         reason=reason,
@@ -391,9 +415,14 @@ def plan_arrays(
 
 def work_bytes(array: PlannedArray, in_place: bool) -> int:
     """What a convert job's share of an array costs, as bytes: the pixels copied or
-    re-encoded; for a referenced array, its chunk files linked, or nothing in place."""
+    re-encoded; for a referenced array, its chunk files linked, or nothing in place. A sparse
+    array costs the share of its chunk files the listing found."""
     if array.mode != Mode.REFERENCE:
-        return array.bytes
+        source = array.input
+        if source.present is None or source.files_found is None:
+            return array.bytes
+        grid = grid_of(array.shape, source.shards if source.shards else source.chunks)
+        return array.bytes * source.files_found // math.prod(grid)
     if in_place:
         return 0
     files = array.input.shards if array.output.as_input and array.sharded else array.output.chunks
@@ -469,6 +498,19 @@ def plan_extras(layout: SourceLayout, settings: PlanSettings) -> list[ExtraArray
     return list(layout.extras)
 
 
+def carried_forward(item: InventoryItem) -> InventoryItem:
+    """The input's root RO-Crate as the plan names it: carried forward into the output's crate
+    (its entities kept, the conversion added), where a plain file would be copied."""
+    if item.kind == "file" and item.path == CRATE_FILE and item.action == "copy":
+        return item.model_copy(
+            update={
+                "action": "carry forward",
+                "reason": "the input's RO-Crate, carried forward into the output's crate",
+            }
+        )
+    return item
+
+
 def make_plan(
     layout: SourceLayout, settings: PlanSettings, mends: list[Mend] | None = None
 ) -> Plan:
@@ -490,10 +532,11 @@ def make_plan(
         images=[i.path for i in images],
         labels=[i.path for i in layout.images if i.is_label],
         groups=layout.groups,
-        files=layout.files,
+        # The input's RO-Crate is merged into the output's by the metadata step, not copied.
+        files=[path for path in layout.files if path != CRATE_FILE],
         arrays=arrays,
         extras=plan_extras(layout, settings),
-        inventory=layout.inventory(),
+        inventory=[carried_forward(item) for item in layout.inventory()],
         listed=layout.listed,
         mends=mends or [],
         jobs=plan_jobs(arrays, settings.part_target_bytes, settings.in_place),

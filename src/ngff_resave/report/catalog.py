@@ -12,10 +12,11 @@ import pandas as pd
 from ngff_resave.arrays.codecs import v3_data_type
 from ngff_resave.model.plan import (
     Failure,
-    Plan,
+    InventoryItem,
+    PlanSummary,
     SheetEntry,
     SheetPlan,
-    read_plan,
+    read_plan_summary,
     read_sheet_plan,
 )
 from ngff_resave.records.ownership import CRATE_FILE
@@ -84,6 +85,9 @@ def _crate_fields(crate: dict[str, Any] | None) -> dict[str, Any]:
     for item in (crate or {}).get("@graph", []):
         if item.get("@id") == "./":
             fields.update({k: item.get(k, "") for k in ("license", "name", "description")})
+            # A carried-forward crate may name its license by reference (RO-Crate's advice).
+            if isinstance(fields["license"], dict):
+                fields["license"] = fields["license"].get("@id", "")
         types = item.get("@type")
         if types == "biosample":
             fields["organismId"] = item.get("organism_classification", {}).get("@id", "")
@@ -97,6 +101,25 @@ def _listed(items: Iterable[str]) -> str:
     return "; ".join(item.replace(";", ",") for item in items)
 
 
+# More items than this of one reason are counted in the catalog (plan.json names each).
+NAMED_SKIPS = 3
+
+
+def _skipped_lines(items: Iterable[InventoryItem]) -> list[str]:
+    """The catalog's ``skipped`` cell: each item with its reason, but many of one reason (the
+    leftover chunk files of an earlier, larger write) counted, with the first as an example."""
+    by_reason: dict[str, list[str]] = {}
+    for item in items:
+        by_reason.setdefault(item.reason, []).append(item.path)
+    lines = []
+    for reason, paths in by_reason.items():
+        if len(paths) > NAMED_SKIPS:
+            lines.append(f"{len(paths)} items (e.g. {paths[0]}): {reason}")
+        else:
+            lines += [f"{path}: {reason}" for path in paths]
+    return lines
+
+
 def public_url(output: str, url_prefix: str | None) -> str:
     if url_prefix:
         return url_prefix.rstrip("/") + "/" + posixpath.basename(output.rstrip("/"))
@@ -104,7 +127,7 @@ def public_url(output: str, url_prefix: str | None) -> str:
 
 
 def catalog_row(
-    plan: Plan,
+    plan: PlanSummary,
     records: list[dict[str, Any]],
     metadata_record: dict[str, Any],
     outcome: dict[str, Any],
@@ -144,7 +167,7 @@ def catalog_row(
         "valid": bool(outcome.get("valid")),
         "validated": outcome.get("validated", "") if outcome.get("valid") else "",
         "mended": _listed(mend.line() for mend in plan.mends),
-        "skipped": _listed(f"{item.path}: {item.reason}" for item in plan.skipped),
+        "skipped": _listed(_skipped_lines(plan.skipped)),
         "error": outcome.get("error", ""),
     }
     if not row["name"]:
@@ -204,7 +227,8 @@ def build_catalog(
             outcome = {"valid": False, "error": failure["error"]}
         elif not outcome.get("valid"):
             failure = {k: outcome.get(k, "") for k in ("rule", "log", "failure", "error")}
-        planned = read_plan(folder / "plan.json")
+        # The summary: a plate's whole plan takes seconds to read, its row needs little.
+        planned = read_plan_summary(folder / "plan.json")
         if planned is None:
             raise FileNotFoundError(
                 f"dataset '{entry.dataset}': {folder / 'plan.json'} is "

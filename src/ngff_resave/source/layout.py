@@ -19,17 +19,25 @@ from typing import Any, Literal
 import numpy as np
 
 from ngff_resave.model.plan import ExtraArray, InventoryItem
+from ngff_resave.records.originals import Kept, read_originals
 from ngff_resave.records.ownership import (
-    ABSENT,
     CLAIM_FILE,
     ORIGINALS,
+    ORIGINALS_ARCHIVE,
     read_claim,
     written_by_workflow,
 )
 from ngff_resave.source import v05
 from ngff_resave.source.keys import v2_chunk_key
+from ngff_resave.source.listing import (
+    ArrayListing,
+    ListingError,
+    group_by_array,
+    list_v2_chunks,
+    list_v3_files,
+)
 from ngff_resave.source.v01_v03 import OLD_VERSIONS, axis_names
-from ngff_resave.storage import Location, StorageError
+from ngff_resave.storage import TEMPORARY_NAME, Location, StorageError
 
 LOG = logging.getLogger(__name__)
 
@@ -66,6 +74,10 @@ class SourceArray:
     downsampled_from: str | None = None
     # A Zarr v3 array: how it is stored (the v2 fields above then say what they can).
     stored: v05.V3Array | None = None
+    # The chunk (or shard) files found below it, where the input could be listed.
+    listing: ArrayListing | None = None
+    # The .zarray's separator, when its chunk files use the other one (a mend).
+    declared_separator: Literal[".", "/"] | None = None
 
     @property
     def itemsize(self) -> int:
@@ -76,7 +88,9 @@ class SourceArray:
         return int(np.prod(self.shape, dtype=np.int64)) * self.itemsize
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        described = asdict(self)
+        described.pop("listing")
+        return described
 
 
 # Zarr v2 documents, replaced by the v3 zarr.json of their node.
@@ -164,8 +178,11 @@ class _Reader:
         # Documents and chunk keys fetched ahead, many at once, where requests are remote.
         self.fetched: dict[str, bytes | None] = {}
         self.found: dict[str, bool] = {}
-        # Zarr v3 documents an in-place conversion replaced, read from the copies it kept.
-        self.originals: set[str] = set()
+        # The .zarray separator of each array that is not an image level (see list_arrays).
+        self.extra_separators: dict[str, str] = {}
+        # The input's own Zarr v3 documents an in-place conversion kept before replacing them
+        # (None: the input had none), read from its archive.
+        self.originals: Kept = {}
 
     @property
     def v3(self) -> bool:
@@ -179,11 +196,10 @@ class _Reader:
         return SourceError(self.dataset, self.location.child(path), problem)
 
     def json(self, path: str) -> dict[str, Any] | None:
-        if path + ABSENT in self.originals:
-            return None
-        if path in self.originals:
-            path = posixpath.join(ORIGINALS, path)
         try:
+            if path in self.originals:
+                kept = self.originals[path]
+                return self.location.parse_json(posixpath.join(ORIGINALS_ARCHIVE, path), kept)
             if path in self.fetched:
                 return self.location.parse_json(path, self.fetched.pop(path))
             return self.location.read_json(path)
@@ -198,6 +214,8 @@ class _Reader:
     def prefetch(self, paths: list[str]) -> None:
         """Read these documents now, ``io_concurrency`` at a time (a plate's thousands of
         small documents would otherwise cost a round trip each, one after another)."""
+        # An in-place run's replaced documents are read from the kept originals instead.
+        paths = [path for path in paths if path not in self.originals]
         if self.location.io_concurrency > 1 and paths:
             try:
                 self.fetched.update(zip(paths, self.location.read_many(paths), strict=True))
@@ -236,7 +254,7 @@ class _Reader:
                 continue
             if len(first) >= 2:
                 firsts.append(f"{level}/{v2_chunk_key(first, separator)}")
-        if self.location.io_concurrency > 1 and firsts:
+        if not self.location.can_list and self.location.io_concurrency > 1 and firsts:
             self.found.update(zip(firsts, self.location.exists_many(firsts), strict=True))
 
     def group_attrs(self, path: str, required: bool = True) -> dict[str, Any] | None:
@@ -320,6 +338,7 @@ class _Reader:
             self.read_ome_folder()
         if self.location.can_list:
             self.walk()
+            self.list_arrays()
         self.add_parent_groups()
         if not self.layout.arrays:
             raise self.fail("", "no arrays found")
@@ -462,8 +481,12 @@ class _Reader:
         )
 
     def check_separator(self, path: str, meta: dict[str, Any]) -> None:
-        """Chunks stored under the other key separator than .zarray says (old nested stores
-        wrote '/' keys without saying so) would read as an empty array: refuse them."""
+        """Where the input cannot be listed (HTTP): chunks stored under the other key separator
+        than .zarray says (old nested stores wrote '/' keys without saying so) would read as an
+        empty array: refuse them when chunk 0 shows it. A listed input is checked from its
+        listing instead, whichever chunks exist (:meth:`list_arrays`)."""
+        if self.location.can_list:
+            return
         declared = meta.get("dimension_separator", ".")
         other = "/" if declared == "." else "."
         first = (0,) * len(meta["shape"])
@@ -476,6 +499,60 @@ class _Reader:
                 f"chunks are stored under '{other}' keys but .zarray {said} "
                 f"dimension_separator '{declared}'; every reader would see fill values",
             )
+
+    def list_arrays(self) -> None:
+        """One listing of the dataset, shared out to its image arrays: which chunk files each
+        holds, under which key form; files that are no chunk of it are named as skipped."""
+        keys = [
+            key
+            for key in self.location.list_files("")
+            if not TEMPORARY_NAME.match(key.rsplit("/", 1)[-1])
+            and not (self.written_here and self.written_here(key))
+        ]
+        arrays = [a for a in self.layout.arrays if a.downsampled_from is None]
+        extras = [e for e in self.layout.extras if e.action == "migrate"]
+        grouped = group_by_array(keys, [*(a.path for a in arrays), *(e.path for e in extras)])
+        for extra in extras:
+            self._check_extra(extra, grouped[extra.path])
+        for array in arrays:
+            try:
+                array.listing = self._listing(array, grouped[array.path])
+            except ListingError as err:
+                raise self.fail(array.path, str(err)) from err
+            self.layout.left_out += [
+                InventoryItem(path=f"{array.path}/{key}", kind="file", action="skip", reason=why)
+                for key, why in array.listing.strays
+            ]
+
+    def _check_extra(self, extra: ExtraArray, keys: list[str]) -> None:
+        """An array that is not an image level is migrated by zarr-python, which reads the keys
+        its .zarray gives: chunk files stored under others would migrate as fill values."""
+        declared = self.extra_separators.get(extra.path, ".")
+        grid = [-(-n // c) for n, c in zip(extra.shape, extra.chunks, strict=True)]
+        try:
+            listing = list_v2_chunks(extra.path, keys, grid, declared)
+        except ListingError as err:
+            raise self.fail(extra.path, str(err)) from err
+        if listing.separator not in (None, declared):
+            raise self.fail(
+                extra.path,
+                f"its chunk files are stored under '{listing.separator}' keys but its .zarray "
+                f"gives '{declared}' keys; set its dimension_separator to '{listing.separator}'",
+            )
+        self.layout.left_out += [
+            InventoryItem(path=f"{extra.path}/{key}", kind="file", action="skip", reason=why)
+            for key, why in listing.strays
+        ]
+
+    @staticmethod
+    def _listing(array: SourceArray, keys: list[str]) -> ArrayListing:
+        if array.stored is None:
+            grid = [-(-n // c) for n, c in zip(array.shape, array.chunks, strict=True)]
+            return list_v2_chunks(array.path, keys, grid, array.dimension_separator)
+        files = array.stored.shards or array.stored.chunks
+        grid = [-(-n // c) for n, c in zip(array.shape, files, strict=True)]
+        encoding = array.stored.document.get("chunk_key_encoding") or {"name": "default"}
+        return list_v3_files(array.path, keys, grid, encoding)
 
     def read_plate(self, plate: dict[str, Any]) -> None:
         self.check_version("", plate.get("version"))
@@ -546,7 +623,7 @@ class _Reader:
             for name, is_folder in self.location.list_entries(folder):
                 path = posixpath.join(folder, name)
                 # Another output's claim and an in-place run's copies are not the dataset's.
-                if path in (ORIGINALS, CLAIM_FILE):
+                if path in (ORIGINALS, ORIGINALS_ARCHIVE, CLAIM_FILE):
                     continue
                 if not is_folder:
                     if (
@@ -576,6 +653,7 @@ class _Reader:
                     self.walk_v3_node(path, folders)
                 elif (meta := self.json(posixpath.join(path, ".zarray"))) is not None:
                     self.layout.extras.append(self.extra_array(path, meta))
+                    self.extra_separators[path] = meta.get("dimension_separator", ".")
                 else:
                     # A group (.zgroup), or a plain folder whose files are kept.
                     if self.json(posixpath.join(path, ".zgroup")) is not None:
@@ -654,13 +732,17 @@ def read_source(location: Location, dataset: str) -> SourceLayout:
     """Walk an OME-Zarr dataset's metadata; raise :class:`SourceError` naming the path."""
     LOG.info("reading the layout of %s", location.url)
     written_here = None
-    originals: set[str] = set()
+    originals: Kept = {}
     if location.can_list:
         claim = read_claim(location)
         if claim is not None and claim.get("in_place"):
             LOG.info("%s holds metadata written in place: read past it", location.url)
             written_here = partial(written_by_workflow, claim=claim)
-            originals = set(location.list_files(ORIGINALS))
+            # The input's documents that run replaced: from its archive, in one read.
+            try:
+                originals = read_originals(location) or {}
+            except StorageError as err:
+                raise SourceError(dataset, location.child(ORIGINALS_ARCHIVE), str(err)) from err
     reader = _Reader(location, dataset, written_here)
     reader.originals = originals
     try:

@@ -295,6 +295,26 @@ class _Mender:
                     f"write {wanted - len(have)} more levels for the label",
                 )
 
+    def chunk_key_separator(self) -> None:
+        """Zarr v2 chunk files stored under the other separator than ``.zarray`` says (old
+        nested stores wrote '/' keys without saying so): read them where they are."""
+        for array in self.layout.arrays:
+            listing = array.listing
+            if array.stored is not None or listing is None or listing.separator is None:
+                continue
+            if listing.separator == array.dimension_separator:
+                continue
+            declared = array.dimension_separator
+            array.declared_separator = declared
+            array.dimension_separator = "/" if listing.separator == "/" else "."
+            self.found(
+                "chunk key separator",
+                array.path,
+                f"its {len(listing.found)} chunk files are read under '{listing.separator}' "
+                f"keys, where they are (its .zarray reads '{declared}' keys: there are none)",
+                f'set "dimension_separator": "{listing.separator}" in its .zarray',
+            )
+
     def _levels(self, image: str) -> list[SourceArray]:
         return sorted((a for a in self.layout.arrays if a.image == image), key=lambda a: a.level)
 
@@ -383,6 +403,7 @@ def _dtype_range(dtype: str) -> tuple[int | float, int | float]:
 
 
 RULES: tuple[Callable[[_Mender], None], ...] = (
+    _Mender.chunk_key_separator,
     _Mender.loose_ome,
     _Mender.old_versions,
     _Mender.numbers,

@@ -15,6 +15,7 @@ import google_crc32c
 
 from ngff_resave.model.plan import InputArray
 from ngff_resave.source.keys import v2_chunk_key, v3_chunk_key
+from ngff_resave.source.listing import ListedFiles
 
 if TYPE_CHECKING:
     from ngff_resave.storage import Location
@@ -190,18 +191,41 @@ class EncodedChunks:
         self.path = path
         self.array = array
         self.reads = reads
+        self.listed = ListedFiles(array)
+        # Distinct input files found, for the job's record (validation compares the listing's).
+        self.files_found: set[str] = set()
         self._shards: OrderedDict[str, tuple[bytes, list[tuple[int, int]]] | None] = OrderedDict()
         self._lock = threading.Lock()
+
+    def file_coord(self, coord: tuple[int, ...]) -> tuple[int, ...]:
+        """The input file grid coordinate of a chunk: its own, or its shard's."""
+        array = self.array
+        if array.zarr_format == 3 and array.shards is not None:
+            per_shard = [s // c for s, c in zip(array.shards, array.chunks, strict=True)]
+            return tuple(c // p for c, p in zip(coord, per_shard, strict=True))
+        return coord
 
     def key(self, coord: tuple[int, ...]) -> str:
         """The input file's key (below the array) of a chunk, or for a sharded one its shard."""
         array = self.array
         if array.zarr_format == 2:
             return v2_chunk_key(coord, array.dimension_separator)
-        if array.shards is not None:
-            per_shard = [s // c for s, c in zip(array.shards, array.chunks, strict=True)]
-            coord = tuple(c // p for c, p in zip(coord, per_shard, strict=True))
-        return input_file_key(array, coord)
+        return input_file_key(array, self.file_coord(coord))
+
+    def _read_listed(self, keys: list[str], listed: list[bool]) -> list[bytes | None]:
+        """The files at ``keys``, those not listed taken as absent without a request; a listed
+        one that reads as absent raises."""
+        wanted = [key for key, holds in zip(keys, listed, strict=True) if holds]
+        found = iter(self.location.read_many(wanted, self.reads))
+        files = []
+        for key, holds in zip(keys, listed, strict=True):
+            data = next(found) if holds else None
+            if holds:
+                self.listed.check_found(self.location.child(key), data)
+            files.append(data)
+        with self._lock:
+            self.files_found.update(k for k, d in zip(keys, files, strict=True) if d is not None)
+        return files
 
     def read(
         self, coords: list[tuple[int, ...]], held: dict[str, bytes] | None = None
@@ -211,13 +235,17 @@ class EncodedChunks:
         names = [self.key(coord) for coord in coords]
         keys = [f"{self.path}/{name}" for name in names]
         if self.array.shards is None:
-            chunks = self.location.read_many(keys, self.reads)
+            chunks = self._read_listed(keys, [self.listed.holds(c) for c in coords])
             if held is not None:
                 held.update((n, c) for n, c in zip(names, chunks, strict=True) if c is not None)
             return chunks
         wanted = list(dict.fromkeys(keys))
         missing = [k for k in wanted if k not in self._shards]
-        found = dict(zip(missing, self.location.read_many(missing, self.reads), strict=True))
+        holds = {
+            key: self.listed.holds(self.file_coord(c)) for key, c in zip(keys, coords, strict=True)
+        }
+        read = self._read_listed(missing, [holds[key] for key in missing])
+        found = dict(zip(missing, read, strict=True))
         shards = {}
         for key in wanted:
             shard = shards[key] = self._shard(key, found)

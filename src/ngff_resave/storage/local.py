@@ -113,6 +113,25 @@ class LocalLocation(Location):
         except (FileNotFoundError, NotADirectoryError):
             return []
 
+    def list_files(self, path: str = "") -> list[str]:
+        # Names only, keys built as the walk goes: no stat of each file and no path arithmetic
+        # per folder (nested chunk keys make a folder per chunk row; a terabyte dataset holds
+        # millions of files). Like os.walk, links to folders are not followed.
+        keys = []
+        folders = [("", self.child(path))]
+        while folders:
+            prefix, folder = folders.pop()
+            try:
+                with os.scandir(folder) as entries:
+                    for entry in entries:
+                        if not entry.is_dir():
+                            keys.append(prefix + entry.name)
+                        elif not entry.is_symlink():
+                            folders.append((f"{prefix}{entry.name}/", entry.path))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        return sorted(keys)
+
     def file_sizes(self, path: str = "") -> dict[str, int]:
         root = self.child(path)
         sizes = {}
