@@ -38,7 +38,8 @@ from ngff_resave.checks import spec_schemas
 from ngff_resave.checks.validation import validate_dataset
 from ngff_resave.cli.main import main
 from ngff_resave.model.plan import read_plan
-from ngff_resave.records.ownership import ORIGINALS
+from ngff_resave.records.originals import read_originals
+from ngff_resave.records.ownership import ORIGINALS, ORIGINALS_ARCHIVE
 from ngff_resave.source import v05
 from ngff_resave.storage import open_location
 
@@ -180,9 +181,13 @@ def test_in_place_05_to_06_writes_metadata_only_and_can_be_undone(tmp_path, kind
     assert row["valid"] == "True", row["error"]
     after = files(source)
     # Every chunk and shard file keeps its bytes and its time stamp; what was added is the
-    # claim and the crate.
+    # claim, the crate and the archive of the input's documents.
     assert {k: v for k, v in after.items() if k in before} == before
-    assert set(after) - set(before) == {".ngff-resave.json", "ro-crate-metadata.json"}
+    assert set(after) - set(before) == {
+        ".ngff-resave.json",
+        "ro-crate-metadata.json",
+        ORIGINALS_ARCHIVE,
+    }
     # Written: the documents of groups with OME metadata (0.6 changes them) and the groups
     # Zarr v3 needs above the wells, which the input lacked; not the arrays' (0.6 does not
     # change them) nor other groups'.
@@ -194,19 +199,18 @@ def test_in_place_05_to_06_writes_metadata_only_and_can_be_undone(tmp_path, kind
     }
     lacked = {"A/zarr.json", "B/zarr.json"} if kind == "plate" else set()
     assert changed == with_ome | lacked
-    # Each kept first as it was; the crate and the documents it lacked marked absent.
-    kept = {
-        str(p.relative_to(source / ORIGINALS))
-        for p in (source / ORIGINALS).rglob("*")
-        if p.is_file()
+    # Each kept first as it was, in one archive (only the documents replaced); the crate, the
+    # claim and the documents it lacked listed absent.
+    kept = read_originals(open_location(str(source)))
+    assert kept is not None and not (source / ORIGINALS).exists()
+    assert {k for k, v in kept.items() if v is None} == {
+        "ro-crate-metadata.json",
+        ".ngff-resave.json",
+        *lacked,
     }
-    assert {k for k in kept if not k.endswith(".absent")} == changed - lacked
-    assert {k for k in kept if k.endswith(".absent")} == {
-        "ro-crate-metadata.json.absent",
-        *(f"{k}.absent" for k in lacked),
-    }
+    assert {k for k, v in kept.items() if v is not None} == changed - lacked
     for path in changed - lacked:
-        assert (source / ORIGINALS / path).read_bytes() == everything_bytes(originals, path)
+        assert kept[path] == everything_bytes(originals, path)
     assert_valid_06(source)
     assert int(row["written"]) < 100_000  # kilobytes: metadata only
     # Planned again (back to 0.5), the input is read from the kept documents.
@@ -336,8 +340,7 @@ def test_a_sheet_of_05_datasets_is_upgraded_to_06_in_place_by_the_workflow(tmp_p
             for p in root.rglob("*")
             if p.is_file()
             and (
-                str(p.relative_to(root)) in {*changed, "ro-crate-metadata.json"}
-                or ORIGINALS in p.parts
+                str(p.relative_to(root)) in {*changed, "ro-crate-metadata.json", ORIGINALS_ARCHIVE}
             )
         )
         assert int(row["written"]) == metadata, name
@@ -356,31 +359,46 @@ def test_in_place_05_to_06_on_s3_writes_only_metadata_objects(tmp_path, s3_serve
         "plate", source, source, mode="reference", in_place=True, ngff_version="0.6"
     )
     settings.input_storage = settings.output_storage = options
+    archives = []
     for _ in range(2):  # the second run reads the input from the documents kept by the first
         result = run_pipeline(settings, tmp_path / "results")
         assert result.report.valid, result.report.failed
         assert result.plan.input_version == "0.5"
-    fs.invalidate_cache()
+        fs.invalidate_cache()
+        archives.append(fs.cat_file(f"{source}/{ORIGINALS_ARCHIVE}"))
+    assert archives[0] == archives[1]  # written once: the first kept documents stand
     after = {key: fs.cat_file(key) for key in fs.find(source)}
     changed = {key for key in before if after[key] != before[key]}
     assert changed and {key.rsplit("/", 1)[-1] for key in changed} == {"zarr.json"}
     added = {key.split("/in/plate.ome.zarr/", 1)[1] for key in set(after) - set(before)}
-    assert {".ngff-resave.json", "ro-crate-metadata.json"} <= added
-    # Beside the kept documents: the groups Zarr v3 needs above the wells, which it lacked.
-    assert {k for k in added if not k.startswith(f"{ORIGINALS}/")} == {
+    # Beside the one archive of the input's documents: the groups Zarr v3 needs above the
+    # wells, which it lacked.
+    assert added == {
+        ".ngff-resave.json",
+        "ro-crate-metadata.json",
+        ORIGINALS_ARCHIVE,
+        "A/zarr.json",
+        "B/zarr.json",
+    }
+    location = open_location(source, options)
+    kept = read_originals(location)
+    assert kept is not None
+    for key in changed:
+        assert kept[key.split("/in/plate.ome.zarr/", 1)[1]] == before[key]
+    assert {k for k, v in kept.items() if v is None} == {
         ".ngff-resave.json",
         "ro-crate-metadata.json",
         "A/zarr.json",
         "B/zarr.json",
     }
-    for key in changed:
-        root, relative = key.split("/in/plate.ome.zarr/", 1)
-        assert after[f"{root}/in/plate.ome.zarr/{ORIGINALS}/{relative}"] == before[key]
-    location = open_location(source, options)
     for array in result.plan.arrays:
         expected = zarr.open_array(str(tmp_path / "plate.zarr" / array.path), mode="r")
         got = zarr.open_array(location.zarr_store(array.path), mode="r", zarr_format=3)
         np.testing.assert_array_equal(got[...], expected[...])
+    # Restored: every object as it was, nothing else left.
+    assert main(["restore-in-place", source, "--endpoint-url", s3_server.endpoint]) == 0
+    fs.invalidate_cache()
+    assert {key: fs.cat_file(key) for key in fs.find(source)} == before
 
 
 @pytest.mark.parametrize("example", ["image-with-labels", "plate", "bioformats2raw"])

@@ -32,7 +32,7 @@ from ngff_resave.records import outcomes, ownership  # noqa: E402
 from ngff_resave.sheet import packing  # noqa: E402
 from ngff_resave.sheet import settings as sample_sheet  # noqa: E402
 from ngff_resave.sheet.plan import sheet_attempt  # noqa: E402
-from ngff_resave.storage import is_url  # noqa: E402
+from ngff_resave.storage import is_url, read_local_record  # noqa: E402
 
 RUN_STARTED = time.time()
 RESULTS = Path("results")
@@ -95,7 +95,10 @@ def _work(mtime):
     sheet = read_sheet_plan(SHEET_PLAN)
     if sheet is None:
         raise WorkflowError(f"{SHEET_PLAN} is not a sheet plan of this version")
-    states = {e.dataset: outcomes.dataset_state(RESULTS, e) for e in sheet.entries}
+    mode = config["validate"]["mode"]
+    states = {
+        e.dataset: outcomes.dataset_state(RESULTS, e, mode) for e in sheet.entries
+    }
     work = packing.layout_work(
         sheet.entries,
         states,
@@ -281,6 +284,36 @@ def pack_datasets(wildcards):
     return " ".join(members)
 
 
+# The validation settings a job runs with: this run's, but for the job of a dataset done
+# earlier (the old pack or validate record the catalog still names), those it ran with. So a
+# weaker validate.mode asked later leaves it alone (Snakemake would rerun it for its changed
+# params); a stronger one makes the dataset not done (records.outcomes.dataset_state), which
+# gives it new jobs that validate it again.
+def recorded_validation(record, key):
+    recorded = (read_local_record(Path(record)) or {}).get("validate") or {}
+    return recorded.get(key, config["validate"][key])
+
+
+def validate_setting(key):
+    def setting(wildcards):
+        if work().split.get(wildcards.dataset) == wildcards.attempt:
+            return config["validate"][key]
+        return recorded_validation(
+            RESULTS / wildcards.dataset / "validate" / f"{wildcards.attempt}.json", key
+        )
+
+    return setting
+
+
+def pack_setting(key):
+    def setting(wildcards):
+        if wildcards.pack in work().packs:
+            return config["validate"][key]
+        return recorded_validation(RESULTS / "packs" / f"{wildcards.pack}.json", key)
+
+    return setting
+
+
 def pack_threads(wildcards):
     # Tiny packs run one thread each, so that several packs share the cores.
     return 1 if work().pack_bytes(wildcards.pack) < 64 * 2**20 else 2
@@ -453,6 +486,13 @@ def end_of_run(snakemake_log, crashed):
         except Exception:  # the sheet was never planned in this run
             members = {}
         dead = crashed_jobs(snakemake_log, members)
+        # A job killed outright cannot put back what it replaced in place: done here.
+        from ngff_resave.records.originals import put_back_after_crash
+
+        for dataset in put_back_after_crash(RESULTS, dead):
+            logger.warning(
+                f"{dataset}: its job died; the input's documents are put back"
+            )
         ok, text = write_run_catalog(RESULTS, config["catalog"]["url_prefix"], dead)
         # Written outside any job: dated before the sheet plan, so the next run makes it
         # again (and with it the work it is missing).

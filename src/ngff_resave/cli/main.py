@@ -84,6 +84,7 @@ def cmd_convert_one(args: argparse.Namespace) -> int:
         ),
         threads=args.output_threads,
         validate=args.validate,
+        sample_chunks=args.sample_chunks,
         results=Path(args.results),
         logs=Path(args.logs),
     )
@@ -165,9 +166,29 @@ def cmd_restore_in_place(args: argparse.Namespace) -> int:
     return 0
 
 
+def sample_chunks(text: str) -> int:
+    """``--sample-chunks``: at least 1, as the config schema's ``validate.sample_chunks``; 0
+    would compare no chunk of an array the convert jobs proved with its input on storage."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be at least 1, not {value}: the random input chunks per array re-read on "
+            "both sides (as validate.sample_chunks)"
+        )
+    return value
+
+
 def _validation_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=VALIDATE_MODES, default="full")
-    parser.add_argument("--sample-chunks", type=int, default=8)
+    parser.add_argument(
+        "--sample-chunks",
+        type=sample_chunks,
+        default=8,
+        help="random input chunks per array re-read on both sides, at least 1 (default 8)",
+    )
 
 
 CONVERT_EXAMPLES = """
@@ -244,6 +265,12 @@ def _convert_parser(sub: Any) -> None:
     )
     p.add_argument("--dataset", help="the dataset id (default: from OUTPUT's name)")
     p.add_argument("--validate", choices=VALIDATE_MODES, default="full", help="pixels checked")
+    p.add_argument(
+        "--sample-chunks",
+        type=sample_chunks,
+        default=8,
+        help="random input chunks per array re-read on both sides, at least 1 (default 8)",
+    )
     for side in ("input", "output"):
         p.add_argument(f"--{side}-bucket", help=f"S3 bucket the {side} path is in")
         p.add_argument(f"--{side}-endpoint", help=f"S3 endpoint URL of the {side}")
@@ -328,7 +355,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "restore-in-place",
         help="undo in-place conversions of a Zarr v3 (OME-Zarr 0.5) dataset: its own zarr.json "
-        "documents put back from .ngff-resave-original/",
+        "documents (and crate, claim) put back from .ngff-resave-original.tar.gz, which is "
+        "removed",
     )
     p.add_argument("dataset", help="the dataset's path or s3:// URL")
     p.add_argument("--endpoint-url", default=None, help="the S3 endpoint, for s3:// URLs")

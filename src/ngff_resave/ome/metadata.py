@@ -7,20 +7,31 @@ root ``zarr.json`` exists is complete.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import posixpath
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ngff_resave.arrays.codecs import planned_array_metadata
 from ngff_resave.arrays.shards import grid_of
 from ngff_resave.model.plan import Mode, Plan
 from ngff_resave.ome.attributes import group_metadata
 from ngff_resave.ome.challenge_stats import STATS_KEY, array_stats
-from ngff_resave.records.originals import keep_originals
+from ngff_resave.records.originals import (
+    Kept,
+    keep_originals,
+    mark_replacing,
+    read_kept,
+    read_originals,
+    withdraw,
+)
 from ngff_resave.records.ownership import (
+    CLAIM_FILE,
     CRATE_FILE,
+    ORIGINALS_ARCHIVE,
+    OutputConflict,
     Run,
     claim_plan_output,
     confirm_claim,
@@ -31,22 +42,93 @@ from ngff_resave.storage import Location, open_location
 LOG = logging.getLogger(__name__)
 
 
-def crate_for_plan(plan: Plan) -> dict[str, Any] | None:
+def carries_input_crate(plan: Plan) -> bool:
+    """Whether the input has a root RO-Crate, which the output's crate carries forward (a plan
+    made before crates were carried forward lists it among the files to copy)."""
+    return CRATE_FILE in plan.files or any(
+        item.path == CRATE_FILE and item.action == "carry forward" for item in plan.inventory
+    )
+
+
+def copied_files(plan: Plan) -> list[str]:
+    """The input's files copied as they are: not its crate when the output gets a crate."""
+    return [path for path in plan.files if not (path == CRATE_FILE and plan.crate)]
+
+
+def read_input_crate(
+    plan: Plan, source: Location, originals: Kept | None | Literal[False] = False
+) -> dict[str, Any] | None:
+    """The input's own RO-Crate, when the plan carries one forward (or the input could not be
+    listed), else None. In place over Zarr v3, the copy kept before the first crate was written
+    there (a plan made after that run no longer lists the input's crate, which the workflow's
+    claim now owns, but its copy is kept); ``originals``: the kept documents when already read
+    (False: read them here)."""
+    if plan.replaces_input_documents:
+        if originals is False:
+            originals = read_originals(source)
+        kept = (originals or {}).get(CRATE_FILE)
+        if kept is not None:
+            return source.parse_json(posixpath.join(ORIGINALS_ARCHIVE, CRATE_FILE), kept)
+    # An input that could not be listed (HTTP) may still have a crate: it is asked for.
+    if plan.listed and not carries_input_crate(plan):
+        return None
+    return source.read_json(CRATE_FILE)
+
+
+def crate_for_plan(
+    plan: Plan,
+    input_crate: dict[str, Any] | None = None,
+    started: dt.datetime | None = None,
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The crate to write and the input crate's values the sheet replaced (as lines): a new
+    crate, or the input's carried forward with the conversion (begun at ``started``) added."""
     settings = plan.crate
     if not settings:
-        return None
+        return None, []
     # Imported here: planning uses this module's attribute mapping without the crate library.
-    from ngff_resave.ome.crate import build_crate
+    from ngff_resave.ome.crate import Conversion, CrateError, build_crate, carry_crate
 
-    return build_crate(
-        name=settings.get("name") or plan.name or plan.dataset,
-        description=settings.get("description")
-        or f"OME-Zarr {plan.ngff_version} conversion of {plan.input} ({plan.kind})",
-        license=settings["license"],
-        organism=settings.get("organism"),
-        modality=settings.get("modality"),
-        corrections=[mend.line() for mend in plan.mends],
+    name = settings.get("name") or plan.name or plan.dataset
+    description = (
+        settings.get("description")
+        or f"OME-Zarr {plan.ngff_version} conversion of {plan.input} ({plan.kind})"
     )
+    corrections = [mend.line() for mend in plan.mends]
+    if input_crate is None:
+        crate = build_crate(
+            name=name,
+            description=description,
+            license=settings["license"],
+            organism=settings.get("organism"),
+            modality=settings.get("modality"),
+            corrections=corrections,
+        )
+        return crate, []
+    now = dt.datetime.now(dt.UTC)
+    try:
+        carried = carry_crate(
+            input_crate,
+            conversion=Conversion(
+                plan.input, plan.input_version, plan.ngff_version, started or now, now
+            ),
+            license=settings["license"],
+            # Only the sheet's own name and description replace the input's; the defaults
+            # above fill in where the input's crate has none.
+            name=settings.get("name"),
+            description=settings.get("description"),
+            organism=settings.get("organism"),
+            modality=settings.get("modality"),
+            fallback_name=name,
+            fallback_description=description,
+            corrections=corrections,
+        )
+    except CrateError as err:
+        where = f"{plan.input.rstrip('/')}/{CRATE_FILE}"
+        raise CrateError(f"dataset '{plan.dataset}': {where}: {err}") from err
+    replaced = [item.line() for item in carried.replaced]
+    for line in replaced:
+        LOG.info("%s: the input's RO-Crate: the sheet's %s", plan.dataset, line)
+    return carried.document, replaced
 
 
 def shard_bytes(target: Location, array_path: str) -> int:
@@ -74,14 +156,13 @@ def file_grids(plan: Plan) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
     return shards, chunks
 
 
-def _changed(target: Location, documents: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """In place over a Zarr v3 input: only the documents that would change (an array's
-    challenge statistics aside: an array whose metadata is the input's keeps its own)."""
-    paths = list(documents)
-    found = dict(zip(paths, target.read_many(paths), strict=True))
+def _changed(found: Kept, documents: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """In place over a Zarr v3 input: only the documents that would change from the input's
+    own (``found``; an array's challenge statistics aside: an array whose metadata is the
+    input's keeps its own)."""
 
     def same(path: str) -> bool:
-        data = found[path]
+        data = found.get(path)
         if data is None:
             return False
         try:
@@ -105,6 +186,30 @@ def _without_stats(attributes: Any) -> Any:
 
 def write_metadata(
     plan: Plan, convert_records: list[dict[str, Any]], run: Run | None = None
+) -> dict[str, Any]:
+    """:func:`_write_metadata`; in place over Zarr v3, a failure on the way leaves the input
+    as it was everywhere (every replaced document put back), not a mix of versions."""
+    try:
+        return _write_metadata(plan, convert_records, run)
+    except OutputConflict:
+        raise  # another run holds the dataset now: what is there is no longer this run's
+    except BaseException:
+        if plan.replaces_input_documents:
+            target = open_location(plan.output, plan.output_storage)
+            try:
+                withdraw(target)
+            except Exception:  # noqa: BLE001 - the failure being raised is the one to report
+                LOG.exception(
+                    "dataset '%s': the input's documents could not all be put back; the next "
+                    "run of the row, or ngff-resave restore-in-place %s, puts them back",
+                    plan.dataset,
+                    target.url,
+                )
+        raise
+
+
+def _write_metadata(
+    plan: Plan, convert_records: list[dict[str, Any]], run: Run | None
 ) -> dict[str, Any]:
     """Write every group's ``zarr.json``, the copied files and the crate; the root last.
     What the workflow wrote under an earlier plan and this one does not have goes first.
@@ -158,19 +263,39 @@ def write_metadata(
         posixpath.join(path, "zarr.json"): group_metadata(plan.groups[path], plan.ngff_version)
         for path in sorted((p for p in plan.groups if p), key=lambda p: -p.count("/"))
     }
-    crate = crate_for_plan(plan)
+    # In place, the output is the input: its kept documents are read once (one archive, which
+    # a plate's thousands of documents make slow to unpack), for its crate and below.
+    known = read_kept(target) if plan.replaces_input_documents else (None, False)
+    # Read before anything is written: in place, the input's crate is where ours goes.
+    input_crate = read_input_crate(plan, source, known[0]) if plan.crate else None
+    crate, crate_replaced = crate_for_plan(plan, input_crate, _started(convert_records))
     root = group_metadata(plan.groups[""], plan.ngff_version, plan.notes)
     if plan.replaces_input_documents:
-        arrays, groups = _changed(target, arrays), _changed(target, groups)
-        documents = [*arrays, *groups, *([CRATE_FILE] if crate else []), "zarr.json"]
-        kept = keep_originals(target, documents)
-        written += [path for path, _ in kept]
-        nbytes += sum(size for _, size in kept)
-        LOG.info("%s: kept %d of the input's documents", plan.dataset, len(kept))
+        # The input's own version of each document: as kept by an earlier run, else as it is
+        # (a document no run kept was never replaced). Only those that change are written.
+        own = {p: data for p, data in (known[0] or {}).items() if p in arrays or p in groups}
+        unread = [p for p in [*arrays, *groups] if p not in own]
+        own.update(zip(unread, target.read_many(unread), strict=True))
+        arrays, groups = _changed(own, arrays), _changed(own, groups)
+        # Each of them (the root, crate and claim too) is kept, as the input has it, in one
+        # archive before the first is replaced (records.originals).
+        replaced = [*arrays, *groups, "zarr.json", CRATE_FILE, CLAIM_FILE]
+        kept, archived, untouched = keep_originals(target, replaced, known, own)
+        if archived:
+            written.append(ORIGINALS_ARCHIVE)
+            nbytes += archived
+        if not untouched:
+            # A run killed while replacing (or a finished one, of another plan) left some
+            # replaced: all are put back first, the root first, so that the root reads as the
+            # input until this step has written every other document.
+            withdraw(target, kept)
+        mark_replacing(target)
+    # Leaves first, the root last: a node reads as the new version only once every node below
+    # it does, and the root only once the whole dataset does.
     for path, document in arrays.items():
         put_json(path, document)
     # In place the files are where they are; a copy onto itself would only risk them.
-    for path in [] if plan.in_place else plan.files:
+    for path in [] if plan.in_place else copied_files(plan):
         data = source.read_bytes(path)
         if data is None:
             raise FileNotFoundError(f"dataset '{plan.dataset}': {source.child(path)} vanished")
@@ -179,7 +304,25 @@ def write_metadata(
         put_json(path, document)
     if crate is not None:
         put_json(CRATE_FILE, crate)
+    elif carries_input_crate(plan) and CRATE_FILE not in plan.files and not plan.in_place:
+        # No crate of ours (rocrate: false): the input's is kept as it is.
+        data = source.read_bytes(CRATE_FILE)
+        if data is None:
+            raise FileNotFoundError(
+                f"dataset '{plan.dataset}': {source.child(CRATE_FILE)} vanished"
+            )
+        put(CRATE_FILE, data)
     confirm_claim(plan.dataset, target, run)
     put_json("zarr.json", root)
     LOG.info("%s: wrote %d metadata files, root last", plan.dataset, len(written))
-    return {"dataset": plan.dataset, "files": written, "bytes_written": nbytes}
+    value: dict[str, Any] = {"dataset": plan.dataset, "files": written, "bytes_written": nbytes}
+    if crate_replaced:
+        # The input crate's values the sheet replaced (also recorded in the crate itself).
+        value["crate_replaced"] = crate_replaced
+    return value
+
+
+def _started(convert_records: list[dict[str, Any]]) -> dt.datetime | None:
+    """When the dataset's first convert job began (None: no record says)."""
+    starts = [r["started_at"] for r in convert_records if r.get("started_at") is not None]
+    return dt.datetime.fromtimestamp(min(starts), dt.UTC) if starts else None

@@ -1,9 +1,11 @@
 """What became of each dataset: ``results/{dataset}/validation.json`` is its outcome, valid or
 not, with the plan it was made from; which datasets are done; which records are stale.
 
-A dataset is done when its outcome is valid, was made from its current plan, and its output's
-root ``zarr.json`` is there. Work that is not done is scheduled again; records that describe
-work that is not done (failed, made from another plan, or whose output is gone) are stale.
+A dataset is done when its outcome is valid, was made from its current plan, by a validation
+at least as strong as the one asked (``validate.mode``: sample, then full, then reread), and its
+output's root ``zarr.json`` is there. Work that is not done is scheduled again; records that
+describe work that is not done (failed, made from another plan, or whose output is gone) are
+stale.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +22,27 @@ from ngff_resave.storage import (
     open_location,
     read_local_bytes,
     read_local_record,
-    write_local_json,
+    write_local_bytes,
 )
 from ngff_resave.storage.redaction import redact
 
 LOG = logging.getLogger(__name__)
 
 OUTCOME_FILE = "validation.json"
+# The validation modes from the one that proves least to the one that proves most: a dataset
+# validated in one mode stands for a run asking it or a weaker one; a stronger one asked later
+# validates it again (the pixels are not converted again).
+VALIDATION_STRENGTH = ("sample", "full", "reread")
+
+
+def validated_enough(validated: Any, asked: str | None) -> bool:
+    """Whether a validation in mode ``validated`` proves what mode ``asked`` does (None: any
+    mode will do)."""
+    if asked is None:
+        return True
+    if validated not in VALIDATION_STRENGTH:
+        return False
+    return VALIDATION_STRENGTH.index(validated) >= VALIDATION_STRENGTH.index(asked)
 
 
 @dataclass
@@ -62,8 +78,25 @@ class Outcome:
 
     def write(self, results: Path) -> Path:
         path = outcome_path(results, self.dataset)
-        write_local_json(path, asdict(self))
+        # Field by field: dataclasses.asdict deep-copies every check (tens of thousands for a
+        # plate) only for them to be written.
+        write_local_bytes(path, outcome_json({f.name: getattr(self, f.name) for f in fields(self)}))
         return path
+
+
+def outcome_json(value: dict[str, Any]) -> bytes:
+    """An outcome as JSON, a field a line and each item of a list (a check) on a line of its
+    own: as easy to read as indented JSON, written by the json module's C encoder (indenting
+    takes its pure-Python one, seconds for a plate's tens of thousands of checks)."""
+    lines = []
+    for key, item in value.items():
+        if isinstance(item, list) and item:
+            items = ",\n    ".join(json.dumps(entry) for entry in item)
+            text = f"[\n    {items}\n  ]"
+        else:
+            text = json.dumps(item)
+        lines.append(f"  {json.dumps(key)}: {text}")
+    return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
 
 
 def outcome_path(results: Path, dataset: str) -> Path:
@@ -89,7 +122,8 @@ class DatasetState:
     fingerprint: str = ""
 
 
-def dataset_state(results: Path, entry: SheetEntry) -> DatasetState:
+def dataset_state(results: Path, entry: SheetEntry, mode: str | None = None) -> DatasetState:
+    """The dataset's state for a run validating in ``mode`` (None: in any)."""
     data = read_local_bytes(outcome_path(results, entry.dataset))
     if data is None:
         return DatasetState(done=False)
@@ -104,6 +138,7 @@ def dataset_state(results: Path, entry: SheetEntry) -> DatasetState:
         entry.plan_digest is not None
         and outcome.get("valid") is True
         and outcome.get("plan_digest") == entry.plan_digest
+        and validated_enough(outcome.get("validated"), mode)
         and output_complete(entry.output)
     )
     return DatasetState(done=done, record=str(outcome.get("record", "")), fingerprint=fingerprint)

@@ -23,6 +23,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ngff_resave.records.originals import (
+    CLAIM_FILE,
+    CRATE_FILE,
+    ORIGINALS,
+    ORIGINALS_ARCHIVE,
+    in_place_claim,
+    keep_originals,
+    replaceable_documents,
+)
 from ngff_resave.storage import (
     TEMPORARY_NAME,
     Location,
@@ -36,14 +45,7 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
-CLAIM_FILE = ".ngff-resave.json"
-# In place over a Zarr v3 input: the input's own zarr.json documents, kept before the workflow
-# first replaced them (``{ORIGINALS}/{path}/zarr.json``), to read and to restore them.
-ORIGINALS = ".ngff-resave-original"
-# Beside a kept document's path there: the input had none.
-ABSENT = ".absent"
 RUN_FILE = "run.json"
-CRATE_FILE = "ro-crate-metadata.json"
 NAMED = 8  # files named in a refusal; the message says how many more there are
 # A Zarr v2 chunk key, as the links of a referenced array are named: ``0.1.2`` or ``0/1/2``.
 V2_CHUNK_KEY = re.compile(r"^[0-9]+(?:[./][0-9]+)*$")
@@ -194,7 +196,8 @@ def written_by_workflow(path: str, claim: dict[str, Any]) -> bool:
     name = path.rsplit("/", 1)[-1]
     if name == "zarr.json" or path in (CLAIM_FILE, CRATE_FILE) or TEMPORARY_NAME.match(name):
         return True
-    if path.startswith(f"{ORIGINALS}/"):
+    # The input's own documents an in-place run keeps (and their copies in the earlier layout).
+    if path == ORIGINALS_ARCHIVE or path.startswith(f"{ORIGINALS}/"):
         return True
     if path in claim.get("files", []):
         return True
@@ -270,9 +273,7 @@ def check_output(
         and not run_alive(held)
     )
     if finished_output and take:
-        kept = f"{ORIGINALS}/{CLAIM_FILE}"
-        if not target.exists(kept):
-            target.write_bytes(kept, target.read_bytes(CLAIM_FILE) or b"")
+        # Kept before this call, with the input's documents (claim_plan_output).
         LOG.info("%s: in place over %s; its claim kept", target.url, describe_claim(held or {}))
     if finished_output:
         held = None
@@ -341,19 +342,32 @@ def check_output(
 
 
 def claim_plan_output(plan: Plan, target: Location, run: Run) -> None:
-    """Claim a plan's output for this run before writing into it, for its arrays and files."""
-    check_output(
-        plan.dataset,
-        plan.input,
-        target,
-        run,
-        arrays=[a.path for a in plan.arrays],
-        # In place the input's own files stay where they are: never the workflow's to remove.
-        files=[] if plan.in_place else plan.files,
-        take=True,
-        in_place=plan.in_place,
-        keeps_documents=plan.replaces_input_documents,
-    )
+    """Claim a plan's output for this run before writing into it, for its arrays and files.
+    In place over Zarr v3, where the claim there is the input's own (a finished output of
+    another row: this workflow made the input; or a file of that name it did not write), the
+    input's documents are kept first, that claim with them (records.originals); otherwise the
+    metadata step keeps them, before it replaces the first."""
+
+    def claim(take: bool) -> None:
+        check_output(
+            plan.dataset,
+            plan.input,
+            target,
+            run,
+            arrays=[a.path for a in plan.arrays],
+            # In place the input's own files stay where they are: never the workflow's to remove.
+            files=[] if plan.in_place else plan.files,
+            take=take,
+            in_place=plan.in_place,
+            keeps_documents=plan.replaces_input_documents,
+        )
+
+    if plan.replaces_input_documents and not target.exists(ORIGINALS_ARCHIVE):
+        there = target.read_bytes(CLAIM_FILE)
+        if there is not None and not in_place_claim(there):
+            claim(take=False)  # refused before anything is written into the input
+            keep_originals(target, replaceable_documents(plan))
+    claim(take=True)
 
 
 def confirm_claim(dataset: str, target: Location, run: Run) -> None:
