@@ -17,6 +17,7 @@ from ngff_resave.checks.results import Report, spell_error
 from ngff_resave.model.plan import Plan
 from ngff_resave.ome.attributes import OME_KEYS
 from ngff_resave.ome.crate import check_crate
+from ngff_resave.ome.metadata import carries_input_crate, copied_files, read_input_crate
 from ngff_resave.records.ownership import CRATE_FILE
 from ngff_resave.storage import Location, open_location
 
@@ -80,7 +81,7 @@ def validate_dataset(
     ):
         return report
     validate_models(plan, nodes, report)
-    for path in plan.files:
+    for path in copied_files(plan):
         report.add(f"file {path} copied", source.read_bytes(path) == target.read_bytes(path))
     _check_extras(plan, nodes, source, target, report)
     if seed is None:
@@ -92,6 +93,16 @@ def validate_dataset(
         document = target.read_json(CRATE_FILE)
         if report.add("crate: ro-crate-metadata.json present", document is not None):
             assert document is not None
-            for check, ok, detail in check_crate(document, plan.crate):
+            # The input's own crate is not compared as a copied file: the output's must keep
+            # its entities and properties (but those the sheet replaced) and add the conversion.
+            carried = read_input_crate(plan, source)
+            versions = (plan.input_version, plan.ngff_version)
+            for check, ok, detail in check_crate(document, plan.crate, carried, versions):
                 report.add(check, ok, detail)
+    elif carries_input_crate(plan) and CRATE_FILE not in plan.files and not plan.in_place:
+        # No crate of ours: the input's is copied as it is.
+        report.add(
+            f"file {CRATE_FILE} copied",
+            source.read_bytes(CRATE_FILE) == target.read_bytes(CRATE_FILE),
+        )
     return report
