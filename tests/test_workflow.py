@@ -451,3 +451,45 @@ def test_a_small_sheet_is_planned_in_the_snakemake_process(workdir):
     (workdir / "results").rename(workdir / "old-results")
     assert "plan" in jobs_run(snakemake(workdir, "-n"))
     assert not (workdir / "results" / "plan.json").exists()
+
+
+@pytest.mark.parametrize("layout", ["packed", "split"])
+def test_a_stronger_validation_mode_revalidates_finished_datasets_only(workdir, layout):
+    split = SPLIT if layout == "split" else ""
+
+    def asking(mode: str) -> None:
+        (workdir / "config.yaml").write_text(
+            f"samples: samples.tsv\n{split}validate:\n  mode: {mode}\n"
+        )
+
+    asking("sample")
+    snakemake(workdir)
+    shards = {
+        p: p.stat().st_mtime_ns for p in output_of(workdir, "plate").rglob("c/**/*") if p.is_file()
+    }
+    catalog = pd.read_csv(workdir / "results" / "catalog.csv").set_index("dataset")
+    assert (catalog["validated"] == "sample").all()
+    asking("full")
+    jobs = jobs_run(snakemake(workdir))
+    # Validated again, in full; the pixels are not converted again.
+    validating = "pack" if layout == "packed" else "validate"
+    assert validating in jobs and "convert" not in jobs, jobs
+    assert shards and {p: p.stat().st_mtime_ns for p in shards} == shards
+    catalog = pd.read_csv(workdir / "results" / "catalog.csv").set_index("dataset")
+    assert catalog["valid"].all() and (catalog["validated"] == "full").all()
+    for dataset in DATASETS:
+        outcome = read_json(workdir / "results" / dataset / "validation.json")
+        assert outcome["validated"] == "full"
+        assert any(c["check"].endswith("(full)") for c in outcome["checks"]), dataset
+    # A weaker mode asked afterwards finds the full validation enough.
+    outcomes = {d: outputs_of(workdir, d) for d in DATASETS}
+    asking("sample")
+    jobs = jobs_run(snakemake(workdir))
+    assert not {"pack", "convert", "metadata", "validate"} & set(jobs), jobs
+    assert {d: outputs_of(workdir, d) for d in DATASETS} == outcomes
+    # Validated again on demand (the README's command): each job with the mode it ran with.
+    jobs = jobs_run(snakemake(workdir, "--forcerun", "pack", "validate"))
+    assert validating in jobs and "convert" not in jobs, jobs
+    for dataset in DATASETS:
+        outcome = read_json(workdir / "results" / dataset / "validation.json")
+        assert outcome["validated"] == "full" and outcome["valid"], dataset

@@ -259,3 +259,23 @@ def test_a_zarr_v3_file_corrupted_as_it_is_copied_fails(tmp_path, monkeypatch, s
     assert run.report.failed == ["array 0: values equal the input (full)"]
     # zarr-python's read-back of the region fails on it (a checksum, or the codec)
     assert f"{tmp_path}/o.ome.zarr/0 [" in proof_of(run.records)["problem"]
+
+
+def test_records_without_proofs_leave_the_plan_undigested(tmp_path, monkeypatch):
+    """Links and arrays left in place have no proof: their records are not weighed, so the plan
+    (tens of MB for a plate) is not digested for them; records with proofs still are."""
+    from ngff_resave.checks.proofs import gather_proofs
+    from ngff_resave.model.plan import Plan
+
+    run, _ = convert_image(tmp_path)
+    unproven = json.loads(json.dumps(run.records))
+    for record in unproven:
+        for entry in record["arrays"]:
+            entry.pop("proof", None)
+    digested = []
+    original = Plan.pixels_digest
+    monkeypatch.setattr(Plan, "pixels_digest", lambda self: digested.append(1) or original(self))
+    plan = run.plan.model_copy()
+    assert gather_proofs(plan, unproven) == {} and not digested
+    assert set(gather_proofs(plan, run.records)) == {a.path for a in plan.arrays}
+    assert digested == [1]

@@ -246,3 +246,60 @@ def test_a_write_error_names_the_output_path(examples, tmp_path, monkeypatch):
     outcome = run_dataset("img", tmp_path / "results", tmp_path / "logs", 1, "full", 8)
     assert not outcome.valid
     assert f"cannot write {output}/1/" in outcome.error, outcome.error
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["convert", "in.ome.zarr", "out.ome.zarr", "--cc-by"],
+        ["pack", "--record", "r.json", "--results", "results", "--logs", "logs", "d"],
+        [
+            "validate",
+            "--plan",
+            "p.json",
+            "--record",
+            "r.json",
+            "--results",
+            "results",
+            "--logs",
+            "logs",
+            "--metadata-record",
+            "m.json",
+        ],
+    ],
+    ids=lambda command: command[0],
+)
+@pytest.mark.parametrize("value", ["0", "-3", "x"])
+def test_sample_chunks_below_one_is_refused_by_every_command(command, value, tmp_path, capsys):
+    # Refused while parsing, before any file is read or written.
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--sample-chunks", value])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err
+    assert "argument --sample-chunks" in error
+    assert ("must be at least 1" if value != "x" else "not a whole number") in error
+    assert not list(tmp_path.iterdir())
+
+
+def test_sample_chunks_reach_the_validation_of_every_command(monkeypatch, tmp_path):
+    """The value given is the one validation samples with (convert used to ignore it)."""
+    from ngff_resave.cli import one_dataset
+    from ngff_resave.steps import pack, validate
+
+    seen: dict[str, int] = {}
+    monkeypatch.setattr(pack, "run_pack", lambda *a: seen.setdefault("pack", a[-1]) and {})
+    monkeypatch.setattr(validate, "validate_step", lambda *a: seen.setdefault("validate", a[-2]))
+    monkeypatch.setattr(
+        one_dataset,
+        "convert_one_dataset",
+        lambda request, *a: seen.setdefault("convert", request.sample_chunks) and 0,
+    )
+    main(["pack", "--record", "r", "--results", "r", "--logs", "l", "--sample-chunks", "3", "d"])
+    main(
+        [
+            *("validate", "--plan", "p", "--record", "r", "--results", "r", "--logs", "l"),
+            *("--metadata-record", "m", "--sample-chunks", "4"),
+        ]
+    )
+    main(["convert", "i.zarr", str(tmp_path / "o.zarr"), "--cc-by", "--sample-chunks", "5"])
+    assert seen == {"pack": 3, "validate": 4, "convert": 5}

@@ -16,8 +16,8 @@ rule pack:
         attempt=attempt_of,
     params:
         datasets=pack_datasets,
-        mode=config["validate"]["mode"],
-        sample_chunks=config["validate"]["sample_chunks"],
+        mode=pack_setting("mode"),
+        sample_chunks=pack_setting("sample_chunks"),
     shell:
         "{{ "
         + ATTEMPT_LINE

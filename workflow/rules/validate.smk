@@ -16,8 +16,8 @@ rule validate:
         runtime=validate_runtime,
         attempt=attempt_of,
     params:
-        mode=config["validate"]["mode"],
-        sample_chunks=config["validate"]["sample_chunks"],
+        mode=validate_setting("mode"),
+        sample_chunks=validate_setting("sample_chunks"),
     shell:
         "{{ "
         + ATTEMPT_LINE

@@ -1,7 +1,7 @@
 """Each shard proven as it is written: read back from storage and decoded by zarr-python, and
 compared with the input it was made from, which the job still holds, so the input is read once.
-The files read back are recorded (size and CRC32C), for validation to check against storage
-later without reading them again.
+The files read back are recorded (size and CRC32C of the very bytes zarr-python decoded, each
+file read once), for validation to check against storage later without reading them again.
 
 zarr-python finds each file by its own key and index and decodes every chunk with the
 ``zarr.json`` as stored, so a chunk that does not decode fails and a shard written at another
@@ -17,6 +17,7 @@ key is not found. What it is compared with depends on how the shard was made:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -40,7 +41,7 @@ from zarr.core.chunk_key_encodings import parse_chunk_key_encoding
 from zarr.core.metadata import ArrayV3Metadata
 from zarr.storage import StorePath, WrapperStore
 
-from ngff_resave.arrays.reencode import v3_compressor_to_numcodecs
+from ngff_resave.arrays.reencode import stored_keys, v3_compressor_to_numcodecs
 from ngff_resave.arrays.shards import EMPTY, shard_entries
 from ngff_resave.model.plan import PlannedArray
 from ngff_resave.storage import Location
@@ -56,7 +57,7 @@ def _cut(data: bytes, byte_range: ByteRequest | None) -> bytes:
     if isinstance(byte_range, OffsetByteRequest):
         return data[byte_range.offset :]
     if isinstance(byte_range, SuffixByteRequest):
-        return data[len(data) - byte_range.suffix :]
+        return data[max(0, len(data) - byte_range.suffix) :]
     raise TypeError(f"byte range {byte_range!r}")
 
 
@@ -79,24 +80,35 @@ class HeldStore(WrapperStore[Store]):
 
 
 class RecordingStore(WrapperStore[Store]):
-    """A store that keeps the files zarr-python reads whole (key: bytes) and notes those it
-    reads only in part."""
+    """A store that keeps every file zarr-python reads, whole (key: bytes).
+
+    zarr-python reads a shard it decodes only in part (an edge shard: its index, then each
+    chunk) in ranges; here the file is read whole once and the ranges are cut from those bytes.
+    So what is recorded of a file (size, CRC32C) is of the bytes zarr-python decoded, not of a
+    second read that could see another file, and each file costs one request."""
 
     def __init__(self, store: Store) -> None:
         super().__init__(store)
         self.whole: dict[str, bytes] = {}
-        self.partly: set[str] = set()
+        self._absent: set[str] = set()
+        # Per key, so that concurrent ranges of one file wait for its one read.
+        self._reading: dict[str, asyncio.Lock] = {}
 
     async def get(
         self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
     ) -> Buffer | None:
-        buffer = await super().get(key, prototype, byte_range)
-        if buffer is not None:
-            if byte_range is None:
-                self.whole[key] = buffer.to_bytes()
-            else:
-                self.partly.add(key)
-        return buffer
+        lock = self._reading.setdefault(key, asyncio.Lock())
+        async with lock:
+            if key not in self.whole and key not in self._absent:
+                buffer = await super().get(key, prototype)
+                if buffer is None:
+                    self._absent.add(key)
+                else:
+                    self.whole[key] = buffer.to_bytes()
+        data = self.whole.get(key)
+        if data is None:
+            return None
+        return prototype.buffer.from_bytes(_cut(data, byte_range))
 
 
 def file_digest(data: bytes) -> tuple[int, int]:
@@ -165,12 +177,15 @@ class Readback:
                 if side == "output":
                     self._opened[key] = ArrayV3Metadata.from_dict(json.loads(self.documents(array)))
                 else:
-                    self._opened[key] = zarr.open_array(
-                        self.source_store,
-                        path=array.path,
-                        mode="r",
-                        zarr_format=array.input.zarr_format,
-                    ).metadata
+                    self._opened[key] = stored_keys(
+                        zarr.open_array(
+                            self.source_store,
+                            path=array.path,
+                            mode="r",
+                            zarr_format=array.input.zarr_format,
+                        ).metadata,
+                        array,
+                    )
             return self._opened[key]
 
     def _open(self, side: str, array: PlannedArray, store: Store) -> zarr.Array:
@@ -199,16 +214,11 @@ class Readback:
         self, array: PlannedArray, region: tuple[slice, ...]
     ) -> tuple[Any, dict[str, bytes]]:
         """The region decoded by zarr-python from storage, and the files it read (key below
-        the array: bytes; those read in part are read again whole)."""
+        the array: the bytes it decoded, whole)."""
         recording = RecordingStore(self.target_store)
         values = self._open("output", array, recording)[region]
         prefix = f"{array.path}/"
-        files = {key.removeprefix(prefix): data for key, data in recording.whole.items()}
-        for key in recording.partly - set(recording.whole):
-            data = self.target.read_bytes(key)
-            if data is not None:
-                files[key.removeprefix(prefix)] = data
-        return values, files
+        return values, {key.removeprefix(prefix): data for key, data in recording.whole.items()}
 
     def _held_input(
         self, array: PlannedArray, region: tuple[slice, ...], held: dict[str, bytes]
@@ -304,6 +314,12 @@ class Readback:
             return files
 
         self._run(array, index, region, compare)
+
+    def nothing_stored(self, array: PlannedArray, shards: int) -> None:
+        """``shards`` shards overlap no input file the listing found, so no job writes them:
+        counted as compared (validation's listing of the output shows no file is there)."""
+        with self._lock:
+            self.proofs.setdefault(array.path, ArrayProof()).shards += shards
 
     def _run(
         self, array: PlannedArray, index: int, region: tuple[slice, ...], compare: Any

@@ -11,26 +11,33 @@ chunks per array with the input.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
 import logging
 import multiprocessing
 import os
 import random
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
 import zarr
+from zarr.abc.codec import SupportsSyncCodec
+from zarr.codecs.sharding import MAX_UINT_64 as SHARD_EMPTY
+from zarr.codecs.sharding import ShardingCodec, ShardingCodecIndexLocation
+from zarr.core.buffer import default_buffer_prototype
 from zarr.core.metadata import ArrayV2Metadata, ArrayV3Metadata
+from zarr.core.sync import sync
 from zarr.storage import StorePath
 
 from ngff_resave.arrays.codecs import planned_array_metadata, v3_data_type
 from ngff_resave.arrays.readback import RecordingStore, file_digest
-from ngff_resave.arrays.reencode import open_source
+from ngff_resave.arrays.reencode import open_source, stored_keys
 from ngff_resave.arrays.resources import io_plan
 from ngff_resave.arrays.shards import (
     EMPTY,
@@ -46,6 +53,7 @@ from ngff_resave.checks.hierarchy import Nodes
 from ngff_resave.checks.proofs import Proof, check_files, gather_proofs
 from ngff_resave.checks.results import Report, join_path, spell_error
 from ngff_resave.model.plan import Mode, Plan, PlannedArray
+from ngff_resave.source.listing import parse
 from ngff_resave.source.v05 import EncodedChunks
 from ngff_resave.storage import Location
 
@@ -53,6 +61,11 @@ LOG = logging.getLogger("ngff_resave.checks.validation")
 # From this many shards on, pixels are checked in worker processes (see _check_in_processes);
 # below, starting them costs more than it saves.
 WORTH_PROCESSES = 8
+# Shards that are only decoded (see _ArrayCheck.decodes_only) go to zarr-python in batches of
+# at most this many shards and decoded bytes: a plate's thousands of tiny arrays cost one call
+# into zarr-python's event loop each, far more than their pixels (see _check_batch).
+BATCH_SHARDS = 512
+BATCH_BYTES = 16 * 2**20
 
 
 def _spell(region: tuple[slice, ...]) -> str:
@@ -67,6 +80,19 @@ def _dig(value: Any, *keys: str | int) -> Any:
         except (KeyError, IndexError, TypeError):
             return None
     return value
+
+
+@lru_cache(maxsize=256)
+def _parsed_layout(layout: str) -> ArrayV3Metadata:
+    return ArrayV3Metadata.from_dict(json.loads(layout))
+
+
+def output_metadata(doc: dict[str, Any]) -> ArrayV3Metadata:
+    """zarr-python's metadata of an output array from its stored ``zarr.json`` but its
+    attributes (which no decoding reads), parsed once per layout: the thousands of arrays of a
+    plate have a few layouts, and parsing costs more than decoding a small array."""
+    layout = {key: value for key, value in doc.items() if key != "attributes"}
+    return _parsed_layout(json.dumps(layout, sort_keys=True))
 
 
 def _metadata_checks(
@@ -145,6 +171,7 @@ class _ArrayCheck:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _opened: dict[str, Any] = field(default_factory=dict)
     _shards_done: int = 0
+    _indices: list[int] | None = None
 
     @property
     def path(self) -> str:
@@ -159,7 +186,7 @@ class _ArrayCheck:
                     # zarr parses the already loaded zarr.json; it is not read again.
                     self._opened[side] = zarr.Array(
                         zarr.AsyncArray(
-                            metadata=ArrayV3Metadata.from_dict(dict(self.doc)),
+                            metadata=output_metadata(self.doc),
                             store_path=StorePath(self.target_store, self.path),
                         )
                     )
@@ -183,7 +210,8 @@ class _ArrayCheck:
             raise FileNotFoundError(f"no {self.source.child(join_path(self.path, name))}")
         return zarr.Array(
             zarr.AsyncArray(
-                metadata=parse(document), store_path=StorePath(self.source_store, self.path)
+                metadata=stored_keys(parse(document), array),
+                store_path=StorePath(self.source_store, self.path),
             )
         )
 
@@ -191,7 +219,13 @@ class _ArrayCheck:
         """The shards to check: every one; with ``sampled_decode``, those holding a sampled
         chunk (the output's bytes are the input's own files and its zarr.json names the
         input's codecs, grid, keys and fill value, checked apart, so the values are the
-        input's; decoding samples shows the metadata reads them)."""
+        input's; decoding samples shows the metadata reads them). Found once: each shard
+        checked asks how many there are."""
+        if self._indices is None:
+            self._indices = self._shard_indices()
+        return self._indices
+
+    def _shard_indices(self) -> list[int]:
         if self.sampled is None or not (self.sampled_decode or self.proof is not None):
             return list(range(self.array.shards))
         if self.proof is not None and self.proof.problem:
@@ -213,24 +247,57 @@ class _ArrayCheck:
     def _out(self, key: str = "") -> str:
         return self.target.child(join_path(self.path, key))
 
+    @property
+    def decodes_only(self) -> bool:
+        """Whether its shards are checked apart from their values (bytes or files against the
+        input's, see :meth:`before_decoding`), then decoded by zarr-python with nothing more to
+        compare; such shards can be decoded in batches (:func:`_check_batch`)."""
+        return self.proof is None and (
+            self.sampled_decode
+            or self.array.output.as_input
+            or self.array.mode in (Mode.REFERENCE, Mode.COPY)
+        )
+
+    def before_decoding(
+        self, index: int, region: tuple[slice, ...]
+    ) -> tuple[str, list[tuple[slice, ...]]]:
+        """Of a shard of a :attr:`decodes_only` array: the problem found before decoding
+        (then nothing is decoded), and the regions zarr-python decodes (the whole shard; the
+        sampled chunks with ``sampled_decode``)."""
+        if self.sampled_decode:
+            parts = self._sampled_parts(region)
+            # Every chunk of the shard sampled: the shard is decoded whole, at once.
+            covered = sum(int(np.prod([p.stop - p.start for p in part])) for part in parts)
+            whole = int(np.prod([r.stop - r.start for r in region]))
+            return "", [region] if covered == whole else parts
+        if self.array.output.as_input or self.array.mode == Mode.REFERENCE:
+            return self._input_files(index), [region]
+        return self._copied_bytes(index), [region]
+
     def check_shard(self, index: int) -> None:
         region = shard_slices(self.array.shape, self.array.output.shards, index)
         try:
             if self.proof is not None:
                 problem = self._proven_sample(index, region)
-            elif self.sampled_decode:
-                problem = self._decoded_samples(region)
-            elif self.array.output.as_input or self.array.mode == Mode.REFERENCE:
-                problem = self._input_files(index) or self._decoded(region, None)
-            elif self.array.mode == Mode.COPY:
-                problem = self._copied_bytes(index) or self._decoded(region, None)
+            elif self.decodes_only:
+                problem, parts = self.before_decoding(index, region)
+                output = self._open("output")
+                for part in [] if problem else parts:
+                    output[part]
             else:
                 problem = self._reencoded(region)
         except Exception as err:  # noqa: BLE001 - an unreadable shard is a failed check
-            problem = (
-                f"cannot read [{_spell(region)}] of {self._out()} or "
-                f"{self.source.child(self.path)}: {spell_error(err)}"
-            )
+            problem = self.unreadable(region, err)
+        self.finish(index, problem)
+
+    def unreadable(self, region: tuple[slice, ...], err: BaseException) -> str:
+        return (
+            f"cannot read [{_spell(region)}] of {self._out()} or "
+            f"{self.source.child(self.path)}: {spell_error(err)}"
+        )
+
+    def finish(self, index: int, problem: str) -> None:
+        """Shard ``index`` checked: its problem (empty: none) recorded."""
         with self._lock:
             if problem:
                 self.problems[index] = problem
@@ -349,12 +416,8 @@ class _ArrayCheck:
         else:
             failed = None
         prefix = f"{self.path}/"
-        read = dict(recording.whole)
-        for key in recording.partly - set(read):
-            data = self.target.read_bytes(key)
-            if data is not None:
-                read[key] = data
-        for key, data in sorted(read.items()):
+        # Each file whole as zarr-python decoded it (see RecordingStore), read once.
+        for key, data in sorted(recording.whole.items()):
             name = key.removeprefix(prefix)
             recorded = self.proof.files.get(name)
             if recorded != file_digest(data):
@@ -377,13 +440,6 @@ class _ArrayCheck:
             )
             if not np.array_equal(expected[local], got[local], equal_nan=equal_nan):
                 return f"first difference in [{_spell(part)}]"
-        return ""
-
-    def _decoded_samples(self, region: tuple[slice, ...]) -> str:
-        """The sampled chunks within this shard's region, decoded by zarr-python."""
-        output = self._open("output")
-        for part in self._sampled_parts(region):
-            output[part]
         return ""
 
     def _sampled_parts(self, region: tuple[slice, ...]) -> list[tuple[slice, ...]]:
@@ -467,7 +523,12 @@ class _ArrayCheck:
 
 
 def _sample(array: PlannedArray, rng: random.Random, sample: int) -> set[tuple[int, ...]]:
-    """``sample`` random input chunks (drawn as before, so a seed picks the same chunks)."""
+    """``sample`` random input chunks (drawn as before, so a seed picks the same chunks); of a
+    sparse array, among the chunk files its listing found (the rest read as the fill value,
+    which validation's listing of the output shows)."""
+    if array.input.present is not None and array.input.zarr_format == 2:
+        present = sorted(array.input.present)
+        return {parse(text) for text in rng.sample(present, min(sample, len(present)))}
     grid = grid_of(array.shape, array.input.chunks)
     total = int(np.prod(grid))
     return {tuple(unravel(i, grid)) for i in rng.sample(range(total), min(sample, total))}
@@ -488,12 +549,235 @@ def _run_bounded(tasks: Iterable[Callable[[], None]], threads: int) -> None:
             future.result()
 
 
-def _check_shards(checks: list[_ArrayCheck], tasks: list[tuple[int, int]], send: Any) -> None:
-    """In a worker process: these (array, shard) checks one after another; the problems found
-    go back through the pipe."""
+def _batches(
+    shards: Iterable[tuple[_ArrayCheck, int]],
+) -> Iterator[list[tuple[_ArrayCheck, int]]]:
+    """(array, shard) checks in batches for :func:`_check_batch`: the shards of
+    :attr:`~_ArrayCheck.decodes_only` arrays together, up to ``BATCH_SHARDS`` shards and
+    ``BATCH_BYTES`` decoded; any other shard alone."""
+    batch: list[tuple[_ArrayCheck, int]] = []
+    size = 0
+    for check, index in shards:
+        if not check.decodes_only:
+            yield [(check, index)]
+            continue
+        nbytes = check.array.shard_bytes
+        if batch and (len(batch) >= BATCH_SHARDS or size + nbytes > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append((check, index))
+        size += nbytes
+    if batch:
+        yield batch
+
+
+def _check_batch(shards: list[tuple[_ArrayCheck, int]]) -> None:
+    """Shards checked as :meth:`_ArrayCheck.check_shard` checks them, with the same problems;
+    those of :attr:`~_ArrayCheck.decodes_only` arrays decoded by zarr-python all in one call
+    into its event loop, not one call each."""
+    decoding: list[tuple[_ArrayCheck, int, tuple[slice, ...], Any, list[tuple[slice, ...]]]] = []
+    for check, index in shards:
+        if not check.decodes_only:
+            check.check_shard(index)
+            continue
+        region = shard_slices(check.array.shape, check.array.output.shards, index)
+        try:
+            problem, parts = check.before_decoding(index, region)
+            if problem or not parts:
+                check.finish(index, problem)
+            else:
+                output = check._open("output")
+                decoding.append((check, index, region, output, parts))
+        except Exception as err:  # noqa: BLE001 - an unreadable shard is a failed check
+            check.finish(index, check.unreadable(region, err))
+
+    # Whole shards whose codecs zarr-python decodes synchronously: their stored chunks fetched
+    # by zarr-python, then decoded here (_decode_stored); other regions through its arrays.
+    direct = [
+        parts == [region]
+        and len(output.metadata.shape) == len(region)
+        and _decodes_directly(output.metadata.codecs)
+        for _, _, region, output, parts in decoding
+    ]
+    stored = [
+        [
+            (coords, output._async_array.store_path / output.metadata.encode_chunk_key(coords))
+            for coords in _grid_chunks(output.metadata.chunk_grid.chunk_shape, region)
+        ]
+        if is_direct
+        else []
+        for (_, _, region, output, _), is_direct in zip(decoding, direct, strict=True)
+    ]
+
+    async def decode(output: Any, parts: list[tuple[slice, ...]]) -> None:
+        async with in_flight:
+            for part in parts:
+                await output._async_array.getitem(part)
+
+    async def get(place: Any) -> Any:
+        async with in_flight:
+            return await place.get(prototype)
+
+    prototype = default_buffer_prototype()
+    places = [place for chunks in stored for _, place in chunks]
+    # Local files at zarr-python's keys are read here, at once (its local store would hand each
+    # read to a thread of its own); remote ones through its store, all in flight together.
+    read_here = [
+        _read_local(check.target, place, prototype)
+        for (check, *_), chunks in zip(decoding, stored, strict=True)
+        if check.target.local_path is not None
+        for _, place in chunks
+    ]
+    remote = len(read_here) < len(places)
+
+    # As many requests in flight as zarr-python allows one array's reads.
+    in_flight = asyncio.Semaphore(max(1, int(zarr.config.get("async.concurrency"))))
+
+    async def read_all() -> tuple[list[Any], list[Any]]:
+        fetched = asyncio.gather(
+            *(get(place) for place in places if remote), return_exceptions=True
+        )
+        decoded = asyncio.gather(
+            *(
+                decode(item[3], item[4])
+                for item, is_direct in zip(decoding, direct, strict=True)
+                if not is_direct
+            ),
+            return_exceptions=True,
+        )
+        return list(await fetched), list(await decoded)
+
+    fetched, decoded = ([], []) if not remote and all(direct) else sync(read_all())
+    files, results = iter(fetched if remote else read_here), iter(decoded)
+    for (check, index, region, output, _), is_direct, chunks in zip(
+        decoding, direct, stored, strict=True
+    ):
+        if is_direct:
+            result: Any = None
+            for coords, _ in chunks:
+                data = next(files)
+                if result is None:
+                    result = _decode_stored(output, coords, data)
+        else:
+            result = next(results)
+        failed = isinstance(result, BaseException)
+        check.finish(index, check.unreadable(region, result) if failed else "")
+
+
+def _read_local(target: Location, place: Any, prototype: Any) -> Any:
+    """The local file at a zarr-python store path below ``target``'s root, or the error."""
     try:
-        for check_index, shard in tasks:
-            checks[check_index].check_shard(shard)
+        data = target.read_bytes(place.path)
+    except Exception as err:  # noqa: BLE001 - reported as the shard's problem
+        return err
+    return None if data is None else prototype.buffer.from_bytes(data)
+
+
+def _grid_chunks(
+    chunk_shape: tuple[int, ...], region: tuple[slice, ...]
+) -> Iterator[tuple[int, ...]]:
+    """The chunks of a regular grid (a stored array's: its shards) that ``region`` overlaps."""
+    if any(s.start >= s.stop for s in region):
+        return iter(())
+    ranges = [
+        range(s.start // n, (s.stop - 1) // n + 1) for s, n in zip(region, chunk_shape, strict=True)
+    ]
+    return itertools.product(*ranges)
+
+
+# Chains of codecs already asked, by identity (an array's metadata is parsed once per layout)
+# and place (a sharding codec's own chains are inner).
+_DIRECT: dict[tuple[int, bool], tuple[Any, bool]] = {}
+
+
+def _decodes_directly(codecs: Any, inner: bool = False) -> bool:
+    """Whether every codec of a chain decodes synchronously (zarr-python's own codecs do, but
+    its sharding codec, whose inner and index chains :func:`_decode_chain` decodes instead when
+    it comes first)."""
+    known = _DIRECT.get((id(codecs), inner))
+    if known is not None and known[0] is codecs:
+        return known[1]
+    found = _chain_decodes_directly(list(codecs), inner)
+    if len(_DIRECT) > 4096:  # a long-lived process sees many layouts: keep the last ones
+        _DIRECT.clear()
+    _DIRECT[id(codecs), inner] = (codecs, found)
+    return found
+
+
+def _chain_decodes_directly(codecs: list[Any], inner: bool) -> bool:
+    for position, codec in enumerate(codecs):
+        if isinstance(codec, ShardingCodec):
+            if inner or position != 0:
+                return False
+            inner_chains = (codec.codecs, codec.index_codecs)
+            if not all(_decodes_directly(chain, True) for chain in inner_chains):
+                return False
+        elif not isinstance(codec, SupportsSyncCodec):
+            return False
+    return True
+
+
+def _decode_stored(output: Any, coords: tuple[int, ...], data: Any) -> BaseException | None:
+    """A stored chunk of the output (a shard: its index and every inner chunk) decoded by
+    zarr-python's codecs as its arrays decode it, without their event loop: each of the
+    thousands of tiny arrays of a plate costs far more there than its pixels. What failed to
+    read or decode; None when it decodes (an absent file reads as the fill value)."""
+    if isinstance(data, BaseException):
+        return data
+    if data is None:
+        return None
+    try:
+        array = output._async_array
+        spec = array.metadata.get_chunk_spec(coords, array.config, default_buffer_prototype())
+        _decode_chain(list(array.metadata.codecs), data, spec)
+    except Exception as err:  # noqa: BLE001 - a chunk that does not decode is a failed check
+        return err
+    return None
+
+
+def _decode_chain(codecs: list[Any], data: Any, spec: Any) -> Any:
+    """``data`` decoded by a chain of zarr-python codecs (see :func:`_decodes_directly`), each
+    given the array spec its place in the chain resolves, as zarr-python's codec pipeline does."""
+    specs = []
+    for codec in codecs:
+        specs.append(spec)
+        spec = codec.resolve_metadata(spec)
+    for codec, codec_spec in zip(reversed(codecs), reversed(specs), strict=True):
+        if isinstance(codec, ShardingCodec):
+            _decode_shard(codec, data, codec_spec)
+            return None  # first in the chain (see _decodes_directly): nothing is left to do
+        data = codec._decode_sync(data, codec_spec)
+    return data
+
+
+def _decode_shard(codec: ShardingCodec, data: Any, spec: Any) -> None:
+    """A shard decoded as zarr-python's sharding codec decodes it: its index through the index
+    codecs (their CRC32C checked), then every chunk the index names through the inner codecs."""
+    per_shard = codec._get_chunks_per_shard(spec)
+    size = codec._shard_index_size(per_shard)
+    if len(data) < size:
+        raise ValueError(f"a shard of {len(data)} bytes has no index of {size} bytes")
+    start = codec.index_location == ShardingCodecIndexLocation.start
+    index_bytes = data[:size] if start else data[len(data) - size :]
+    index = _decode_chain(
+        list(codec.index_codecs), index_bytes, codec._get_index_chunk_spec(per_shard)
+    ).as_numpy_array()
+    chunk_spec = codec._get_chunk_spec(spec)
+    inner = list(codec.codecs)
+    for offset, nbytes in index.reshape(-1, 2).tolist():
+        if (offset, nbytes) == (SHARD_EMPTY, SHARD_EMPTY):
+            continue
+        if offset + nbytes > len(data):
+            raise ValueError(f"an inner chunk at {offset}+{nbytes} past the shard's {len(data)}")
+        _decode_chain(inner, data[offset : offset + nbytes], chunk_spec)
+
+
+def _check_shards(checks: list[_ArrayCheck], tasks: list[tuple[int, int]], send: Any) -> None:
+    """In a worker process: these (array, shard) checks, in batches; the problems found go
+    back through the pipe."""
+    try:
+        for batch in _batches((checks[check_index], shard) for check_index, shard in tasks):
+            _check_batch(batch)
         send.send({i: checks[i].problems for i in {i for i, _ in tasks}})
     finally:
         send.close()
@@ -581,14 +865,8 @@ def compare_arrays(
     if local and threads > 1 and shards >= WORTH_PROCESSES:
         _check_in_processes(checks, threads)
     else:
-        _run_bounded(
-            (
-                partial(check.check_shard, index)
-                for check in checks
-                for index in check.shard_indices()
-            ),
-            workers,
-        )
+        pending = ((check, index) for check in checks for index in check.shard_indices())
+        _run_bounded((partial(_check_batch, batch) for batch in _batches(pending)), workers)
     for check in checks:
         for name, ok, detail in _metadata_checks(check.array, check.doc, nodes.where(check.path)):
             report.add(name, ok, detail, array=check.path)

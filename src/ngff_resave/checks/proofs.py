@@ -30,27 +30,42 @@ def gather_proofs(plan: Plan, records: Iterable[dict[str, Any]]) -> dict[str, Pr
     """The arrays of ``plan`` whose every shard a convert job made for the plan's pixels read
     back and compared; the others (links, arrays left in place, records of an older version)
     are not in the result."""
-    pixels = plan.pixels_digest()
+    # Digested only when a record has a proof to weigh: links and arrays left in place have
+    # none, and a plate's plan takes a while to digest.
+    pixels: str | None = None
     parts: dict[str, list[tuple[int, int, dict[str, Any]]]] = {}
     for record in records:
-        if record.get("error") or record.get("pixels_digest") != pixels:
+        if record.get("error") or not any(e.get("proof") for e in record.get("arrays", [])):
+            continue
+        if pixels is None:
+            pixels = plan.pixels_digest()
+        if record.get("pixels_digest") != pixels:
             continue
         for entry in record.get("arrays", []):
             proof = entry.get("proof")
             start, stop = entry["shards"]
             if proof is not None and proof.get("shards_compared") == stop - start:
-                parts.setdefault(entry["path"], []).append((start, stop, proof))
+                counted = {**proof, "found": entry.get("files_found")}
+                parts.setdefault(entry["path"], []).append((start, stop, counted))
     proofs = {}
     for array in plan.arrays:
         covered = 0
         proof = Proof()
+        found: int | None = 0
         for start, stop, part in sorted(parts.get(array.path, []), key=lambda p: p[0]):
             if start != covered:
                 break
             covered = stop
             proof.files.update((key, (size, crc)) for key, (size, crc) in part["files"].items())
             proof.problem = proof.problem or part.get("problem") or ""
+            found = None if found is None or part["found"] is None else found + part["found"]
         if covered == array.shards:
+            listed = array.input.files_found
+            if not proof.problem and None not in (found, listed) and found != listed:
+                proof.problem = (
+                    f"{plan.input}/{array.path}: the convert jobs found {found} input chunk "
+                    f"files, the listing made at planning {listed}"
+                )
             proofs[array.path] = proof
     return proofs
 
@@ -71,8 +86,10 @@ def check_files(proofs: dict[str, Proof], target: Location) -> None:
     if not proofs:
         return
     listed: dict[str, dict[str, int]] = {path: {} for path in proofs}
+    # Once, not per file: a copied plate lists tens of thousands of files.
+    paths = set(proofs)
     for key, size in target.file_sizes("").items():
-        found = _array_of(key, set(proofs))
+        found = _array_of(key, paths)
         name = key.rsplit("/", 1)[-1]
         if found is not None and name != "zarr.json" and not TEMPORARY_NAME.match(name):
             listed[found[0]][found[1]] = size

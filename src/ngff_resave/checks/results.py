@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import posixpath
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,9 @@ class Report:
     # Ordered sets: the paths in the order their first failure was found.
     _failed_arrays: dict[str, None] = field(default_factory=dict, repr=False)
     _failed_groups: dict[str, None] = field(default_factory=dict, repr=False)
+    # Checks passed, by kind (the check's name with its array or group path as ``*``): what
+    # the log says of them (see :meth:`log_summary`).
+    _passed: Counter[str] = field(default_factory=Counter, repr=False)
 
     def add(
         self,
@@ -34,14 +38,36 @@ class Report:
         group: str | None = None,
     ) -> bool:
         self.checks.append({"check": check, "ok": bool(ok), "detail": detail})
-        (LOG.info if ok else LOG.error)(
-            "%s: %s%s", "ok" if ok else "FAILED", check, f" ({detail})" if detail else ""
-        )
-        if not ok:
+        if ok:
+            # One log line per kind of check, not per check (a plate has tens of thousands):
+            # every check with its detail is in the record.
+            kind = check
+            for path in (array, group):
+                # Where names spell the path: "array {path}: ...", "Well {path}".
+                if path:
+                    kind = kind.replace(f" {path}:", " *:")
+                    if kind.endswith(f" {path}"):
+                        kind = kind[: -len(path)] + "*"
+            self._passed[kind] += 1
+        else:
+            LOG.error("FAILED: %s%s", check, f" ({detail})" if detail else "")
             self.blame(
                 arrays=[] if array is None else [array], groups=[] if group is None else [group]
             )
         return bool(ok)
+
+    def log_summary(self) -> None:
+        """The checks passed, one line per kind (failed ones were logged one by one)."""
+        failed = len(self.failed)
+        LOG.info(
+            "dataset '%s': %d checks, %d passed, %d failed",
+            self.dataset,
+            len(self.checks),
+            len(self.checks) - failed,
+            failed,
+        )
+        for kind, count in self._passed.items():
+            LOG.info("ok: %s%s", f"{count} x " if count > 1 else "", kind)
 
     def blame(self, *, arrays: Iterable[str] = (), groups: Iterable[str] = ()) -> None:
         """Name array and group paths as failed (by a check already added)."""

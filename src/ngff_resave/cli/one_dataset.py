@@ -90,6 +90,7 @@ class OneDataset:
     output_storage: StorageFlags = field(default_factory=StorageFlags)
     threads: int = 2
     validate: str = "full"
+    sample_chunks: int = 8
     results: Path = Path("results")
     logs: Path = Path("logs")
 
@@ -141,7 +142,7 @@ def config_for(request: OneDataset) -> dict[str, Any]:
             "samples": ARGUMENTS,
             "overwrite": request.overwrite,
             "storage": storage,
-            "validate": {"mode": request.validate},
+            "validate": {"mode": request.validate, "sample_chunks": request.sample_chunks},
         }
     )
 
@@ -204,7 +205,7 @@ def convert_one_dataset(request: OneDataset, workdir: Path, progress: bool) -> i
                 request.logs,
                 request.threads,
                 request.validate,
-                8,
+                request.sample_chunks,
                 # With a bar on the terminal, the log keeps only each job's last line.
                 progress_interval=float("inf") if progress else 2.0,
                 on_plan=on_plan,

@@ -73,7 +73,8 @@ def run_dataset(
     plan_digest = None
     try:
         plan, plan_digest = load_plan(results / dataset / "plan.json")
-        pixels = plan.pixels_digest()
+        # Only where a job left a record to reuse: a plate's plan takes a while to digest.
+        pixels = None
         target = open_location(plan.output, plan.output_storage)
         failed_arrays = (outcomes.read_outcome(results, dataset) or {}).get("failed_arrays", [])
         run = Run.current(results)
@@ -82,6 +83,8 @@ def run_dataset(
         for job in plan.jobs:
             path = results / dataset / "convert" / f"{job.id}.json"
             record = read_local_record(path)
+            if record and pixels is None:
+                pixels = plan.pixels_digest()
             if record and outcomes.convert_record_reusable(
                 record, pixels, plan.output, failed_arrays
             ):
@@ -141,6 +144,8 @@ def run_pack(
         "failed": failed,
         "seconds": round(time.monotonic() - started, 3),
         "threads": threads,
+        # What the workflow reruns this job with while its datasets stay done.
+        "validate": {"mode": mode, "sample_chunks": sample_chunks},
         "peak_memory_bytes": peak_memory_bytes(),
     }
     write_local_json(record, value)
@@ -182,6 +187,7 @@ def convert_dataset(
     records = convert_jobs(plan, results, run, threads, progress_interval)
     metadata = write_metadata(plan, records, run)
     report = validate_dataset(plan, mode, sample_chunks, seed, threads, records)
+    report.log_summary()
     return DatasetRun(plan, records, metadata, report)
 
 

@@ -61,6 +61,7 @@ def validate_plan(
     records: Iterable[dict[str, Any]] = (),
 ) -> Outcome:
     report = validate_dataset(plan, mode, sample_chunks, None, threads, records)
+    report.log_summary()
     outcome = outcome_of_validation(report, plan_digest, mode, rule, log)
     if not outcome.valid:
         # An invalid output must not look complete to a reader or to the next run.
@@ -149,6 +150,8 @@ def validate_step(
             "dataset": plan.dataset,
             "valid": outcome.valid,
             "error": outcome.error,
+            # What the workflow reruns this job with while its dataset stays done.
+            "validate": {"mode": mode, "sample_chunks": sample_chunks},
             "peak_memory_bytes": peak_memory_bytes(),
         },
     )

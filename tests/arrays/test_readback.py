@@ -1,0 +1,112 @@
+"""The read-back of written shards: what a convert job records of each file (size and CRC32C)
+is of the bytes zarr-python decoded, each file read once, edge shards included."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import google_crc32c
+import pytest
+from conftest import settings_for
+from zarr.abc.store import ByteRequest
+from zarr.core.buffer import Buffer, BufferPrototype
+from zarr.storage import WrapperStore
+
+from ngff_resave.arrays import readback
+from ngff_resave.cli.examples import ArrayStyle, fluorescence, write_image
+from ngff_resave.records.ownership import Run
+from ngff_resave.steps.pack import convert_jobs, plan_and_record
+from ngff_resave.storage import LocalLocation
+
+# 150x150 in shards of 128: the shards of the last row and column reach 22 pixels into their
+# grid, so zarr-python reads them in ranges (the index, then each chunk the region needs).
+SHAPE = (1, 1, 1, 150, 150)
+
+
+class CountingStore(WrapperStore[Any]):
+    """The output's store, every read of a file counted (whole or a range) with what it gave."""
+
+    def __init__(self, store: Any, reads: list[tuple[str, bool, bytes | None]]) -> None:
+        super().__init__(store)
+        self.reads = reads
+
+    async def get(
+        self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
+    ) -> Buffer | None:
+        buffer = await super().get(key, prototype, byte_range)
+        self.reads.append((key, byte_range is None, None if buffer is None else buffer.to_bytes()))
+        return buffer
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"codec": "blosc-zstd-5"}, {"chunks": [1, 1, 1, 32, 32]}],
+    ids=["chunk transcode", "re-encode"],
+)
+def test_edge_shards_record_the_crc32c_of_the_one_read_decoded(tmp_path, monkeypatch, settings):
+    source = tmp_path / "in.ome.zarr"
+    write_image(
+        source, fluorescence(SHAPE, "<u2", seed=2), 1, ArrayStyle(chunks=(1, 1, 1, 64, 64)), "i"
+    )
+    output = tmp_path / "o.ome.zarr"
+    reads: list[tuple[str, bool, bytes | None]] = []
+    second: list[str] = []
+    zarr_store, read_bytes = LocalLocation.zarr_store, LocalLocation.read_bytes
+
+    def counted_store(self: LocalLocation, path: str = "", read_only: bool = True) -> Any:
+        store = zarr_store(self, path, read_only)
+        return CountingStore(store, reads) if self.url == str(output) else store
+
+    def counted_bytes(self: LocalLocation, path: str) -> bytes | None:
+        if self.url == str(output) and "/c/" in path:
+            second.append(path)
+        return read_bytes(self, path)
+
+    monkeypatch.setattr(LocalLocation, "zarr_store", counted_store)
+    monkeypatch.setattr(LocalLocation, "read_bytes", counted_bytes)
+    row = settings_for("d", source, output, shards=[1, 1, 1, 128, 128], **settings)
+    results = tmp_path / "r"
+    run = Run.current(results)
+    plan, _ = plan_and_record(row, results, run)
+    records = convert_jobs(plan, results, run, 2, 0.0)
+
+    (entry,) = [a for r in records for a in r["arrays"] if a["path"] == "0"]
+    proof = entry["proof"]
+    assert proof["problem"] is None and proof["shards_compared"] == 4
+    shards = [key for key, whole, _ in reads if key.startswith("0/c/")]
+    # Every shard of level 0 read exactly once, whole; no range, no second read of any file.
+    assert Counter(shards) == {f"0/{key}": 1 for key in proof["files"]}, reads
+    assert all(whole for key, whole, _ in reads if key.startswith("0/c/"))
+    assert not second
+    got = {key.removeprefix("0/"): data for key, _, data in reads if key.startswith("0/c/")}
+    for key, (size, crc) in proof["files"].items():
+        data = got[key]
+        assert data is not None and (size, crc) == (len(data), google_crc32c.value(data)), key
+        assert data == (output / "0" / key).read_bytes()
+
+
+def test_ranges_are_cut_from_the_one_whole_read(tmp_path):
+    import zarr
+
+    location = LocalLocation.from_path(tmp_path)
+    location.write_bytes("a/f", b"0123456789")
+    reads: list[tuple[str, bool, bytes | None]] = []
+    recording = readback.RecordingStore(CountingStore(location.zarr_store(), reads))
+    prototype = zarr.core.buffer.default_buffer_prototype()
+    from zarr.abc.store import RangeByteRequest, SuffixByteRequest
+
+    async def ask() -> list[bytes | None]:
+        asked = [
+            await recording.get("a/f", prototype, SuffixByteRequest(4)),
+            await recording.get("a/f", prototype, RangeByteRequest(2, 5)),
+            await recording.get("a/f", prototype, SuffixByteRequest(40)),
+            await recording.get("a/missing", prototype, RangeByteRequest(0, 1)),
+        ]
+        return [None if b is None else b.to_bytes() for b in asked]
+
+    from zarr.core.sync import sync
+
+    assert sync(ask()) == [b"6789", b"234", b"0123456789", None]
+    assert [(key, whole) for key, whole, _ in reads] == [("a/f", True), ("a/missing", True)]
+    assert recording.whole == {"a/f": b"0123456789"}
