@@ -451,6 +451,10 @@ class Setup:
     repeat: int
     cores: int
     timeout: float
+    # Our validation modes measured, and whether ngff-zarr's row is (--validate, --no-ngff-zarr:
+    # for measuring one change on one scenario without the others' minutes).
+    validate: Sequence[str] = VALIDATE_MODES
+    others: bool = True
 
 
 def measure(scenario: str, tool: str, source: Path, setup: Setup,
@@ -484,7 +488,7 @@ def measure(scenario: str, tool: str, source: Path, setup: Setup,
 def ours(scenario: str, source: Path, setup: Setup) -> list[Row]:
     """Our row, once per validation mode."""
     rows = []
-    for validate in VALIDATE_MODES:
+    for validate in setup.validate:
         workdir = setup.work / f"{scenario}-ours-{validate}"
 
         def once(replica: Path, workdir: Path = workdir, validate: str = validate
@@ -537,7 +541,8 @@ def ngff_zarr(scenario: str, source: Path, setup: Setup) -> Row:
 
 
 def scenario_rows(scenario: str, source: Path, setup: Setup) -> list[Row]:
-    return [*ours(scenario, source, setup), ngff_zarr(scenario, source, setup)]
+    theirs = [ngff_zarr(scenario, source, setup)] if setup.others else []
+    return [*ours(scenario, source, setup), *theirs]
 
 
 # ---- report ------------------------------------------------------------------------------
@@ -602,6 +607,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plate-fields", type=int, default=None,
                         help=f"fields per well (default {PLATE_FIELDS}, --small {SMALL_FIELDS})")
     parser.add_argument("--no-probe", action="store_true", help="skip the metadata probe")
+    parser.add_argument("--no-image", action="store_true", help="skip the image scenario")
+    parser.add_argument("--no-ngff-zarr", action="store_true", help="skip ngff-zarr's rows")
+    parser.add_argument("--validate", default=",".join(VALIDATE_MODES),
+                        help="our validation modes measured, comma-separated (default "
+                             f"{','.join(VALIDATE_MODES)})")
     parser.add_argument("--timeout", type=float, default=2 * 3600,
                         help="seconds before one measured command is killed")
     parser.add_argument("--work", type=Path, default=None,
@@ -623,20 +633,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     wells = args.plate_wells if args.plate_wells is not None else (
         SMALL_WELLS if args.small else PLATE_WELLS)
     fields = args.plate_fields or (SMALL_FIELDS if args.small else PLATE_FIELDS)
-    setup = Setup(work, args.repeat, args.cores, args.timeout)
+    modes = [mode for mode in args.validate.split(",") if mode]
+    if not modes or set(modes) - set(VALIDATE_MODES):
+        parser.error(f"--validate: modes among {', '.join(VALIDATE_MODES)}")
+    setup = Setup(work, args.repeat, args.cores, args.timeout, modes, not args.no_ngff_zarr)
     converted = cache / "upgrade"
     converted.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
 
-    if args.small:
-        with image_shape(SMALL_IMAGE["shape"], SMALL_IMAGE["chunks"], SMALL_IMAGE["levels"]):
+    inputs: dict[str, str] = {}
+    rows: list[Row] = []
+    if not args.no_image:
+        if args.small:
+            with image_shape(SMALL_IMAGE["shape"], SMALL_IMAGE["chunks"], SMALL_IMAGE["levels"]):
+                image04 = benchmark.generate(cache)
+        else:
             image04 = benchmark.generate(cache)
-    else:
-        image04 = benchmark.generate(cache)
-    shape = "x".join(map(str, benchmark.SHAPE if not args.small else SMALL_IMAGE["shape"]))
-    inputs = {"image": f"bench/benchmark.py's image, {shape} uint16 (0.4 at {image04})"}
-    image = convert_to_05("image", image04, converted, args.cores, args.timeout)
-    rows = scenario_rows("image", image, setup)
+        shape = "x".join(map(str, benchmark.SHAPE if not args.small else SMALL_IMAGE["shape"]))
+        inputs["image"] = f"bench/benchmark.py's image, {shape} uint16 (0.4 at {image04})"
+        image = convert_to_05("image", image04, converted, args.cores, args.timeout)
+        rows += scenario_rows("image", image, setup)
     if wells:
         plate04 = generate_plate(cache / "scale", wells, fields)
         inputs["plate"] = (f"bench/scale.py's plate, {wells} wells x {fields} fields "
@@ -647,7 +663,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_probe:
         probe05 = convert_to_05("probe", make_probe(converted), converted, args.cores,
                                 args.timeout)
-        probe = scenario_rows("probe", probe05, Setup(work, 1, args.cores, args.timeout))
+        probe = scenario_rows("probe", probe05, Setup(work, 1, args.cores, args.timeout,
+                                                      modes, setup.others))
     text = report(rows, probe, inputs, setup, load)
     dated = f"Run of {time.strftime('%Y-%m-%d')}. {text}"
     print(dated)

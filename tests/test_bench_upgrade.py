@@ -131,3 +131,22 @@ def test_the_small_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert (plate[3], plate[4], plate[5][:3]) == ("0.000", "0", "yes")
     # What each tool did to the metadata is written down, the probe's included.
     assert "- probe, ngff-zarr" in text and "- probe, ngff-resave in place" in text
+
+
+@pytest.mark.workflow
+def test_one_scenario_and_mode_can_be_measured_alone(tmp_path: Path) -> None:
+    pytest.importorskip("ome_zarr")
+    output = tmp_path / "results.md"
+    command = [
+        *(sys.executable, str(REPO / "bench" / "upgrade.py"), "--small", "--no-image"),
+        *("--no-probe", "--no-ngff-zarr", "--validate", "sample"),
+        *("--work", str(tmp_path / "work"), "--output", str(output)),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    rows = table_rows(output.read_text())
+    assert list(rows) == [("plate", "ngff-resave in place, validate sample")]
+    assert rows["plate", "ngff-resave in place, validate sample"][6] == "valid (catalog)"
+    assert not (tmp_path / "work" / "inputs" / "upgrade" / "image.ome.zarr").exists()
+    bad = subprocess.run([*command[:2], "--validate", "quick"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--validate: modes among full, sample" in bad.stderr

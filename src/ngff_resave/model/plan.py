@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import json
 import logging
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar, Final, Literal, TypeVar
+from typing import Any, ClassVar, Final, Literal, TypeVar, cast
 
 from pydantic import (
     BaseModel,
     ConfigDict,
+    FieldSerializationInfo,
+    PrivateAttr,
     SerializerFunctionWrapHandler,
     ValidationError,
+    field_serializer,
     model_serializer,
+    model_validator,
 )
 
 from ngff_resave.storage import read_local_bytes
@@ -34,6 +39,31 @@ METADATA_ONLY = frozenset(
     {"crate", "notes", "origin", "ngff_version", "settings_digest", "pixel_settings_digest"}
 )
 SHEET_PLAN_FORMAT: Final = 1
+# In plan.json, a Zarr v3 input array's ``document`` is ``{"$document": n}``: the n-th of the
+# plan's ``documents``. A plate's thousands of arrays share a few documents, which written in
+# full made most of its plan (tens of MB, read by every job).
+DOCUMENT_REF: Final = "$document"
+_SHARED_DOCUMENTS: Final = "shared documents"
+
+
+class _DocumentTable:
+    """The distinct documents of a plan's arrays as it is written, each numbered once."""
+
+    def __init__(self) -> None:
+        self.documents: list[dict[str, Any]] = []
+        # Arrays read from one plan share their document objects: looked up by identity first
+        # (they stay alive while the plan is written), by content (key order too) else.
+        self._by_id: dict[int, int] = {}
+        self._by_content: dict[str, int] = {}
+
+    def ref(self, document: dict[str, Any]) -> dict[str, int]:
+        index = self._by_id.get(id(document))
+        if index is None:
+            index = self._by_content.setdefault(json.dumps(document), len(self.documents))
+            if index == len(self.documents):
+                self.documents.append(document)
+            self._by_id[id(document)] = index
+        return {DOCUMENT_REF: index}
 
 
 class Mode(StrEnum):
@@ -101,7 +131,14 @@ class InputArray(_LaterFields):
     v3 one: ``chunks`` are its inner chunks (its chunks when it is not sharded), ``shards`` its
     shard shape, and ``document`` its ``zarr.json`` without attributes."""
 
-    LATER: ClassVar[dict[str, Any]] = {"zarr_format": 2, "shards": None, "document": None}
+    LATER: ClassVar[dict[str, Any]] = {
+        "zarr_format": 2,
+        "shards": None,
+        "document": None,
+        "declared_separator": None,
+        "files_found": None,
+        "present": None,
+    }
 
     chunks: list[int]
     compressor: dict[str, Any] | None
@@ -112,6 +149,23 @@ class InputArray(_LaterFields):
     zarr_format: Literal[2, 3] = 2
     shards: list[int] | None = None
     document: dict[str, Any] | None = None
+    # A v2 array whose chunk files use the other separator than its .zarray says (a mend):
+    # the .zarray's; ``dimension_separator`` is then the one the files use.
+    declared_separator: Literal[".", "/"] | None = None
+    # From the listing of the input (None: it could not be listed, as over HTTP): how many
+    # chunk files (shard files, for a sharded Zarr v3 array) it holds, and which, by file grid
+    # coordinate (``1.0.3``) when some positions hold none (None: every one holds a file).
+    files_found: int | None = None
+    present: list[str] | None = None
+
+    @field_serializer("document")
+    def _shared_document(
+        self, document: dict[str, Any] | None, info: FieldSerializationInfo
+    ) -> dict[str, Any] | None:
+        table = (info.context or {}).get(_SHARED_DOCUMENTS)
+        if table is None or document is None:
+            return document
+        return cast(dict[str, Any], table.ref(document))
 
 
 class OutputArray(_LaterFields):
@@ -150,9 +204,13 @@ class PlannedArray(_Model):
     @property
     def sharded(self) -> bool:
         """Whether the output array is sharded (else its files are chunk files, the input's)."""
-        if self.output.as_input:
-            return self.input.shards is not None
-        return self.mode != Mode.REFERENCE
+        return _sharded(self.output.as_input, self.input.shards, self.mode)
+
+
+def _sharded(as_input: bool, input_shards: list[int] | None, mode: Mode) -> bool:
+    if as_input:
+        return input_shards is not None
+    return mode != Mode.REFERENCE
 
 
 class ExtraArray(_Model):
@@ -176,7 +234,8 @@ class InventoryItem(_Model):
 
     path: str
     kind: Literal["group", "array", "file"]
-    action: Literal["convert", "migrate", "copy", "replace", "drop", "skip"]
+    # "carry forward": the input's RO-Crate, merged into the output's crate (not copied).
+    action: Literal["convert", "migrate", "copy", "replace", "drop", "skip", "carry forward"]
     reason: str = ""
 
 
@@ -251,6 +310,46 @@ class Plan(_Model):
     # crate fields, notes or origin differ) gets its plan with those fields replaced.
     settings_digest: str = ""
     pixel_settings_digest: str = ""
+    # Only in the file (see DOCUMENT_REF; last, so that it is written after the arrays that
+    # number its documents): read, each array has its document again, shared.
+    documents: list[dict[str, Any]] = []
+    # pixels_digest() once computed: a plate's plan takes a while to digest, and one process
+    # asks several times (each convert job's record, the proofs of validation). Dropped when a
+    # field is set or the plan copied; the plan's parts are not changed in place once planned.
+    _pixels: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _resolve_documents(self) -> Plan:
+        for array in self.arrays:
+            document = array.input.document
+            if document is not None and DOCUMENT_REF in document:
+                index = document[DOCUMENT_REF]
+                if (
+                    len(document) != 1
+                    or not isinstance(index, int)
+                    or not 0 <= index < len(self.documents)
+                ):
+                    raise ValueError(f"array {array.path}: no document {document}")
+                array.input.document = self.documents[index]
+        self.documents = []
+        return self
+
+    @field_serializer("documents")
+    def _written_documents(
+        self, documents: list[dict[str, Any]], info: FieldSerializationInfo
+    ) -> list[dict[str, Any]]:
+        table = (info.context or {}).get(_SHARED_DOCUMENTS)
+        return documents if table is None else table.documents
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name != "_pixels":
+            self._pixels = None
+        super().__setattr__(name, value)
+
+    def model_copy(self, *, update: Any = None, deep: bool = False) -> Plan:
+        copy = super().model_copy(update=update, deep=deep)
+        copy._pixels = None
+        return copy
 
     @property
     def replaces_input_documents(self) -> bool:
@@ -266,17 +365,30 @@ class Plan(_Model):
     def pixels_digest(self) -> str:
         """The digest of what decides the pixels written: the plan without its crate fields,
         notes, origin and settings digests. Convert records made under it stay good."""
+        if self._pixels is None:
+            self._pixels = self._pixels_digest()
+        return self._pixels
+
+    def _pixels_digest(self) -> str:
         # A field at its default is left out, so plans made before it existed keep their digest.
-        left_out = set(METADATA_ONLY) | {
-            name
-            for name, default in (
-                ("in_place", False),
-                ("input_version", "0.4"),
-                ("input_zarr_format", 2),
-            )
-            if getattr(self, name) == default
-        }
-        return digest(self.model_dump_json(exclude=left_out).encode())
+        left_out = (
+            set(METADATA_ONLY)
+            | {"documents"}
+            | {
+                name
+                for name, default in (
+                    ("in_place", False),
+                    ("input_version", "0.4"),
+                    ("input_zarr_format", 2),
+                )
+                if getattr(self, name) == default
+            }
+        )
+        # The listing's counts decide which shards are read, not their values: records made
+        # before inputs were listed stay good (a mended separator changes the plan itself).
+        exclude: dict[str, Any] = dict.fromkeys(left_out, True)
+        exclude["arrays"] = {"__all__": {"input": {"files_found": True, "present": True}}}
+        return digest(self.model_dump_json(exclude=exclude).encode())
 
     @property
     def skipped(self) -> list[InventoryItem]:
@@ -292,7 +404,66 @@ class Plan(_Model):
         return max(a.shard_bytes for a in self.arrays)
 
     def to_bytes(self) -> builtins.bytes:
-        return self.model_dump_json(indent=1).encode() + b"\n"
+        context = {_SHARED_DOCUMENTS: _DocumentTable()}
+        return self.model_dump_json(indent=1, context=context).encode() + b"\n"
+
+
+class _Summary(BaseModel):
+    # Only what a summary names is made into objects; the rest of the file is skipped.
+    model_config = ConfigDict(extra="ignore", use_enum_values=True)
+
+
+class _InputSummary(_Summary):
+    shards: list[int] | None = None
+
+
+class _OutputSummary(_Summary):
+    chunks: list[int]
+    shards: list[int]
+    as_input: bool = False
+
+
+class ArraySummary(_Summary):
+    """A planned array without its input's documents, codecs and attributes."""
+
+    path: str
+    image: str
+    level: int
+    shape: list[int]
+    dtype: str
+    dimension_names: list[str]
+    input: _InputSummary
+    output: _OutputSummary
+    mode: Mode
+
+    @property
+    def sharded(self) -> bool:
+        return _sharded(self.output.as_input, self.input.shards, self.mode)
+
+
+class PlanSummary(_Summary):
+    """What the catalog reads of a dataset's plan: a plate's plan holds every array's
+    documents (tens of MB), which the catalog does not need."""
+
+    format: Literal[3]
+    dataset: str
+    input: str
+    output: str
+    output_storage: dict[str, Any]
+    kind: str
+    name: str | None
+    wells: int | None
+    images: list[str]
+    arrays: list[ArraySummary]
+    inventory: list[InventoryItem] = []
+    mends: list[Mend] = []
+    origin: str | None
+    input_version: str = "0.4"
+    ngff_version: str = "0.5"
+
+    @property
+    def skipped(self) -> list[InventoryItem]:
+        return [item for item in self.inventory if item.action == "skip"]
 
 
 class SheetEntry(_Model):
@@ -338,6 +509,11 @@ def digest(data: bytes) -> str:
 def read_plan(path: str | Path) -> Plan | None:
     """A dataset's plan, or None when it is missing or of another format (plan it again)."""
     return _read_model(Plan, path, PLAN_FORMAT)
+
+
+def read_plan_summary(path: str | Path) -> PlanSummary | None:
+    """:class:`PlanSummary` of a dataset's plan, or None as :func:`read_plan` gives."""
+    return _read_model(PlanSummary, path, PLAN_FORMAT)
 
 
 def read_sheet_plan(path: str | Path) -> SheetPlan | None:

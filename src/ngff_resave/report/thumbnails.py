@@ -7,6 +7,7 @@ wells (first field of each), and a bioformats2raw layout shows its first series.
 
 from __future__ import annotations
 
+import asyncio
 import colorsys
 import io
 import logging
@@ -16,6 +17,10 @@ from typing import Any, cast
 
 import numpy as np
 import zarr
+from zarr.api.asynchronous import open_group as open_group_async
+from zarr.core.array import AsyncArray
+from zarr.core.group import AsyncGroup
+from zarr.core.sync import sync
 
 from ngff_resave.ome.attributes import multiscale_axes
 from ngff_resave.storage import Location
@@ -26,10 +31,14 @@ THUMBNAIL_FILE = "thumbnail.png"
 MAX_SIDE = 512
 # Small lowest levels are enlarged by a whole factor (each pixel repeated) up to this side.
 MIN_SIDE = 256
+# The side of a thumbnail whose every pixel is read from a chunk of its own.
+SAMPLED_SIDE = 64
 LABEL_ALPHA = 0.5
 GREY_PERCENTILES = (0.5, 99.5)
 GRID_GAP = 2
 GRID_BACKGROUND = 40
+# Wells of a plate read at once (reads waiting on storage, not cores).
+PLATE_READS = 64
 
 
 @dataclass
@@ -69,30 +78,70 @@ def render_image(group: zarr.Group, max_side: int, min_side: int = MIN_SIDE) -> 
     """One multiscale image, labels over it, its longer side at most ``max_side`` pixels and,
     by whole factors, at least ``min_side`` where it is small."""
     ome = ome_of(group)
-    multiscale = ome["multiscales"][0]
-    roles = axis_roles(multiscale_axes(multiscale))
-    levels = multiscale["datasets"]
-    array = level_array(group, levels[-1]["path"])
-    step = plane_step(array.shape, roles, max_side)
-    z = middle(array.shape, roles, "z")
-    settings = (ome.get("omero") or {}).get("channels") or []
-    channels = shown_channels(settings, axis_size(array.shape, roles, "c"))
-    planes = read_plane(array, roles, z, step, [index for index, _ in channels] or [0])
-    pixels, colouring = colour_channels(planes, [setting for _, setting in channels])
-    shows = (
-        f"level {len(levels) - 1} of {len(levels)} ({levels[-1]['path']}), "
-        f"z {z} of {axis_size(array.shape, roles, 'z')}, {colouring}"
-    )
-    overlaid = overlay_labels(group, pixels, array.shape, roles, z)
+    array = level_array(group, lowest_level(ome))
+    view = ImageView(ome, array.shape, max_side, array.chunks)
+    pixels, shows = view.colour(np.asarray(array.oindex[view.selection]))
+    overlaid = overlay_labels(group, pixels, array.shape, view.roles, view.z)
     if overlaid:
         shows += f", labels {', '.join(overlaid)}"
-    if step > 1:
-        shows += f", every {step}th pixel"
-    factor = max(1, min_side // max(pixels.shape[:2]))
-    if factor > 1:
-        pixels = pixels.repeat(factor, axis=0).repeat(factor, axis=1)
-        shows += f", enlarged {factor}x"
-    return Thumbnail(pixels, shows)
+    return view.finish(pixels, shows, min_side)
+
+
+def lowest_level(ome: dict[str, Any]) -> str:
+    """The path of the lowest resolution level of an image's first multiscale."""
+    return str(ome["multiscales"][0]["datasets"][-1]["path"])
+
+
+class ImageView:
+    """What an image's thumbnail shows of its lowest level (of ``shape``): which plane is read
+    (``selection``), how it is coloured and what the picture says."""
+
+    def __init__(
+        self,
+        ome: dict[str, Any],
+        shape: tuple[int, ...],
+        max_side: int,
+        chunks: tuple[int, ...] | None = None,
+    ) -> None:
+        multiscale = ome["multiscales"][0]
+        self.roles = axis_roles(multiscale_axes(multiscale))
+        self.levels = multiscale["datasets"]
+        self.shape = shape
+        self.step = plane_step(shape, self.roles, max_side)
+        if chunks is not None and self.step > min(
+            axis_size(chunks, self.roles, "y"), axis_size(chunks, self.roles, "x")
+        ):
+            # Every sample would be a chunk of its own (a huge lowest level in small chunks,
+            # such as a sparse single-level label): fewer samples, so that a thumbnail costs
+            # at most SAMPLED_SIDE^2 chunk reads, not max_side^2.
+            self.step = plane_step(shape, self.roles, min(max_side, SAMPLED_SIDE))
+        self.z = middle(shape, self.roles, "z")
+        settings = (ome.get("omero") or {}).get("channels") or []
+        self.channels = shown_channels(settings, axis_size(shape, self.roles, "c"))
+        self.selection = plane_selection(
+            self.roles, self.z, self.step, [index for index, _ in self.channels] or [0]
+        )
+
+    def colour(self, data: np.ndarray) -> tuple[np.ndarray, str]:
+        """The RGB picture of the plane read at ``selection``, and what it shows."""
+        planes = plane_of(data, self.roles)
+        pixels, colouring = colour_channels(planes, [setting for _, setting in self.channels])
+        levels = self.levels
+        shows = (
+            f"level {len(levels) - 1} of {len(levels)} ({levels[-1]['path']}), "
+            f"z {self.z} of {axis_size(self.shape, self.roles, 'z')}, {colouring}"
+        )
+        return pixels, shows
+
+    def finish(self, pixels: np.ndarray, shows: str, min_side: int) -> Thumbnail:
+        """The picture sampled and enlarged as it says."""
+        if self.step > 1:
+            shows += f", every {self.step}th pixel"
+        factor = max(1, min_side // max(pixels.shape[:2]))
+        if factor > 1:
+            pixels = pixels.repeat(factor, axis=0).repeat(factor, axis=1)
+            shows += f", enlarged {factor}x"
+        return Thumbnail(pixels, shows)
 
 
 def axis_roles(axes: list[dict[str, Any]]) -> list[str]:
@@ -152,6 +201,11 @@ def read_plane(
 ) -> np.ndarray:
     """The given channels x y x x at ``z`` and the first time point, every ``step``-th pixel;
     only those channels are read."""
+    return plane_of(np.asarray(array.oindex[plane_selection(roles, z, step, channels)]), roles)
+
+
+def plane_selection(roles: list[str], z: int, step: int, channels: list[int]) -> tuple[Any, ...]:
+    """The orthogonal selection of :func:`read_plane`."""
     selection: list[Any] = []
     for role in roles:
         if role in ("y", "x"):
@@ -162,7 +216,12 @@ def read_plane(
             selection.append([z])
         else:
             selection.append([0])
-    data = np.asarray(array.oindex[tuple(selection)], dtype=np.float64)
+    return tuple(selection)
+
+
+def plane_of(read: np.ndarray, roles: list[str]) -> np.ndarray:
+    """The channels x y x x planes (float) of what :func:`plane_selection` read."""
+    data = np.asarray(read, dtype=np.float64)
     order = [roles.index(r) for r in ("c", "y", "x") if r in roles]
     data = data.transpose(order + [i for i in range(data.ndim) if i not in order])
     planes = data.reshape(data.shape[: len(order)])
@@ -206,12 +265,12 @@ def overlay_labels(
 ) -> list[str]:
     """Paint every label image listed under ``labels`` over ``pixels``; their names."""
     try:
-        labels = zarr.open_group(image.store, path=_join(image, "labels"), mode="r")
+        labels = zarr.open_group(image.store, path=_join(image, "labels"), mode="r", zarr_format=3)
     except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
         return []
     names = ome_of(labels).get("labels", [])
     for name in names:
-        group = zarr.open_group(image.store, path=_join(labels, name), mode="r")
+        group = zarr.open_group(image.store, path=_join(labels, name), mode="r", zarr_format=3)
         values = label_plane(group, image_shape, roles, z, pixels.shape[:2])
         colours = label_colours(ome_of(group).get("image-label", {}))
         found, inverse = np.unique(values, return_inverse=True)
@@ -292,18 +351,24 @@ def render_plate(plate_group: zarr.Group) -> Thumbnail:
     height = rows * cell + (rows + 1) * GRID_GAP
     width = columns * cell + (columns + 1) * GRID_GAP
     grid = np.full((height, width, 3), GRID_BACKGROUND, dtype=np.uint8)
+    # Every well read at once through zarr-python's asynchronous API, in one call of its event
+    # loop: through the synchronous one, a well is five calls, each waiting on that loop's
+    # thread (and that on the file reads), thousands of waits for a large plate.
+    found = sync(_read_wells(plate_group, plate["wells"], cell))
+    tiles: list[np.ndarray | None] = []
+    for read in found:
+        if isinstance(read, zarr.Group):
+            # A field with labels: drawn as an image is, its labels over it.
+            tiles.append(render_image(read, cell, cell).pixels)
+        elif read is not None:
+            view, data = read
+            tiles.append(view.finish(*view.colour(data), cell).pixels)
+        else:
+            tiles.append(None)
     shown = 0
-    for well in plate["wells"]:
-        well_group = zarr.open_group(
-            plate_group.store, path=_join(plate_group, well["path"]), mode="r"
-        )
-        images = ome_of(well_group)["well"]["images"]
-        if not images:
+    for well, tile in zip(plate["wells"], tiles, strict=True):
+        if tile is None:
             continue
-        field = zarr.open_group(
-            plate_group.store, path=_join(well_group, images[0]["path"]), mode="r"
-        )
-        tile = render_image(field, cell, cell).pixels
         top = GRID_GAP + well["rowIndex"] * (cell + GRID_GAP) + (cell - tile.shape[0]) // 2
         left = GRID_GAP + well["columnIndex"] * (cell + GRID_GAP) + (cell - tile.shape[1]) // 2
         grid[top : top + tile.shape[0], left : left + tile.shape[1]] = tile
@@ -311,6 +376,49 @@ def render_plate(plate_group: zarr.Group) -> Thumbnail:
     return Thumbnail(
         grid, f"plate of {rows} x {columns}: {shown} wells, first field of each, {cell} px cells"
     )
+
+
+WellRead = tuple[ImageView, np.ndarray] | zarr.Group | None
+
+
+async def _read_wells(
+    plate_group: zarr.Group, wells: list[dict[str, Any]], cell: int
+) -> list[WellRead]:
+    """For each well, its first field's lowest level as :func:`render_image` reads it (or the
+    field, when it has labels); None for a well without fields."""
+    limit = asyncio.Semaphore(PLATE_READS)
+    store = plate_group.store
+
+    async def open_group(path: str) -> AsyncGroup:
+        return await open_group_async(store=store, path=path, mode="r", zarr_format=3)
+
+    async def read(well: dict[str, Any]) -> WellRead:
+        async with limit:
+            well_group = await open_group(_join(plate_group, well["path"]))
+            images = _ome_attributes(well_group.attrs)["well"]["images"]
+            if not images:
+                return None
+            path = f"{well_group.path}/{images[0]['path']}"
+            field = await open_group(path)
+            try:
+                await open_group(f"{path}/labels")
+            except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError):
+                pass
+            else:
+                return zarr.Group(field)
+            ome = _ome_attributes(field.attrs)
+            array = await field.getitem(lowest_level(ome))
+            if not isinstance(array, AsyncArray):
+                raise ValueError(f"{path}/{lowest_level(ome)}: a group where a level should be")
+            view = ImageView(ome, array.shape, cell, array.chunks)
+            data = await array.get_orthogonal_selection(view.selection)
+            return view, np.asarray(data)
+
+    return await asyncio.gather(*(read(well) for well in wells))
+
+
+def _ome_attributes(attributes: Any) -> dict[str, Any]:
+    return cast(dict[str, Any], dict(attributes).get("ome", {}))
 
 
 def _join(group: zarr.Group, path: str) -> str:
