@@ -30,13 +30,15 @@ test: $(STAMP)
 # Generates (and caches) a ~1 GB input under bench/cache, installs the challenge's converter
 # into its own venv there, prints the table and writes bench/results.md and bench/results.png;
 # then the scale scenarios (bench/scale-results.md) and S3 to S3 on a local S3 server
-# (bench/remote-results.md); last, a big image from a cold page cache (bench/bigimage-results.md:
+# (bench/remote-results.md), the version table (bench/versions-results.md: inputs other tools
+# wrote, to 0.5 and 0.6); last, a big image from a cold page cache (bench/bigimage-results.md:
 # an 18 GB input generated once, 2x that free disk needed; BIG_ARGS="--scale 0.05" for a small one).
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/benchmark.py $(BENCH_ARGS)
 	$(BIN)/python bench/scale.py $(SCALE_ARGS)
 	$(BIN)/python bench/upgrade.py $(UPGRADE_ARGS)
+	$(BIN)/python bench/versions.py
 	$(BIN)/python bench/remote.py $(REMOTE_ARGS)
 	$(BIN)/python bench/bigimage.py $(BIG_ARGS)
 
