@@ -230,40 +230,31 @@ def carry_crate(
             put(root, key, value, key)
         elif not before.get(key):
             root[key] = fallback
+
+    def set_on_every(type_name: str, key: str, value: str, field: str) -> Entity | None:
+        """The sheet's value on every entity of the type; one new entity when there is none
+        (returned)."""
+        entities = _typed(crate, type_name)
+        for entity in entities:
+            put(entity, key, {"@id": value}, field)
+        if entities:
+            return None
+        properties = {"@type": type_name, key: {"@id": value}}
+        return crate.add(ContextEntity(crate, _free_id(crate, f"#{type_name}"), properties))
+
     # A specimen of the sheet's organism, when the input's crate had no biosample.
     added: Entity | None = None
     if organism:
-        biosamples = _typed(crate, "biosample")
-        for biosample in biosamples:
-            put(biosample, "organism_classification", {"@id": organism}, "organism")
-        if not biosamples:
-            biosample = crate.add(
-                ContextEntity(
-                    crate,
-                    _free_id(crate, "#biosample"),
-                    properties={
-                        "@type": "biosample",
-                        "organism_classification": {"@id": organism},
-                    },
-                )
-            )
+        biosample = set_on_every("biosample", "organism_classification", organism, "organism")
+        if biosample is not None:
             specimen = crate.add(
                 ContextEntity(crate, _free_id(crate, "#specimen"), properties={"@type": "specimen"})
             )
             specimen["biosample"] = biosample
             added = specimen
     if modality:
-        acquisitions = _typed(crate, "image_acquisition")
-        for acquisition in acquisitions:
-            put(acquisition, "fbbi_id", {"@id": modality}, "modality")
-        if not acquisitions:
-            acquisition = crate.add(
-                ContextEntity(
-                    crate,
-                    _free_id(crate, "#image_acquisition"),
-                    properties={"@type": "image_acquisition", "fbbi_id": {"@id": modality}},
-                )
-            )
+        acquisition = set_on_every("image_acquisition", "fbbi_id", modality, "modality")
+        if acquisition is not None:
             if "resultOf" not in root:
                 root["resultOf"] = acquisition
             specimen = added or next(iter(_typed(crate, "specimen")), None)
