@@ -4,7 +4,8 @@ One run, same machine, same input, measured as whole processes (wall seconds and
 resident memory of the process, from wait4). Every figure is the median of --repeat runs; the
 ratios are taken in the same run, so a slow or busy machine shifts all of them alike.
 
-Writes bench/results.md and bench/results.png; prints the table.
+Writes bench/results.md and bench/results.png, prints the table and puts it between the
+``<!-- bench:start -->`` and ``<!-- bench:end -->`` markers of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from ngff_resave.sheet.plan import plan_dataset
 LOG = logging.getLogger("bench")
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+# The page the bench scripts put their tables on (bench/versions.py: docs/versions.md).
+DOCS = REPO / "docs" / "benchmarks.md"
 CHALLENGE = "ome2024-ngff-challenge==1.0.3"
 # t, c, z, y, x: 805 MB of uint16 at level 0, about 1.07 GB over 4 levels.
 SHAPE = (1, 2, 12, 4096, 4096)
@@ -332,12 +335,19 @@ def main() -> int:
     dated = f"Run of {time.strftime('%Y-%m-%d')}. {text}"
     (HERE / "results.md").write_text(f"# Benchmark\n\n{dated}")
     chart(figures, HERE / "results.png")
-    update_readme(REPO / "README.md", dated)
+    update_readme(DOCS, dated)
     return 0
 
 
+def repo_relative(text: str) -> str:
+    """``text`` with this checkout's absolute paths written relative to the repository (and the
+    home folder as ``~``), so that a results table names no machine's folders."""
+    return (text.replace(f"{REPO}/", "").replace(str(REPO), ".")
+            .replace(str(Path.home()), "~"))
+
+
 def update_readme(readme: Path, text: str) -> None:
-    """Put the latest table between the README's benchmark markers."""
+    """Put the latest table between the benchmark markers of ``readme`` (docs/benchmarks.md)."""
     start, end = "<!-- bench:start -->", "<!-- bench:end -->"
     content = readme.read_text()
     if start in content and end in content:

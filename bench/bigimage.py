@@ -33,7 +33,7 @@ For the workflow also per step, from its records: Snakemake's benchmark files
 times for the catalog and the report pages (which have no benchmark file). Fields a record does
 not have are skipped. Every figure is the median of --repeat runs (peak memory: the largest).
 
-Writes bench/bigimage-results.md, prints it and puts the main table between the README's
+Writes bench/bigimage-results.md, prints it and puts the main table between docs/benchmarks.md's
 ``<!-- bench-bigimage:start -->`` and ``<!-- bench-bigimage:end -->`` markers when both are
 there. --work, --cache, --output and --readme keep a test's files in its own folder.
 """
@@ -820,8 +820,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--challenge-cache", type=Path, default=CACHE,
                         help="where the challenge's venv is (installed there when missing)")
     parser.add_argument("--output", type=Path, default=HERE / "bigimage-results.md")
-    parser.add_argument("--readme", type=Path, default=REPO / "README.md",
-                        help="README to update between its markers")
+    parser.add_argument("--readme", type=Path, default=REPO / "docs" / "benchmarks.md",
+                        help="page to update between its markers")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")

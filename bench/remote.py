@@ -24,7 +24,8 @@ input's; a local output's files by walking its folder); MB/s is input bytes over
 Every process gets fake AWS credentials and no AWS configuration files, so nothing can reach a
 real account.
 
-Writes bench/remote-results.md and prints the table. Exits non-zero when a workflow run fails or
+Writes bench/remote-results.md (paths relative to the repository) and prints the table; its
+main table is copied by hand into docs/benchmarks.md. Exits non-zero when a workflow run fails or
 its output is not valid (after writing the other figures).
 """
 
@@ -407,7 +408,7 @@ def run_workflow(
     else:
         shutil.rmtree(output, ignore_errors=True)
     command = snakemake_command(workdir, cores)
-    scenario.command = f"cd {shlex.quote(str(workdir))} && {shlex.join(command)}"
+    scenario.command = shlex.join(command)
     started = time.time()
     try:
         seconds = measured(command, logs / f"{workdir.name}-{index}.log", timeout)
@@ -604,7 +605,7 @@ def report(
 ) -> str:
     from importlib.metadata import version
 
-    from benchmark import CHALLENGE, LEVELS, SHAPE
+    from benchmark import CHALLENGE, LEVELS, SHAPE, repo_relative
 
     plain, ours, ours_local, theirs = scenarios
     where = "local disk" if challenge_s3 else "S3"
@@ -658,10 +659,10 @@ def report(
         "Commands (each in an environment with fake AWS credentials, "
         "AWS_DEFAULT_REGION=us-east-1, AWS_EC2_METADATA_DISABLED=true and "
         "AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE naming no file; the port is "
-        "a free one chosen per run):",
+        "a free one chosen per run; run from the repository, paths relative to it):",
         "",
     ]
-    lines += [f"- {s.name}: `{s.command}`" for s in scenarios if s.command]
+    lines += [f"- {s.name}: `{repo_relative(s.command)}`" for s in scenarios if s.command]
     lines += [
         f"- ngff-resave config.yaml: `storage: {{{PRESET}: {{endpoint: ..., "
         f"concurrency: {concurrency}}}}}`, --cores {cores}, validate mode {validate}, "

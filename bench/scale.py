@@ -16,7 +16,7 @@ Snakemake in-process; its job processes are not in it) and its own CPU seconds (
 that process alone, getrusage(RUSAGE_SELF) at exit); the number of jobs Snakemake ran; dry-run
 seconds from scratch (results/ deleted) and with everything done.
 
-Writes bench/scale-results.md, prints the table and puts it between the README's
+Writes bench/scale-results.md, prints the table and puts it between docs/benchmarks.md's
 ``<!-- bench-scale:start -->`` and ``<!-- bench-scale:end -->`` markers when both are there.
 """
 
@@ -567,7 +567,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="seconds before one measured command is killed")
     parser.add_argument("--work", type=Path, default=CACHE / "scale-work")
     parser.add_argument("--output", type=Path, default=HERE / "scale-results.md")
-    parser.add_argument("--readme", type=Path, default=REPO / "README.md")
+    parser.add_argument("--readme", type=Path, default=REPO / "docs" / "benchmarks.md",
+                        help="page to update between its markers")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if importlib.util.find_spec("ome_zarr") is None:

@@ -23,7 +23,7 @@ mtime; the catalog's ``valid`` (ours) or the tool's refusal; the 0.6 JSON schema
 omero, plus a multiscale-wide transform and a root attribute of no OME key) is upgraded by both
 to record what each keeps.
 
-Writes bench/upgrade-results.md, prints it and puts it between the README's
+Writes bench/upgrade-results.md, prints it and puts it between docs/benchmarks.md's
 ``<!-- bench-upgrade:start -->`` and ``<!-- bench-upgrade:end -->`` markers when both are there.
 With --small, inputs are tiny and made under --work, and nothing outside --work is written
 unless --output or --readme say so.
@@ -71,7 +71,7 @@ from ngff_resave.records.ownership import ORIGINALS  # noqa: E402
 LOG = logging.getLogger("bench.upgrade")
 CACHE = HERE / "cache"
 README_START, README_END = "<!-- bench-upgrade:start -->", "<!-- bench-upgrade:end -->"
-# Where the results' notes on each tool's metadata begin; the README takes what comes before.
+# Where the results' notes on each tool's metadata begin; the docs take what comes before.
 FACTS = "What each upgrade did to the metadata, observed on the results above"
 SMALL_IMAGE = {"shape": (1, 2, 2, 512, 512), "chunks": (1, 1, 1, 256, 256), "levels": 3}
 SMALL_WELLS, SMALL_FIELDS = 4, 1
@@ -620,8 +620,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="results file (default bench/upgrade-results.md; --small: in "
                              "--work)")
     parser.add_argument("--readme", type=Path, default=None,
-                        help="README to update between its markers (default README.md; "
-                             "--small: none)")
+                        help="page to update between its markers (default "
+                             "docs/benchmarks.md; --small: none)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     work = (args.work or CACHE / "upgrade-work").resolve()
@@ -629,7 +629,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cache = work / "inputs" if args.small else CACHE
     output = args.output or (work / "upgrade-results.md" if args.small
                              else HERE / "upgrade-results.md")
-    readme = args.readme or (None if args.small else REPO / "README.md")
+    readme = args.readme or (None if args.small else REPO / "docs" / "benchmarks.md")
     wells = args.plate_wells if args.plate_wells is not None else (
         SMALL_WELLS if args.small else PLATE_WELLS)
     fields = args.plate_fields or (SMALL_FIELDS if args.small else PLATE_FIELDS)
@@ -650,13 +650,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             image04 = benchmark.generate(cache)
         shape = "x".join(map(str, benchmark.SHAPE if not args.small else SMALL_IMAGE["shape"]))
-        inputs["image"] = f"bench/benchmark.py's image, {shape} uint16 (0.4 at {image04})"
+        inputs["image"] = (f"bench/benchmark.py's image, {shape} uint16 "
+                           f"(0.4 at {benchmark.repo_relative(str(image04))})")
         image = convert_to_05("image", image04, converted, args.cores, args.timeout)
         rows += scenario_rows("image", image, setup)
     if wells:
         plate04 = generate_plate(cache / "scale", wells, fields)
         inputs["plate"] = (f"bench/scale.py's plate, {wells} wells x {fields} fields "
-                           f"(0.4 at {plate04})")
+                           f"(0.4 at {benchmark.repo_relative(str(plate04))})")
         plate = convert_to_05("plate", plate04, converted, args.cores, args.timeout)
         rows += scenario_rows("plate", plate, setup)
     probe: list[Row] = []

@@ -14,7 +14,7 @@ Inputs, each made here by the tool named (or found where the project keeps it):
 * this workflow: the project's example image with labels and plate, converted to 0.5.
 
 Each cell is what the run gave: ``valid`` with its seconds, or the one-line reason it failed or
-was refused (paths shown relative to the work folder). Puts the table between the README's
+was refused (paths shown relative to the work folder). Puts the table between docs/versions.md's
 ``<!-- bench-versions:start -->`` and ``<!-- bench-versions:end -->`` markers when both are there
 (``--readme`` names another file).
 """
@@ -210,7 +210,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=HERE / "cache" / "versions")
     parser.add_argument("--output", type=Path, default=HERE / "versions-results.md")
-    parser.add_argument("--readme", type=Path, default=REPO / "README.md")
+    parser.add_argument("--readme", type=Path, default=REPO / "docs" / "versions.md",
+                        help="page to update between its markers")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     shutil.rmtree(args.work, ignore_errors=True)

@@ -36,6 +36,7 @@ DISTRIBUTIONS = {
     "google_crc32c": "google-crc32c",
     "tensorstore": "tensorstore",
     "PIL": "pillow",
+    "orjson": "orjson",
 }
 
 

@@ -1,5 +1,6 @@
-"""The README's module map is the package's tree: every subpackage and module, one line each,
-subpackages in the order of the import rule, and tests in the folder of their subpackage."""
+"""The module map (docs/internals.md, linked from the README) is the package's tree: every
+subpackage and module, one line each, subpackages in the order of the import rule, and tests in
+the folder of their subpackage."""
 
 import re
 import tomllib
@@ -11,8 +12,8 @@ LINE = re.compile(r"^(?:│   |    )?[├└]── ([a-z0-9_]+/?)\s+\S")
 
 
 def map_lines():
-    text = (REPO / "README.md").read_text()
-    section = text.split("### The package, module by module", 1)[1].split("\n## ", 1)[0]
+    text = (REPO / "docs" / "internals.md").read_text()
+    section = text.split("## The package, module by module", 1)[1].split("\n## ", 1)[0]
     tree = section.split("```\nsrc/ngff_resave/\n", 1)[1].split("```", 1)[0]
     return tree.splitlines()
 

@@ -37,7 +37,7 @@ from ngff_resave.records.originals import withdraw_root
 from ngff_resave.records.ownership import Run, claim_plan_output, confirm_claim
 from ngff_resave.source.listing import ListedFiles, v3_key_pattern
 from ngff_resave.source.v05 import EncodedChunks
-from ngff_resave.storage import Location, open_location, write_local_json
+from ngff_resave.storage import Location, encode_json, open_location, write_local_json
 
 if TYPE_CHECKING:
     from ngff_resave.arrays.linking import ChunkLinker
@@ -108,6 +108,11 @@ class ShardResult:
         self.bytes_written += other.bytes_written
 
 
+def _shard_pixel_bytes(array: PlannedArray, index: int) -> int:
+    region = shard_slices(array.shape, array.output.shards, index)
+    return int(array.dtype[2:]) * math.prod(s.stop - s.start for s in region)
+
+
 @dataclass
 class ShardTask:
     """One output shard: where it comes from and how it is made."""
@@ -153,7 +158,7 @@ class ShardTask:
         return self._reencode()
 
     def _pixel_bytes(self) -> int:
-        return int(self.array.dtype[2:]) * math.prod(s.stop - s.start for s in self.region)
+        return _shard_pixel_bytes(self.array, self.index)
 
     def _reencode(self) -> ShardResult:
         assert self.reencoder is not None
@@ -310,7 +315,7 @@ class _MetadataBytes:
         meta = planned_array_metadata(array)
         key = json.dumps(meta, sort_keys=True)
         if key not in self.encoded:
-            self.encoded[key] = json.dumps(meta, indent=2).encode() + b"\n"
+            self.encoded[key] = encode_json(meta)
         return self.encoded[key]
 
 
@@ -383,6 +388,14 @@ def run_convert_job(
             if with_files is not None:
                 _clear_empty_shards(array, part.shards, with_files, engine, target_loc, readback)
                 indices = sorted(i for i in with_files if part.shards[0] <= i < part.shards[1])
+            if engine == Engine.LINK and linker is None:
+                # In place the files are where they are: no shard has anything to do, and a
+                # plate's thousands of them are not worth a task each.
+                for index in indices:
+                    nbytes = _shard_pixel_bytes(array, index)
+                    left_in_place.setdefault(array.path, ShardResult(0)).add(ShardResult(nbytes))
+                    progress.advance(nbytes)
+                continue
             for index in indices:
                 yield ShardTask(
                     plan.dataset,
@@ -423,7 +436,8 @@ def run_convert_job(
         threads,
         workers,
     )
-    per_array = _write_shards(tasks(), workers, progress)
+    left_in_place: dict[str, ShardResult] = {}
+    per_array = _write_shards(tasks(), workers, progress) | left_in_place
     # Another run that took the output over meanwhile would have mixed its shards with these.
     confirm_claim(plan.dataset, target_loc, run)
     if reencoder:

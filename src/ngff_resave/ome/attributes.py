@@ -7,13 +7,13 @@ metadata step to write groups and by planning and validation to check them."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from ngff_resave import __version__
 from ngff_resave.model.patterns import NGFF_VERSIONS
 from ngff_resave.ome import v05, v06
+from ngff_resave.storage import copy_json
 
 OME_KEYS = (
     "multiscales",
@@ -34,7 +34,7 @@ assert tuple(WRITERS) == NGFF_VERSIONS
 def _copy(value: Any) -> Any:
     """A deep copy of JSON data (faster than copy.deepcopy, which a plate calls thousands of
     times)."""
-    return json.loads(json.dumps(value))
+    return copy_json(value)
 
 
 def ome_attributes(

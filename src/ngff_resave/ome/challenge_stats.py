@@ -48,6 +48,10 @@ def array_stats(
     machine: dict[str, Any] = {"cpu_count": multiprocessing.cpu_count()}
     if hasattr(os, "sched_getaffinity"):
         machine["sched_affinity"] = len(os.sched_getaffinity(0))
+    endpoints = {
+        "input": endpoint_label(plan.input, plan.input_storage),
+        "output": endpoint_label(plan.output, plan.output_storage),
+    }
     totals: dict[str, dict[str, Any]] = {}
     measure: set[str] = set()
     for record in records:
@@ -56,8 +60,7 @@ def array_stats(
             stats = totals.setdefault(
                 entry["path"],
                 {
-                    "input": endpoint_label(plan.input, plan.input_storage),
-                    "output": endpoint_label(plan.output, plan.output_storage),
+                    **endpoints,
                     "read": 0,
                     "written": 0,
                     "threads": 0,

@@ -37,7 +37,7 @@ from ngff_resave.records.ownership import (
     confirm_claim,
     settle_claim,
 )
-from ngff_resave.storage import Location, open_location
+from ngff_resave.storage import Location, encode_json, open_location
 
 LOG = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ def _write_metadata(
         nbytes += len(data)
 
     def put_json(path: str, value: Any) -> None:
-        put(path, json.dumps(value, indent=2).encode() + b"\n")
+        put(path, encode_json(value))
 
     # Temporary files of killed jobs (shards and links are written under a temporary name);
     # in place, only where the workflow writes: the input's chunk folders are not walked.

@@ -10,7 +10,7 @@ Later plans read the input from the archive (:func:`read_originals`); :func:`wit
 every replaced document back (a failed or interrupted run, the start of a rerun), and
 :func:`restore_originals` does that and removes the archive: the input, byte for byte, with
 nothing left behind. By hand it is ``tar -xzf`` of the archive in the dataset's folder and the
-deletion of the documents listed absent (the README shows the commands).
+deletion of the documents listed absent (docs/versions.md shows the commands).
 
 The order of writes keeps the hierarchy readable from its root: documents are replaced from the
 leaves up, the root last, and put back from the root down. So at any moment a node that reads
@@ -72,21 +72,6 @@ INPUT_STATE = "input"
 REPLACED_STATE = "replaced"
 # The names a member may have: only what the workflow replaces is ever written back.
 MEMBER_NAMES = ("zarr.json", CRATE_FILE, CLAIM_FILE)
-
-
-def replaceable_documents(plan: Plan) -> list[str]:
-    """Every file an in-place run over a Zarr v3 input may replace: the ``zarr.json`` of each
-    node of the plan (groups Zarr v3 needs and the input lacked among them), the crate, the
-    claim."""
-    nodes = dict.fromkeys(
-        [
-            "",
-            *plan.groups,
-            *(a.path for a in plan.arrays),
-            *(e.path for e in plan.extras if e.action == "migrate"),
-        ]
-    )
-    return [posixpath.join(node, "zarr.json") for node in nodes] + [CRATE_FILE, CLAIM_FILE]
 
 
 def pack(kept: Kept) -> bytes:
@@ -152,6 +137,13 @@ def read_originals(location: Location) -> Kept | None:
     """The documents an in-place run kept of this dataset (None when none did): from the
     archive, in one read; from the copies of the earlier layout when there is no archive."""
     return read_kept(location)[0]
+
+
+def holds_kept(location: Location) -> bool:
+    """Whether an in-place run kept documents of this dataset (without reading them)."""
+    if location.exists(ORIGINALS_ARCHIVE):
+        return True
+    return location.can_list and bool(location.list_files(ORIGINALS))
 
 
 def read_kept(location: Location) -> tuple[Kept | None, bool]:
@@ -301,6 +293,11 @@ def _set_state(location: Location, state: str) -> None:
 def mark_replacing(location: Location) -> None:
     """Before the first document is replaced: the claim no longer says they are the input's."""
     _set_state(location, REPLACED_STATE)
+
+
+def mark_input(location: Location) -> None:
+    """Only where no document was ever replaced: the claim says they are the input's."""
+    _set_state(location, INPUT_STATE)
 
 
 def withdraw(location: Location, kept: Kept | None = None) -> int:

@@ -28,9 +28,11 @@ from ngff_resave.records.originals import (
     CRATE_FILE,
     ORIGINALS,
     ORIGINALS_ARCHIVE,
+    STATE,
+    holds_kept,
     in_place_claim,
     keep_originals,
-    replaceable_documents,
+    mark_input,
 )
 from ngff_resave.storage import (
     TEMPORARY_NAME,
@@ -332,7 +334,11 @@ def check_output(
         )
         mine.arrays = sorted(set(mine.arrays) | set(held.get("arrays", [])))
         mine.files = sorted(set(mine.files) | set(held.get("files", [])))
-    target.write_json(CLAIM_FILE, asdict(mine))
+    written = asdict(mine)
+    if held is not None and mine.same_row(held) and STATE in held:
+        # Whether the input's documents are replaced stays true of a claim taken again.
+        written[STATE] = held[STATE]
+    target.write_json(CLAIM_FILE, written)
     confirmed = read_claim(target)
     if confirmed is None or confirmed.get("run") != run.token:
         raise OutputConflict(
@@ -344,9 +350,9 @@ def check_output(
 def claim_plan_output(plan: Plan, target: Location, run: Run) -> None:
     """Claim a plan's output for this run before writing into it, for its arrays and files.
     In place over Zarr v3, where the claim there is the input's own (a finished output of
-    another row: this workflow made the input; or a file of that name it did not write), the
-    input's documents are kept first, that claim with them (records.originals); otherwise the
-    metadata step keeps them, before it replaces the first."""
+    another row: this workflow made the input; or a file of that name it did not write), that
+    claim is kept first (records.originals); the metadata step keeps the input's documents
+    before it replaces the first."""
 
     def claim(take: bool) -> None:
         check_output(
@@ -362,12 +368,19 @@ def claim_plan_output(plan: Plan, target: Location, run: Run) -> None:
             keeps_documents=plan.replaces_input_documents,
         )
 
+    # No run ever replaced a document of an input with nothing kept (the archive comes first).
+    untouched = plan.replaces_input_documents and not holds_kept(target)
     if plan.replaces_input_documents and not target.exists(ORIGINALS_ARCHIVE):
         there = target.read_bytes(CLAIM_FILE)
         if there is not None and not in_place_claim(there):
             claim(take=False)  # refused before anything is written into the input
-            keep_originals(target, replaceable_documents(plan))
+            # The claim is replaced now; the metadata step keeps the rest before replacing it.
+            keep_originals(target, [CLAIM_FILE])
     claim(take=True)
+    if untouched:
+        # Said in the claim, so that a job making sure the input reads as itself (withdraw)
+        # need not read back every document to know.
+        mark_input(target)
 
 
 def confirm_claim(dataset: str, target: Location, run: Run) -> None:

@@ -163,9 +163,24 @@ def _check_no_foreign_metadata(plan: Plan, source: Location) -> None:
         )
 
 
-def plan_dataset(settings: PlanSettings, run: Run) -> bytes:
-    """One row's plan as the bytes of its ``plan.json`` (bytes cross processes cheaply)."""
-    return plan_row(settings, run).to_bytes()
+def plan_dataset(settings: PlanSettings, run: Run) -> dict[str, Any]:
+    """One row's plan as the bytes of its ``plan.json`` (bytes cross processes cheaply) and
+    what the sheet plan says of it: a plate's plan is tens of MB, not parsed twice."""
+    return _planned(plan_row(settings, run))
+
+
+def _planned(plan: Plan, data: bytes | None = None) -> dict[str, Any]:
+    """``data``: the plan's bytes as on file, when it was read from there."""
+    data = plan.to_bytes() if data is None else data
+    summary = {
+        "plan_digest": digest(data),
+        "kind": plan.kind,
+        "bytes": plan.bytes,
+        "shard_bytes": plan.shard_bytes,
+        "jobs": [job.id for job in plan.jobs],
+        "pixels_digest": plan.pixels_digest(),
+    }
+    return {"plan": data, "summary": summary}
 
 
 def _plan_row(task: tuple[PlanSettings, Run]) -> dict[str, Any]:
@@ -173,7 +188,7 @@ def _plan_row(task: tuple[PlanSettings, Run]) -> dict[str, Any]:
     processes reliably, so failures come back as values)."""
     settings, run = task
     try:
-        return {"plan": plan_dataset(settings, run)}
+        return plan_dataset(settings, run)
     except (SourceError, PlanError) as err:
         failure, message = Failure.INPUT_DEFECT, str(err)
     except (OSError, ValueError, RuntimeError, StorageError) as err:
@@ -216,7 +231,7 @@ def plan_sheet(
         ):
             entries[settings.dataset] = old
         elif (reused := _reusable_plan(path, settings, wanted)) is not None:
-            entries[settings.dataset] = _entry(settings, wanted, {"plan": reused}, results)
+            entries[settings.dataset] = _entry(settings, wanted, reused, results)
         else:
             todo.append((settings, wanted))
     LOG.info(
@@ -238,7 +253,7 @@ def plan_sheet(
     )
 
 
-def _reusable_plan(path: Path, settings: PlanSettings, wanted: str) -> bytes | None:
+def _reusable_plan(path: Path, settings: PlanSettings, wanted: str) -> dict[str, Any] | None:
     """The plan on file when it was made from these settings (the sheet plan may not list it:
     removed, or the row failed last time); or, when only crate fields, notes, origin or the
     OME-Zarr version written changed, that plan with them replaced: the input is not read again
@@ -247,7 +262,7 @@ def _reusable_plan(path: Path, settings: PlanSettings, wanted: str) -> bytes | N
     if plan is None:
         return None
     if plan.settings_digest == wanted:
-        return read_local_bytes(path)
+        return _planned(plan, read_local_bytes(path))
     if plan.pixel_settings_digest != pixel_settings_digest(settings):
         return None
     plan.crate, plan.notes, plan.origin = settings.crate, settings.notes, settings.origin
@@ -258,7 +273,7 @@ def _reusable_plan(path: Path, settings: PlanSettings, wanted: str) -> bytes | N
         "redone",
         settings.dataset,
     )
-    return plan.to_bytes()
+    return _planned(plan)
 
 
 def _entry(
@@ -277,13 +292,4 @@ def _entry(
         return SheetEntry(**base, error=outcome["error"], failure=outcome["failure"])
     data: bytes = outcome["plan"]
     write_local_bytes(path, data, only_if_changed=True)
-    plan = Plan.model_validate_json(data)
-    return SheetEntry(
-        **base,
-        plan_digest=digest(data),
-        kind=plan.kind,
-        bytes=plan.bytes,
-        shard_bytes=plan.shard_bytes,
-        jobs=[job.id for job in plan.jobs],
-        pixels_digest=plan.pixels_digest(),
-    )
+    return SheetEntry(**base, **outcome["summary"])

@@ -5,14 +5,16 @@ module, so a remote store plugs in here without touching them. ``open_location``
 backend. Importing this package imports neither fsspec nor zarr, so short jobs start fast.
 
 Inside, the interface (``base``) never imports its backends (``local``, ``fsspec_store``);
-``backends`` chooses one and ``records`` writes the workflow's local records; ``retries`` and
-``redaction`` (secrets kept out of error lines and logs) sit below them all.
+``backends`` chooses one and ``records`` writes the workflow's local records; ``documents``
+(JSON to and from bytes), ``retries`` and ``redaction`` (secrets kept out of error lines and
+logs) sit below them all.
 
 May import: nothing else in the package.
 """
 
 from ngff_resave.storage.backends import open_location
 from ngff_resave.storage.base import LAYER_OPTIONS, Capabilities, Location, StorageError, is_url
+from ngff_resave.storage.documents import copy_json, decode_json, encode_json
 from ngff_resave.storage.fsspec_store import FsspecLocation
 from ngff_resave.storage.local import TEMPORARY_NAME, LocalLocation, temporary_name
 from ngff_resave.storage.records import (
@@ -31,7 +33,10 @@ __all__ = [
     "LocalLocation",
     "Location",
     "StorageError",
+    "copy_json",
+    "decode_json",
     "delete_local",
+    "encode_json",
     "is_url",
     "open_location",
     "read_local_bytes",

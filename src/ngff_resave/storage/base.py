@@ -8,7 +8,6 @@ which backend they hold.
 
 from __future__ import annotations
 
-import json
 import posixpath
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
@@ -16,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ngff_resave.storage.documents import decode_json, encode_json
 from ngff_resave.storage.retries import RetryCount
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class Location(ABC):
         if data is None:
             return None
         try:
-            value = json.loads(data)
+            value = decode_json(data)
         except ValueError as err:
             raise StorageError(f"{self.child(path)} is not valid JSON: {err}") from err
         if not isinstance(value, dict):
@@ -120,7 +120,7 @@ class Location(ABC):
 
     def write_json(self, path: str, value: Any) -> None:
         # These exact bytes are part of the output (outputs are compared byte for byte).
-        self.write_bytes(path, json.dumps(value, indent=2).encode() + b"\n")
+        self.write_bytes(path, encode_json(value))
 
     # --- per backend ---
 
