@@ -1,4 +1,4 @@
-# ngff-resave: OME-Zarr 0.4 -> OME-Zarr 0.5 (Zarr v3, sharded), RO-Crate, validation, catalog.
+# ngff-resave: OME-Zarr -> OME-Zarr 0.5 or 0.6 (Zarr v3, sharded), RO-Crate, validation, catalog.
 from snakemake.utils import min_version
 
 min_version("9.0")

@@ -25,6 +25,9 @@ from ngff_resave.report.costs import (
     ASSUMPTION,
     COLUMNS,
     NOTES,
+    PROJECTION_MIN_BYTES,
+    human_duration,
+    human_size,
     read_benchmark,
     run_costs,
     summary_lines,
@@ -150,10 +153,10 @@ def test_steps_totals_and_projection_from_handcrafted_records(handcrafted):
     assert summary_lines(costs) == [
         "  conversion cost, this run's jobs only (4 of 5 datasets had jobs; work kept from "
         "earlier runs is not counted):",
-        "    200 s from the run's start to the catalog; read 5 GB of input, wrote 3.9 GB: "
-        "0.025 GB/s; 206 core-s",
-        "    per step, s/core-s: plan 2/1.5, convert 80/180 (2 jobs), metadata 1/-, "
-        "validate 15/15 (2 jobs), pack 9/9",
+        "    3.3 min from the run's start to the catalog; read 5 GB of input, wrote 3.9 GB "
+        "(25 MB/s); core time 3.4 min",
+        "    per step, wall / core time: plan 2 s / 1.5 s, convert 1.3 min / 3.0 min (2 jobs), "
+        "metadata 1 s / -, validate 15 s / 15 s (2 jobs), pack 9 s / 9 s",
         "    1 TB of input at this rate on host node-a: 11.1 h wall, 11.4 core-hours "
         "(linear extrapolation of this run)",
     ]
@@ -182,7 +185,36 @@ def test_a_run_that_read_nothing_projects_nothing(handcrafted):
         shutil.rmtree(handcrafted / dataset / "convert")
     costs = run_costs(handcrafted, DATASETS)
     assert costs is not None and costs.bytes_read == 0 and costs.projection is None
-    assert summary_lines(costs)[-1] == "    1 TB: no projection, this run read no input"
+    assert summary_lines(costs)[-1] == "    1 TB projection: none, this run read no input"
+
+
+def test_a_small_run_leaves_the_projection_out_and_says_why(handcrafted):
+    """Under 1 GB read, the 1 TB figure would scale the run's fixed costs a thousandfold."""
+    for dataset in ("big", "small1"):
+        shutil.rmtree(handcrafted / dataset / "convert")
+    costs = run_costs(handcrafted, DATASETS)
+    assert costs is not None and 0 < costs.bytes_read < PROJECTION_MIN_BYTES == 1e9
+    lines = summary_lines(costs)
+    assert lines[-1].startswith(
+        f"    1 TB projection left out: this run read {human_size(costs.bytes_read)} of input, "
+        "under the 1 GB from which its rate says something"
+    )
+    assert "e-0" not in "\n".join(lines) and "core-hours" not in lines[-1]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"),
+    [(0.004, "0.004 s"), (1.21, "1.2 s"), (48, "48 s"), (206, "3.4 min"), (40000, "11.1 h")],
+)
+def test_durations_in_human_units(seconds, said):
+    assert human_duration(seconds) == said
+
+
+@pytest.mark.parametrize(
+    ("count", "said"), [(12, "12 B"), (3500, "3.5 kB"), (389_000, "389 kB"), (3.9e9, "3.9 GB")]
+)
+def test_sizes_in_human_units(count, said):
+    assert human_size(count) == said
 
 
 def test_without_a_run_record_the_cost_is_not_stated(handcrafted):
@@ -273,7 +305,10 @@ def test_records_of_a_real_conversion(examples, tmp_path, monkeypatch):
     ok, text = write_run_catalog(results, None)
     later = run_costs(results, ["plate", "image-with-labels"])
     assert later is not None and later.steps == [] and later.bytes_read == 0
-    assert "(0 of 2 datasets had jobs;" in text and "no projection, this run read no input" in text
+    assert (
+        "(0 of 2 datasets had jobs;" in text
+        and "1 TB projection: none, this run read no input" in text
+    )
 
 
 def benchmark_sums(folder: Path, pattern: str) -> tuple[int, float, float]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from snakemake.common import NOTHING_TO_BE_DONE_MSG
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
@@ -38,11 +39,26 @@ RUN_STARTED = time.time()
 RESULTS = Path("results")
 LATEST_SHEET_PLAN = "results/plan.json"
 
+
+def stop_before_any_job(problem):
+    """A config or sheet that cannot be read stops the run before any job: its problems alone
+    on the terminal (no traceback), and a non-zero exit."""
+    print(f"ngff-resave: {problem}", file=sys.stderr)
+    sys.exit(1)
+
+
+# The package's check first, for its messages (one line per problem); Snakemake's then fills in
+# the schema's defaults. A row's input is not looked at here: a missing one fails that row
+# alone, at planning.
+try:
+    sample_sheet.fill_config_defaults(config)
+except sample_sheet.SheetError as err:
+    stop_before_any_job(err)
 validate(config, "../schemas/config.schema.yaml")
 try:
     SAMPLES = sample_sheet.load_samples(config, Path.cwd())
 except sample_sheet.SheetError as err:
-    raise WorkflowError(str(err)) from None
+    stop_before_any_job(err)
 # The checked rows once more through Snakemake's own validator (absent cells are NaN).
 validate(pd.DataFrame(list(SAMPLES.values())), "../schemas/samples.schema.yaml")
 
@@ -466,8 +482,9 @@ def start_of_run():
 
 
 def end_of_run(snakemake_log, crashed):
-    """The catalog (also when jobs died) and the summary the run ends with; a run in which any
-    dataset failed ends with an error."""
+    """The catalog (also when jobs died) and the summary the run ends with. A run in which any
+    dataset failed exits non-zero, the summary its last words (no traceback: each failure's
+    reason is in it, and in results/failed.tsv)."""
     cancel_scheduler_timers()
     # The process's last garbage collections would walk every object Snakemake and the
     # package made (half a second); frozen at exit, they are left to the operating system.
@@ -503,6 +520,10 @@ def end_of_run(snakemake_log, crashed):
             write_report_pages(RESULTS)
         except Exception as err:  # the summary below matters more than the pages
             logger.warning(f"the report's pages were not written: {err}")
+        logs = snakemake_log if isinstance(snakemake_log, list) else [snakemake_log]
+        logs = [str(path) for path in logs if path]
+        if logs:
+            text += f"\n  Snakemake's log of this run: {', '.join(logs)}"
     elif catalog.exists() and catalog.stat().st_mtime >= RUN_STARTED:
         from ngff_resave.report.catalog import read_run_summary
 
@@ -510,8 +531,38 @@ def end_of_run(snakemake_log, crashed):
     else:
         return
     print(text, file=sys.stderr)
-    if not ok and not crashed:
-        raise WorkflowError(f"some datasets failed: see {RESULTS / 'failed.tsv'}")
+    if crashed or not ok:
+        # Ends the run here, non-zero: a raised error would add Snakemake's traceback.
+        sys.exit(1)
+
+
+class NothingToDo(logging.Filter):
+    """Snakemake says there is nothing to be done and returns, without onstart or
+    onsuccess: the run then ends with the catalog's summary, when the process exits."""
+
+    def filter(self, record):
+        if record.getMessage() == NOTHING_TO_BE_DONE_MSG and not workflow.dryrun:
+            # Snakemake goes back to where it was started (--directory) before the exit.
+            atexit.register(summary_of_the_catalog, os.getcwd())
+        return True
+
+
+def summary_of_the_catalog(workdir):
+    """The end of a run that had nothing to do: the catalog's summary, as the last run left it."""
+    os.chdir(workdir)
+    if not (RESULTS / "catalog.csv").exists():
+        return
+    from ngff_resave.report.catalog import read_run_summary
+
+    try:
+        text = read_run_summary(RESULTS, ran=False)[1]
+    except Exception as err:  # no reason to fail a run that had nothing to do
+        text = f"ngff-resave: nothing to do; {RESULTS / 'catalog.csv'} could not be read: {err}"
+    print(text, file=sys.stderr)
+
+
+if workflow.is_main_process:
+    logger.addFilter(NothingToDo())
 
 
 def cancel_scheduler_timers():

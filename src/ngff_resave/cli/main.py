@@ -1,7 +1,8 @@
-"""Command line: ``ngff-resave convert INPUT OUTPUT`` converts one dataset without a sheet;
-the other subcommands are the workflow's steps, one per rule, so every rule is a short shell
-line. This module only parses arguments; the work lives in :mod:`ngff_resave.cli.one_dataset`
-and :mod:`ngff_resave.steps`."""
+"""The ``ngff-resave`` command line: the user's commands (``convert``, ``example``,
+``details``, ``restore-in-place``) and the workflow's step commands, one per rule, so that every
+rule is a short shell line. Arguments are parsed here; the work is in ``cli.one_dataset`` and
+``steps``. The text users read (descriptions, help) is written for them, not taken from these
+docstrings."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ import gc
 import json
 import logging
 import sys
+import textwrap
+import traceback
 from pathlib import Path
 from typing import Any
 
 from ngff_resave import __version__
 from ngff_resave.model.patterns import NGFF_VERSIONS, VALIDATE_MODES
+from ngff_resave.model.versions import READ_VERSIONS_TEXT, WRITE_VERSIONS_TEXT
 
 LOG = logging.getLogger("ngff_resave")
 
@@ -159,8 +163,10 @@ def cmd_restore_in_place(args: argparse.Namespace) -> int:
 
     options = {"endpoint_url": args.endpoint_url} if args.endpoint_url else {}
     if not restore_originals(open_location(args.dataset, options)):
-        LOG.error(
-            "%s: no documents kept by an in-place conversion: nothing to restore", args.dataset
+        print(
+            f"ngff-resave restore-in-place: error: {args.dataset} holds no documents kept by an "
+            "in-place conversion (no .ngff-resave-original.tar.gz): nothing to restore",
+            file=sys.stderr,
         )
         return 2
     return 0
@@ -181,15 +187,64 @@ def sample_chunks(text: str) -> int:
     return value
 
 
+# Where descriptions are wrapped (those with examples below keep their own lines).
+WIDTH = 79
+
+
+def paragraph(text: str) -> str:
+    """A description wrapped for the terminal, names with hyphens kept whole."""
+    return textwrap.fill(text, WIDTH, break_on_hyphens=False)
+
+
+MODE_HELP = (
+    "how the output's pixels are checked against the input: full (every shard proven as it is "
+    "written, plus a sample re-read), sample (a sample only) or reread (every chunk re-read "
+    "on both sides); default full"
+)
+SAMPLE_CHUNKS_HELP = "random input chunks per array re-read on both sides, at least 1 (default 8)"
+
+
 def _validation_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mode", choices=VALIDATE_MODES, default="full")
+    parser.add_argument("--mode", choices=VALIDATE_MODES, default="full", help=MODE_HELP)
     parser.add_argument(
-        "--sample-chunks",
-        type=sample_chunks,
-        default=8,
-        help="random input chunks per array re-read on both sides, at least 1 (default 8)",
+        "--sample-chunks", type=sample_chunks, default=8, metavar="N", help=SAMPLE_CHUNKS_HELP
     )
 
+
+def _log_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log",
+        choices=["error", "warn", "info", "debug", "trace"],
+        default="info",
+        help="how much to log on the terminal (default info; trace is debug); debug also shows "
+        "the traceback of an error",
+    )
+
+
+DESCRIPTION = f"""\
+Convert {READ_VERSIONS_TEXT} datasets to {WRITE_VERSIONS_TEXT} (Zarr v3,
+sharded), each with an RO-Crate and validated, and a catalog of them all.
+
+Many datasets: run the Snakemake workflow with a sample sheet (see the README):
+  snakemake --cores all --configfile my/config.yaml
+One dataset, no sheet: ngff-resave convert INPUT OUTPUT --cc-by
+"""
+
+# The workflow's rules run these; a user has no need to.
+STEP_COMMANDS = {
+    "plan": "plan every row of the sheet",
+    "pack": "convert, finish and validate a pack of small datasets",
+    "convert-job": "write the shards of one convert job",
+    "metadata": "write a dataset's zarr.json documents and RO-Crate, its root last",
+    "validate": "validate a converted dataset and record its outcome",
+    "catalog": "write results/catalog.csv and results/failed.tsv",
+    "report-pages": "write the report's thumbnails, pages and catalog table",
+}
+EPILOG = (
+    "workflow steps (the workflow's rules run these; each has --help):\n"
+    + "".join(f"  {name:<14}{text}\n" for name, text in STEP_COMMANDS.items())
+    + "\nngff-resave COMMAND --help shows a command's options."
+)
 
 CONVERT_EXAMPLES = """
 exit status: 0 the dataset is converted and valid; 1 it is not (conversion or validation
@@ -209,29 +264,60 @@ examples:
 def _convert_parser(sub: Any) -> None:
     p = sub.add_parser(
         "convert",
-        help="convert one OME-Zarr 0.1-0.5 dataset to 0.5 or 0.6 (no sheet; the workflow's steps)",
-        description="Convert one OME-Zarr 0.4 dataset to OME-Zarr 0.5 or 0.6 (Zarr v3, sharded): "
-        "plan, convert, metadata and RO-Crate, validate, in this process. Records go to --results "
-        "and --logs, as for a workflow row. Options follow the 2024 challenge's resave.",
+        help=f"convert one {READ_VERSIONS_TEXT} dataset to {WRITE_VERSIONS_TEXT}, without a sheet",
+        description=paragraph(
+            f"Convert one {READ_VERSIONS_TEXT} dataset to {WRITE_VERSIONS_TEXT} (Zarr v3, "
+            "sharded) without a sample sheet: planned, converted, given its metadata and "
+            "RO-Crate and validated in this process by the workflow's own steps, with the same "
+            "records (under --results and --logs). Options follow the 2024 OME-NGFF "
+            "challenge's resave command."
+        ),
         epilog=CONVERT_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("input", help="OME-Zarr 0.4 root: path, s3://bucket/key or http(s)://...")
-    p.add_argument("output", help="where the new dataset goes: path or s3://bucket/key")
+    p.add_argument(
+        "input",
+        metavar="INPUT",
+        help=f"the root of an {READ_VERSIONS_TEXT} dataset: a path, s3://bucket/key or "
+        "http(s)://...",
+    )
+    p.add_argument(
+        "output",
+        metavar="OUTPUT",
+        help="where the converted dataset goes: a path or s3://bucket/key (with "
+        "--output-write-details: the details JSON file to write)",
+    )
     licenses = p.add_mutually_exclusive_group()
     licenses.add_argument(
-        "--cc-by", dest="license", action="store_const", const="CC-BY-4.0", help="CC-BY 4.0"
+        "--cc-by",
+        dest="license",
+        action="store_const",
+        const="CC-BY-4.0",
+        help="license the dataset under CC-BY 4.0",
     )
     licenses.add_argument(
-        "--cc0", dest="license", action="store_const", const="CC0-1.0", help="CC0 1.0"
+        "--cc0",
+        dest="license",
+        action="store_const",
+        const="CC0-1.0",
+        help="license the dataset under CC0 1.0",
     )
-    licenses.add_argument("--rocrate-license", dest="license", help="a license URL")
-    p.add_argument("--rocrate-organism", help="NCBI taxon, e.g. NCBI:txid9606")
-    p.add_argument("--rocrate-modality", help="FBbi term, e.g. obo:FBbi_00000369")
-    p.add_argument("--rocrate-name", help="the dataset's name (default: the multiscales name)")
-    p.add_argument("--rocrate-description", help="the dataset's description")
-    p.add_argument("--rocrate-skip", action="store_true", help="write no RO-Crate")
-    p.add_argument("--conversion-notes", help="free text, stored in _creator.notes")
+    licenses.add_argument(
+        "--rocrate-license",
+        dest="license",
+        metavar="URL",
+        help="license the dataset under the license at this URL",
+    )
+    p.add_argument("--rocrate-organism", metavar="TAXON", help="NCBI taxon, e.g. NCBI:txid9606")
+    p.add_argument("--rocrate-modality", metavar="TERM", help="FBbi term, e.g. obo:FBbi_00000369")
+    p.add_argument(
+        "--rocrate-name", metavar="NAME", help="the dataset's name (default: the multiscales name)"
+    )
+    p.add_argument("--rocrate-description", metavar="TEXT", help="the dataset's description")
+    p.add_argument(
+        "--rocrate-skip", action="store_true", help="write no RO-Crate (then no license needed)"
+    )
+    p.add_argument("--conversion-notes", metavar="TEXT", help="free text, stored in _creator.notes")
     details = p.add_mutually_exclusive_group()
     details.add_argument(
         "--output-write-details",
@@ -239,23 +325,45 @@ def _convert_parser(sub: Any) -> None:
         help="only plan: write every array's chunks and shards to OUTPUT (a JSON file)",
     )
     details.add_argument(
-        "--output-read-details", help="chunks and shards per array from this JSON file"
+        "--output-read-details",
+        metavar="JSON",
+        help="chunks and shards per array from this JSON file (as --output-write-details "
+        "writes it)",
     )
-    details.add_argument("--output-chunks", help="comma-separated chunk shape for every level")
-    p.add_argument("--output-shards", help="comma-separated shard shape for every level")
-    p.add_argument("--output-overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("--output-threads", type=int, default=2, help="threads (default 2)")
-    p.add_argument("--codec", help="keep (default) or a named re-encode, e.g. blosc-zstd-5")
+    details.add_argument(
+        "--output-chunks",
+        metavar="SIZES",
+        help="comma-separated chunk shape for every level, e.g. 1,1,1,256,256",
+    )
+    p.add_argument(
+        "--output-shards",
+        metavar="SIZES",
+        help="comma-separated shard shape for every level, each a multiple of the chunk's",
+    )
+    p.add_argument(
+        "--output-overwrite",
+        action="store_true",
+        help="replace an output this tool wrote before (other files there are refused)",
+    )
+    p.add_argument("--output-threads", type=int, default=2, metavar="N", help="threads (default 2)")
+    p.add_argument(
+        "--codec",
+        metavar="CODEC",
+        help="keep (default: copy the compressed chunks where possible) or a named re-encode, "
+        "e.g. blosc-zstd-5",
+    )
     p.add_argument(
         "--ngff-version",
         choices=NGFF_VERSIONS,
         default=NGFF_VERSIONS[0],
-        help=f"the OME-Zarr version written (default {NGFF_VERSIONS[0]})",
+        help=f"the OME-Zarr version written: {' or '.join(NGFF_VERSIONS)} "
+        f"(default {NGFF_VERSIONS[0]})",
     )
     p.add_argument(
         "--reference",
         action="store_true",
-        help="write OME-Zarr metadata over links to the input's chunk files, nothing copied",
+        help="write OME-Zarr metadata over links to the input's chunk files, nothing copied "
+        "(local input and output)",
     )
     p.add_argument(
         "--fallback",
@@ -263,109 +371,205 @@ def _convert_parser(sub: Any) -> None:
         help="with --reference: convert arrays that cannot be referenced (zlib, filters) into "
         "shards instead of failing",
     )
-    p.add_argument("--dataset", help="the dataset id (default: from OUTPUT's name)")
-    p.add_argument("--validate", choices=VALIDATE_MODES, default="full", help="pixels checked")
     p.add_argument(
-        "--sample-chunks",
-        type=sample_chunks,
-        default=8,
-        help="random input chunks per array re-read on both sides, at least 1 (default 8)",
+        "--dataset",
+        metavar="ID",
+        help="the dataset id in records and logs (default: OUTPUT's name)",
+    )
+    p.add_argument("--validate", choices=VALIDATE_MODES, default="full", help=MODE_HELP)
+    p.add_argument(
+        "--sample-chunks", type=sample_chunks, default=8, metavar="N", help=SAMPLE_CHUNKS_HELP
     )
     for side in ("input", "output"):
-        p.add_argument(f"--{side}-bucket", help=f"S3 bucket the {side} path is in")
-        p.add_argument(f"--{side}-endpoint", help=f"S3 endpoint URL of the {side}")
-        p.add_argument(f"--{side}-region", help=f"S3 region of the {side}")
-        p.add_argument(f"--{side}-anon", action="store_true", help=f"{side}: no credentials")
-    p.add_argument("--results", default="results", help="records folder (default results)")
-    p.add_argument("--logs", default="logs", help="log folder (default logs)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        p.add_argument(
+            f"--{side}-bucket",
+            metavar="BUCKET",
+            help=f"S3 bucket the {side} is in ({side.upper()} is then a key in it)",
+        )
+        p.add_argument(f"--{side}-endpoint", metavar="URL", help=f"S3 endpoint URL of the {side}")
+        p.add_argument(f"--{side}-region", metavar="REGION", help=f"S3 region of the {side}")
+        p.add_argument(
+            f"--{side}-anon", action="store_true", help=f"read the {side} without credentials"
+        )
     p.add_argument(
-        "--log",
-        choices=["error", "warn", "info", "debug", "trace"],
-        default="info",
-        help="how much to log on the terminal (default info; trace is debug); the log file "
-        "under --logs has every info line",
+        "--results",
+        default="results",
+        metavar="FOLDER",
+        help="folder of the records (default results)",
     )
+    p.add_argument(
+        "--logs", default="logs", metavar="FOLDER", help="folder of the log (default logs)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on a terminal")
+    _log_option(p)
     p.set_defaults(func=cmd_convert_one)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ngff-resave", description=__doc__)
-    parser.add_argument("--version", action="version", version=__version__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _user_parsers(sub: Any) -> None:
     _convert_parser(sub)
 
-    p = sub.add_parser("plan", help="plan every row of the sheet (the sheet plan)")
-    p.add_argument("--config", required=True, help="JSON of the workflow's config")
-    p.add_argument("--results", required=True, help="the results folder")
-    p.add_argument("--output", required=True, help="the sheet plan to write")
-    p.add_argument("--attempt", required=True, help="the name of this sheet plan")
-    p.add_argument("--inputs-digest", required=True, help="digest of sheet, details, config")
-    p.add_argument("--threads", type=int, default=1, help="rows planned at once")
-    p.set_defaults(func=cmd_plan)
+    p = sub.add_parser(
+        "example",
+        help="write the example datasets to try the workflow or convert on",
+        description=paragraph(
+            "Write the project's example OME-Zarr 0.4 datasets (Zarr v2) into FOLDER: an image "
+            "with labels, an HCS plate and a bioformats2raw layout, as those tools write them "
+            "(several compressors, chunk key separators, byte orders and missing chunks)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("folder", metavar="FOLDER", help="where the datasets go (made if missing)")
+    _log_option(p)
+    p.set_defaults(func=cmd_example)
 
-    p = sub.add_parser("pack", help="convert, finish and validate a pack of small datasets")
-    p.add_argument("--record", required=True, help="the pack's record to write, last")
-    p.add_argument("--results", required=True)
-    p.add_argument("--logs", required=True)
-    p.add_argument("--threads", type=int, default=1)
-    _validation_options(p)
-    p.add_argument("datasets", nargs="+")
-    p.set_defaults(func=cmd_pack)
-
-    p = sub.add_parser("convert-job", help="write the shards of one convert job")
-    p.add_argument("--plan", required=True)
-    p.add_argument("--job", required=True, help="job id {level}-{part}")
-    p.add_argument("--record", required=True, help="job record JSON to write")
-    p.add_argument("--threads", type=int, default=1)
-    p.set_defaults(func=cmd_convert_job)
-
-    p = sub.add_parser("metadata", help="write group zarr.json files, RO-Crate, root last")
-    p.add_argument("--plan", required=True)
-    p.add_argument("--record", required=True, help="the job's record to write")
-    p.add_argument("--results", required=True)
-    p.add_argument("--convert-records", nargs="*", default=[])
-    p.set_defaults(func=cmd_metadata)
-
-    p = sub.add_parser("validate", help="validate a converted dataset; write its outcome")
-    p.add_argument("--plan", required=True)
-    p.add_argument("--record", required=True, help="the job's record to write, last")
-    p.add_argument("--results", required=True)
-    p.add_argument("--logs", required=True)
-    p.add_argument("--metadata-record", required=True)
-    p.add_argument("--threads", type=int, default=2)
-    _validation_options(p)
-    p.set_defaults(func=cmd_validate)
-
-    p = sub.add_parser("catalog", help="write the catalog CSV and failed.tsv")
-    p.add_argument("--results", required=True, help="the results folder")
-    p.add_argument("--url-prefix", default=None)
-    p.set_defaults(func=cmd_catalog)
-
-    p = sub.add_parser("report-pages", help="the report's thumbnails, pages and catalog table")
-    p.add_argument("--results", required=True, help="the results folder")
-    p.set_defaults(func=cmd_report_pages)
-
-    p = sub.add_parser("details", help="a plan's chunks/shards as a challenge details JSON")
-    p.add_argument("--plan", required=True)
-    p.add_argument("--output", required=True)
+    p = sub.add_parser(
+        "details",
+        help="write a planned dataset's chunks and shards as a details JSON, to edit",
+        description=paragraph(
+            "Write the chunks and shards a plan chose for every array as a details JSON (the "
+            "2024 challenge's --output-write-details format). Edit it and give it back in the "
+            "sheet's details column, or to convert --output-read-details."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--plan", required=True, help="a dataset's plan, e.g. results/DATASET/plan.json")
+    p.add_argument("--output", required=True, help="the details JSON file to write")
+    _log_option(p)
     p.set_defaults(func=cmd_details)
 
     p = sub.add_parser(
         "restore-in-place",
-        help="undo in-place conversions of a Zarr v3 (OME-Zarr 0.5) dataset: its own zarr.json "
-        "documents (and crate, claim) put back from .ngff-resave-original.tar.gz, which is "
-        "removed",
+        help="undo an in-place conversion, giving the input back byte for byte",
+        description=paragraph(
+            "Undo the in-place conversion of an OME-Zarr 0.5 dataset (Zarr v3; a sheet row with "
+            "mode reference and in_place true): its own zarr.json documents, crate and claim "
+            "are put back from .ngff-resave-original.tar.gz, which is then removed. The input "
+            "is then what it was, byte for byte, with nothing of the conversion left."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("dataset", help="the dataset's path or s3:// URL")
-    p.add_argument("--endpoint-url", default=None, help="the S3 endpoint, for s3:// URLs")
+    p.add_argument("dataset", metavar="DATASET", help="the dataset's path or s3:// URL")
+    p.add_argument(
+        "--endpoint-url", default=None, metavar="URL", help="the S3 endpoint, for an s3:// DATASET"
+    )
+    _log_option(p)
     p.set_defaults(func=cmd_restore_in_place)
 
-    p = sub.add_parser("example", help="write the example OME-Zarr 0.4 datasets")
-    p.add_argument("folder")
-    p.set_defaults(func=cmd_example)
+
+def _step_parsers(sub: Any) -> None:
+    """The workflow's step commands: not listed among the user's (no ``help``), named in the
+    epilog instead."""
+
+    def step(name: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(
+            name,
+            description=f"Workflow step: {STEP_COMMANDS[name]}. The workflow's rules run this "
+            "command; a user has no need to.",
+        )
+        return parser
+
+    p = step("plan")
+    p.add_argument("--config", required=True, help="the workflow's config, as JSON")
+    p.add_argument("--results", required=True, help="the results folder")
+    p.add_argument("--output", required=True, help="the sheet plan to write")
+    p.add_argument("--attempt", required=True, help="the name of this sheet plan")
+    p.add_argument(
+        "--inputs-digest", required=True, help="digest of the sheet, details files and config"
+    )
+    p.add_argument("--threads", type=int, default=1, help="rows planned at once (default 1)")
+    p.set_defaults(func=cmd_plan)
+
+    p = step("pack")
+    p.add_argument("--record", required=True, help="the pack's record to write, last")
+    p.add_argument("--results", required=True, help="the results folder")
+    p.add_argument("--logs", required=True, help="the logs folder")
+    p.add_argument("--threads", type=int, default=1, help="threads (default 1)")
+    _validation_options(p)
+    p.add_argument("datasets", nargs="+", metavar="DATASET", help="the datasets of the pack")
+    p.set_defaults(func=cmd_pack)
+
+    p = step("convert-job")
+    p.add_argument("--plan", required=True, help="the dataset's plan.json")
+    p.add_argument("--job", required=True, help="the job's id, {level}-{part}")
+    p.add_argument("--record", required=True, help="the job's record to write")
+    p.add_argument("--threads", type=int, default=1, help="threads (default 1)")
+    p.set_defaults(func=cmd_convert_job)
+
+    p = step("metadata")
+    p.add_argument("--plan", required=True, help="the dataset's plan.json")
+    p.add_argument("--record", required=True, help="the job's record to write")
+    p.add_argument("--results", required=True, help="the results folder")
+    p.add_argument(
+        "--convert-records",
+        nargs="*",
+        default=[],
+        help="the records of the dataset's convert jobs",
+    )
+    p.set_defaults(func=cmd_metadata)
+
+    p = step("validate")
+    p.add_argument("--plan", required=True, help="the dataset's plan.json")
+    p.add_argument("--record", required=True, help="the job's record to write, last")
+    p.add_argument("--results", required=True, help="the results folder")
+    p.add_argument("--logs", required=True, help="the logs folder")
+    p.add_argument("--metadata-record", required=True, help="the metadata job's record")
+    p.add_argument("--threads", type=int, default=2, help="threads (default 2)")
+    _validation_options(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = step("catalog")
+    p.add_argument("--results", required=True, help="the results folder")
+    p.add_argument("--url-prefix", default=None, help="public URL base of the catalog's url column")
+    p.set_defaults(func=cmd_catalog)
+
+    p = step("report-pages")
+    p.add_argument("--results", required=True, help="the results folder")
+    p.set_defaults(func=cmd_report_pages)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ngff-resave",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
+    _user_parsers(sub)
+    _step_parsers(sub)
     return parser
+
+
+# The user's commands: their expected failures are one line on the terminal.
+USER_COMMANDS = ("convert", "example", "details", "restore-in-place")
+
+
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """What a user's command fails with for a reason the user can act on (a bad option, an
+    input refused, an output in the way, storage out of reach): anything else is a bug."""
+    from ngff_resave.arrays.codecs import CodecError
+    from ngff_resave.model.plan import PlanError
+    from ngff_resave.ome.crate import CrateError
+    from ngff_resave.ome.v06 import TransformError
+    from ngff_resave.records.ownership import OutputConflict
+    from ngff_resave.sheet.settings import SheetError
+    from ngff_resave.source.layout import SourceError
+    from ngff_resave.source.listing import ListingError
+    from ngff_resave.storage import StorageError
+
+    return (
+        SheetError,
+        SourceError,
+        ListingError,
+        PlanError,
+        CodecError,
+        CrateError,
+        TransformError,
+        OutputConflict,
+        StorageError,
+        OSError,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -389,11 +593,32 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(RedactingFilter())
         # Also for records of loggers set lower (a dataset's log file wants every info line).
         handler.setLevel(level)
+    if args.command in USER_COMMANDS:
+        return run_user_command(args)
     try:
         return int(args.func(args))
     except (ValueError, OSError, RuntimeError) as err:
-        # The traceback for whoever debugs it, then one last line naming dataset and path,
-        # which results/failed.tsv quotes.
+        # A step's log keeps the traceback for whoever debugs it, then one last line naming
+        # dataset and path, which results/failed.tsv quotes.
         LOG.warning("traceback of the failure below", exc_info=err)
         LOG.error("%s: %s", type(err).__name__, err)
+        return 2
+
+
+def run_user_command(args: argparse.Namespace) -> int:
+    """A user's command: an expected failure is one line saying what is wrong and what to do
+    (its traceback under --log debug); anything else is a bug, shown with its traceback."""
+    try:
+        return int(args.func(args))
+    except expected_errors() as err:
+        LOG.debug("traceback of the failure below", exc_info=err)
+        print(f"ngff-resave {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # noqa: BLE001 - a bug: said so, with what to report
+        traceback.print_exception(err, file=sys.stderr)
+        print(
+            f"ngff-resave {args.command}: unexpected error {type(err).__name__}: {err}; this is "
+            "a bug: please report it with the traceback above",
+            file=sys.stderr,
+        )
         return 2

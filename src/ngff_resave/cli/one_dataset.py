@@ -26,6 +26,7 @@ from ngff_resave.records.outcomes import Outcome
 from ngff_resave.records.ownership import Run
 from ngff_resave.sheet.settings import (
     SheetError,
+    Wording,
     check_sheet,
     fill_config_defaults,
     plan_settings,
@@ -35,8 +36,46 @@ from ngff_resave.storage import is_url, open_location, write_local_bytes
 LOG = logging.getLogger(__name__)
 
 ARGUMENTS = "command line"
+# The options that set each column of the one-row sheet, which its problems name instead.
+OPTIONS = {
+    "dataset": "--dataset",
+    "input": "INPUT",
+    "output": "OUTPUT",
+    "license": "--rocrate-license",
+    "organism": "--rocrate-organism",
+    "modality": "--rocrate-modality",
+    "name": "--rocrate-name",
+    "description": "--rocrate-description",
+    "notes": "--conversion-notes",
+    "chunks": "--output-chunks",
+    "shards": "--output-shards",
+    "details": "--output-read-details",
+    "codec": "--codec",
+    "ngff_version": "--ngff-version",
+    "mode": "--reference",
+    "fallback": "--fallback",
+    "rocrate": "--rocrate-skip",
+    "input_storage": "--input-endpoint/--input-region/--input-anon",
+    "output_storage": "--output-endpoint/--output-region/--output-anon",
+}
+COMMAND_LINE = Wording(
+    ARGUMENTS,
+    options=OPTIONS,
+    missing_license=(
+        "no license: choose one with --cc-by, --cc0 or --rocrate-license URL, or write no "
+        "RO-Crate with --rocrate-skip"
+    ),
+    accepted={
+        "license": "a license's URL (http:// or https://); for CC-BY 4.0 or CC0 1.0 give "
+        "--cc-by or --cc0",
+    },
+)
 EXIT_VALID = 0
 EXIT_NOT_VALID = 1
+
+
+class ResultsInUse(OSError):
+    """The records folder is a running workflow's: a lock held, not a bug."""
 
 
 @dataclass
@@ -102,7 +141,10 @@ def dataset_id(output: str) -> str:
     name = re.sub(r"(\.ome)?\.zarr$", "", name)
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip("_.-")
     if not re.fullmatch(DATASET_ID, name):
-        raise SheetError(f"{ARGUMENTS}: cannot make a dataset id of {output!r}: give --dataset")
+        raise SheetError(
+            f"cannot make a dataset id of the name of {output!r}: give one with --dataset ID "
+            "(letters, digits, '_', '.' and '-')"
+        )
     return name
 
 
@@ -148,15 +190,17 @@ def config_for(request: OneDataset) -> dict[str, Any]:
 
 
 def checked_settings(request: OneDataset, output: str, workdir: Path) -> PlanSettings:
-    """The plan settings of the one row, after the workflow's sheet checks."""
-    if not request.skip_crate and not request.license:
-        raise SheetError(
-            f"{ARGUMENTS}: no license: choose one (--cc-by, --cc0 or --rocrate-license URL) "
-            "or write no RO-Crate (--rocrate-skip)"
-        )
+    """The plan settings of the one row, after the workflow's sheet checks, whose problems
+    name the options; a local INPUT that is not there is said so at once."""
     config = config_for(request)
     row = sheet_row(request, output)
-    rows = check_sheet(pd.DataFrame([row], dtype=str), config, ARGUMENTS, workdir)
+    rows = check_sheet(pd.DataFrame([row], dtype=str), config, ARGUMENTS, workdir, COMMAND_LINE)
+    source = rows[0]["input"]
+    if not is_url(source) and not (workdir / source).exists():
+        raise SheetError(
+            f"INPUT {workdir / source} does not exist: give the root folder of an OME-Zarr "
+            "dataset (the one with .zattrs or zarr.json), or an s3:// or http(s):// URL"
+        )
     return plan_settings(rows[0], config, workdir)
 
 
@@ -187,14 +231,15 @@ def convert_one_dataset(request: OneDataset, workdir: Path, progress: bool) -> i
     if not request.overwrite and target.exists() and target.list_files():
         # As the challenge's resave: an existing output is replaced only when asked.
         raise FileExistsError(
-            f"{settings.output} exists: give --output-overwrite to replace it (only a dataset "
-            "this tool wrote is replaced; other files there are refused)"
+            f"OUTPUT {settings.output} exists: give --output-overwrite to replace it (only a "
+            "dataset this tool wrote is replaced; other files there are refused), or choose "
+            "another OUTPUT"
         )
     running = Run.running(request.results)
     if running is not None and running.pid != os.getpid():
-        raise RuntimeError(
-            f"{request.results} is in use by a running workflow (process {running.pid}): "
-            "give this command its own --results and --logs"
+        raise ResultsInUse(
+            f"--results {request.results} is in use by a running workflow (process "
+            f"{running.pid}): give this command its own --results and --logs folders"
         )
     Run.start(request.results, request.overwrite)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,6 +22,7 @@ from ngff_resave.model.plan import (
 )
 from ngff_resave.records.ownership import CRATE_FILE
 from ngff_resave.report.costs import RunCosts, run_costs, summary_lines
+from ngff_resave.report.failures import brief_reason
 from ngff_resave.storage import (
     delete_local,
     open_location,
@@ -268,15 +270,21 @@ def write_failed(failures: list[dict[str, str]], path: str | Path) -> None:
     write_local_bytes(target, frame.to_csv(sep="\t", index=False).encode())
 
 
+# Failures named one by one in the summary; the rest are counted (failed.tsv has all).
+SUMMARY_FAILURES = 20
+
+
 def summary(
     frame: pd.DataFrame,
     failures: list[dict[str, str]],
     catalog: str,
     failed_tsv: str,
     costs: RunCosts | None,
+    ran: bool = True,
 ) -> str:
-    """The lines a run ends with: what was converted, what failed and why, where to look, and
-    what the run's conversion cost."""
+    """The lines a run ends with: what was converted, what failed and why (each reason's
+    advice kept, its paths shortened), where to look, and what the run's conversion cost.
+    ``ran``: False for a run that had nothing to do, which shows the catalog as it is."""
     valid = int(frame["valid"].astype(bool).sum()) if len(frame) else 0
     lines = [
         f"ngff-resave: {valid} of {len(frame)} datasets converted and valid; "
@@ -284,15 +292,24 @@ def summary(
         f"  catalog: {catalog}",
     ]
     if failures:
-        lines.append(f"  failures: {failed_tsv}")
-        for failure in failures[:20]:
+        workdir = os.getcwd()
+        lines.append(f"  failures: {failed_tsv} (each with its log and whole reason)")
+        for failure in failures[:SUMMARY_FAILURES]:
+            reason = brief_reason(failure["error"], failure["dataset"], workdir)
             lines.append(
                 f"  FAILED {failure['dataset']} ({failure['failure'] or 'failure'}, "
-                f"rule {failure['rule'] or '?'}): {failure['error'][:300]}"
+                f"rule {failure['rule'] or '?'}): {reason}"
             )
-        if len(failures) > 20:
-            lines.append(f"  ... and {len(failures) - 20} more in {failed_tsv}")
-    lines += summary_lines(costs)
+        if len(failures) > SUMMARY_FAILURES:
+            lines.append(f"  ... and {len(failures) - SUMMARY_FAILURES} more in {failed_tsv}")
+        lines.append(
+            "  fix these (or take their rows out of the sheet) and run again: only what failed "
+            "is redone"
+        )
+    if ran:
+        lines += summary_lines(costs)
+    else:
+        lines.append("  conversion cost: none, this run had nothing to do")
     return "\n".join(lines)
 
 
@@ -312,8 +329,9 @@ def write_run_catalog(
     return not failures, summary(frame, failures, str(catalog), str(failed_tsv), costs)
 
 
-def read_run_summary(results: Path) -> tuple[bool, str]:
-    """The summary of the catalog and ``failed.tsv`` that the catalog step wrote."""
+def read_run_summary(results: Path, ran: bool = True) -> tuple[bool, str]:
+    """The summary of the catalog and ``failed.tsv`` that the catalog step wrote (``ran``:
+    in this run, else in an earlier one, this run having had nothing to do)."""
     catalog, failed_tsv = results / "catalog.csv", results / "failed.tsv"
     frame = pd.read_csv(catalog, dtype={"valid": bool, "dataset": str})
     failures: list[dict[str, str]] = []
@@ -321,5 +339,5 @@ def read_run_summary(results: Path) -> tuple[bool, str]:
         failures = pd.read_csv(failed_tsv, sep="\t", dtype=str, keep_default_na=False).to_dict(
             orient="records"
         )
-    costs = run_costs(results, frame["dataset"])
-    return not failures, summary(frame, failures, str(catalog), str(failed_tsv), costs)
+    costs = run_costs(results, frame["dataset"]) if ran else None
+    return not failures, summary(frame, failures, str(catalog), str(failed_tsv), costs, ran)

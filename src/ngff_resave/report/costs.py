@@ -302,31 +302,46 @@ def job_cost(
 
 
 def summary_lines(costs: RunCosts | None) -> list[str]:
-    """The conversion cost in the few lines a run ends with."""
+    """The conversion cost in the few lines a run ends with, in units a reader takes in at a
+    glance (kB to TB, s to h)."""
     if costs is None:
         return ["  conversion cost: not stated (no run record, results/run.json)"]
+    rate = _rate(costs.bytes_read, costs.wall_seconds)
     lines = [
         f"  conversion cost, this run's jobs only ({costs.datasets_with_jobs} of {costs.datasets}"
         " datasets had jobs; work kept from earlier runs is not counted):",
-        f"    {_figure(costs.wall_seconds)} s from the run's start to the catalog; read "
-        f"{_gb(costs.bytes_read)} GB of input, wrote {_gb(costs.bytes_written)} GB: "
-        f"{_figure(costs.gb_per_second)} GB/s; {_figure(costs.core_seconds)} core-s",
+        f"    {human_duration(costs.wall_seconds)} from the run's start to the catalog; read "
+        f"{human_size(costs.bytes_read)} of input, wrote {human_size(costs.bytes_written)}"
+        + (f" ({human_size(rate * GB)}/s)" if rate else "")
+        + f"; core time {human_duration(costs.core_seconds)}",
     ]
     if costs.steps:
         steps = ", ".join(
-            f"{s.step} {_figure(s.seconds, '-')}/{_figure(s.core_seconds, '-')}"
+            f"{s.step} {human_duration(s.seconds)} / {human_duration(s.core_seconds)}"
             + (f" ({s.jobs} jobs)" if s.jobs > 1 else "")
             for s in costs.steps
         )
-        lines.append(f"    per step, s/core-s: {steps}")
+        lines.append(f"    per step, wall / core time: {steps}")
     lines.append(f"    {projection_text(costs)}")
     return lines
+
+
+# Below this much input read, a run's fixed costs (planning, starting jobs, the catalog) weigh
+# more than its reading and writing, and scaling them to 1 TB says nothing about a real batch.
+PROJECTION_MIN_BYTES = GB
 
 
 def projection_text(costs: RunCosts) -> str:
     projection = costs.projection
     if projection is None:
-        return "1 TB: no projection, this run read no input"
+        return "1 TB projection: none, this run read no input"
+    if costs.bytes_read < PROJECTION_MIN_BYTES:
+        return (
+            f"1 TB projection left out: this run read {human_size(costs.bytes_read)} of input, "
+            f"under the {human_size(PROJECTION_MIN_BYTES)} from which its rate says something "
+            "(below that, fixed costs such as planning and starting jobs outweigh the "
+            "reading and writing)"
+        )
     core = (
         f", {_figure(projection.core_hours)} core-hours"
         if projection.core_hours is not None
@@ -336,6 +351,30 @@ def projection_text(costs: RunCosts) -> str:
         f"1 TB of input at this rate on {costs.machine()}: {_figure(projection.wall_hours)} h "
         f"wall{core} (linear extrapolation of this run)"
     )
+
+
+def human_size(count: float | None) -> str:
+    """Bytes in decimal units, three significant digits: ``389 kB``, ``3.9 GB``."""
+    if count is None:
+        return "-"
+    for unit, scale in (("TB", TB), ("GB", GB), ("MB", 1e6), ("kB", 1e3)):
+        if abs(count) >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return f"{count:.0f} B"
+
+
+def human_duration(seconds: float | None) -> str:
+    """Seconds as s, min or h: ``0.26 s``, ``48 s``, ``3.4 min``, ``11.1 h``."""
+    if seconds is None:
+        return "-"
+    if seconds < 10:
+        return f"{seconds:.2g} s"
+    # Rounded up into the next unit where its own would read 60.
+    if seconds < 59.5:
+        return f"{seconds:.0f} s"
+    if seconds < 3570:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:,.1f} h"
 
 
 def table_rows(costs: RunCosts) -> list[list[str]]:

@@ -11,6 +11,8 @@ ERROR_IN_RULE = re.compile(r"^Error in rule (?P<rule>\S+?):?\s*$")
 LOG_FIELD = re.compile(r"^\s+log: (?P<logs>.+?)(?: \(check log file\(s\) for error details\))?$")
 WILDCARDS_FIELD = re.compile(r"^\s+wildcards: (?P<wildcards>.*)$")
 DATASET_IN_LOG = re.compile(r"^logs/(?P<dataset>[^/]+)/")
+# What the package's log format puts before a message: time, level and logger.
+LOG_LINE_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ [\w.]+: ")
 
 
 def last_error_line(log_file: Path) -> str:
@@ -22,8 +24,8 @@ def last_error_line(log_file: Path) -> str:
     lines = [line for line in lines if line]
     for line in reversed(lines):
         if " ERROR " in line or re.match(r"^[A-Za-z_.]+(Error|Exception)\b", line):
-            return line
-    return lines[-1] if lines else ""
+            return LOG_LINE_PREFIX.sub("", line)
+    return LOG_LINE_PREFIX.sub("", lines[-1]) if lines else ""
 
 
 def parse_failures(snakemake_log: Path) -> list[dict[str, str]]:
@@ -76,3 +78,43 @@ def crashed_jobs(
                     "error": error or f"job of rule {failure['rule']} failed",
                 }
     return crashed
+
+
+# "a, b, c and 116 more": a list of paths a reason names, the first few spelled out.
+NAMED_LIST = re.compile(
+    r"(?P<first>[^\s,;()]+)(?P<others>(?:, [^\s,;()]+)+) and (?P<more>\d+) more"
+)
+# A claim's description (records.ownership.describe_claim): the run, host, process and time.
+CLAIM_DETAILS = re.compile(
+    r"\(input [^;()]*; run \S+ on host (?P<host>[^,()]+), process (?P<pid>\d+), "
+    r"since (?P<since>[^()]+)\)"
+)
+# How long one reason may be in the run's summary; results/failed.tsv has it whole.
+BRIEF_LIMIT = 400
+
+
+def brief_reason(reason: str, dataset: str = "", workdir: str | None = None) -> str:
+    """A failure's reason for the summary a run ends with: on one line, without what the
+    summary line says already (the dataset), paths in the working directory relative to it,
+    a list of paths as its first and a count, a claim as its host, process and time. What to
+    do, which ends a reason, is kept whole: a reason still too long loses the middle."""
+    text = " ".join(reason.split())
+    base = (workdir or "").rstrip("/")
+    if base:
+        text = text.replace(f" of working directory {base}", "")
+        # Only where a path starts with it (not inside another path ending alike).
+        text = re.sub(rf"(?<![\w/.~-]){re.escape(base)}/", "", text)
+    if dataset:
+        text = text.removeprefix(f"dataset '{dataset}': ")
+    text = NAMED_LIST.sub(
+        lambda m: f"{m['first']} and {int(m['more']) + m['others'].count(', ')} more", text
+    )
+    text = CLAIM_DETAILS.sub(
+        lambda m: f"(host {m['host']}, process {m['pid']}, since {m['since']})", text
+    )
+    if len(text) <= BRIEF_LIMIT:
+        return text
+    head, _, advice = text.rpartition("; ")
+    if not head or len(advice) > BRIEF_LIMIT // 2:
+        return text[: BRIEF_LIMIT - 1] + "…"
+    return f"{head[: BRIEF_LIMIT - len(advice) - 3]}…; {advice}"

@@ -91,7 +91,10 @@ def plan_row(settings: PlanSettings, run: Run) -> Plan:
     source = open_location(settings.input, settings.input_storage)
     if not holds_zarr(source):
         raise SourceError(
-            settings.dataset, settings.input, "does not exist (no .zgroup, .zattrs or zarr.json)"
+            settings.dataset,
+            settings.input,
+            "does not exist or is not a Zarr root (no .zgroup, .zattrs or zarr.json there): "
+            "point the row's input at the dataset's root folder or URL, or take the row out",
         )
     from ngff_resave.checks.hierarchy import planned_hierarchy_problems
 
@@ -189,7 +192,7 @@ def _plan_row(task: tuple[PlanSettings, Run]) -> dict[str, Any]:
     settings, run = task
     try:
         return plan_dataset(settings, run)
-    except (SourceError, PlanError) as err:
+    except (SourceError, PlanError, PermissionError) as err:
         failure, message = Failure.INPUT_DEFECT, str(err)
     except (OSError, ValueError, RuntimeError, StorageError) as err:
         failure, message = (
