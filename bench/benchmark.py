@@ -30,7 +30,7 @@ import zarr
 from ngff_resave.cli.examples import AXES, fluorescence
 from ngff_resave.planning.dataset import PlanSettings
 from ngff_resave.records.ownership import Run
-from ngff_resave.sheet.plan import plan_dataset
+from ngff_resave.sheet.plan import plan_row
 
 LOG = logging.getLogger("bench")
 HERE = Path(__file__).resolve().parent
@@ -158,7 +158,7 @@ def make_plan(source: Path, work: Path, codec: str, output: Path, mode: str = "a
         dataset="bench", input=str(source), output=str(output), codec=codec, mode=mode
     )
     plan = work / f"plan-{codec}-{mode}.json"
-    plan.write_bytes(plan_dataset(settings, Run.current(work)))
+    plan.write_bytes(plan_row(settings, Run.current(work)).to_bytes())
     return plan
 
 

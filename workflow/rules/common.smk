@@ -331,8 +331,10 @@ def pack_setting(key):
 
 
 def pack_threads(wildcards):
-    # Tiny packs run one thread each, so that several packs share the cores.
-    return 1 if work().pack_bytes(wildcards.pack) < 64 * 2**20 else 2
+    # Tiny packs run one thread each, so that several packs share the cores; the one job of a
+    # run (a plate's thousands of tiny arrays, say) has them to itself.
+    alone = len(work().packs) == 1 and not work().split
+    return 2 if alone or work().pack_bytes(wildcards.pack) >= 64 * 2**20 else 1
 
 
 # Resources grow with the attempt: a job killed for memory or time (or failed otherwise) is

@@ -3,7 +3,10 @@ and how it spends it on a remote store (shards and requests in flight)."""
 
 from __future__ import annotations
 
+import gc
 import resource
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -12,6 +15,21 @@ if TYPE_CHECKING:
 # Bytes of shards a job with a remote side may hold in flight beyond its threads' own, so that
 # it keeps many small shards moving at once (see ``io_plan``).
 IO_BUFFER_BYTES = 256 * 2**20
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while a step builds or walks a large tree of small objects
+    (a plate's plan and documents): it would go over that tree again and again as it grows,
+    measured at 45% of planning a 1,536-well plate. On again after, so cycles made meanwhile
+    are collected as usual."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def job_memory_mb(shard_bytes: int, threads: int, remote: bool = False, attempt: int = 1) -> int:

@@ -11,6 +11,7 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
+from ngff_resave.arrays.resources import collector_paused
 from ngff_resave.checks.hierarchy import Nodes, validate_models
 from ngff_resave.checks.pixels import compare_arrays
 from ngff_resave.checks.results import Report, spell_error
@@ -70,7 +71,8 @@ def validate_dataset(
     report = Report(plan.dataset)
     source = open_location(plan.input, plan.input_storage)
     target = open_location(plan.output, plan.output_storage)
-    nodes = Nodes(target, ["", *plan.groups, *(a.path for a in plan.arrays)], threads)
+    with collector_paused():
+        nodes = Nodes(target, ["", *plan.groups, *(a.path for a in plan.arrays)], threads)
     root_json = nodes.doc("")
     version = ((root_json or {}).get("attributes", {}).get("ome", {}) or {}).get("version")
     if not report.add(
@@ -80,7 +82,8 @@ def validate_dataset(
         group="",
     ):
         return report
-    validate_models(plan, nodes, report)
+    with collector_paused():
+        validate_models(plan, nodes, report)
     for path in copied_files(plan):
         report.add(f"file {path} copied", source.read_bytes(path) == target.read_bytes(path))
     _check_extras(plan, nodes, source, target, report)

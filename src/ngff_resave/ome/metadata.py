@@ -8,6 +8,7 @@ root ``zarr.json`` exists is complete.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 import posixpath
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ngff_resave.arrays.codecs import planned_array_metadata
+from ngff_resave.arrays.resources import collector_paused
 from ngff_resave.arrays.shards import grid_of
 from ngff_resave.model.plan import Mode, Plan
 from ngff_resave.ome.attributes import group_metadata
@@ -190,7 +192,8 @@ def write_metadata(
     """:func:`_write_metadata`; in place over Zarr v3, a failure on the way leaves the input
     as it was everywhere (every replaced document put back), not a mix of versions."""
     try:
-        return _write_metadata(plan, convert_records, run)
+        with collector_paused():
+            return _write_metadata(plan, convert_records, run)
     except OutputConflict:
         raise  # another run holds the dataset now: what is there is no longer this run's
     except BaseException:
@@ -240,6 +243,13 @@ def _write_metadata(
 
     def put_json(path: str, value: Any) -> None:
         put(path, encode_json(value))
+
+    def put_many(documents: dict[str, Any]) -> None:
+        nonlocal nbytes
+        items = [(path, encode_json(document)) for path, document in documents.items()]
+        target.write_many(items)
+        written.extend(path for path, _ in items)
+        nbytes += sum(len(data) for _, data in items)
 
     # Temporary files of killed jobs (shards and links are written under a temporary name);
     # in place, only where the workflow writes: the input's chunk folders are not walked.
@@ -292,16 +302,16 @@ def _write_metadata(
         mark_replacing(target)
     # Leaves first, the root last: a node reads as the new version only once every node below
     # it does, and the root only once the whole dataset does.
-    for path, document in arrays.items():
-        put_json(path, document)
+    put_many(arrays)
     # In place the files are where they are; a copy onto itself would only risk them.
     for path in [] if plan.in_place else copied_files(plan):
         data = source.read_bytes(path)
         if data is None:
             raise FileNotFoundError(f"dataset '{plan.dataset}': {source.child(path)} vanished")
         put(path, data)
-    for path, document in groups.items():
-        put_json(path, document)
+    # A depth at a time, the deepest first (``groups`` is in that order).
+    for _, level in itertools.groupby(groups.items(), key=lambda item: item[0].count("/")):
+        put_many(dict(level))
     if crate is not None:
         put_json(CRATE_FILE, crate)
     elif carries_input_crate(plan) and CRATE_FILE not in plan.files and not plan.in_place:

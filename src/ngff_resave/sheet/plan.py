@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ngff_resave import __version__
+from ngff_resave.arrays.resources import collector_paused
 from ngff_resave.model.plan import (
     METADATA_ONLY,
     PLAN_FORMAT,
@@ -169,7 +170,8 @@ def _check_no_foreign_metadata(plan: Plan, source: Location) -> None:
 def plan_dataset(settings: PlanSettings, run: Run) -> dict[str, Any]:
     """One row's plan as the bytes of its ``plan.json`` (bytes cross processes cheaply) and
     what the sheet plan says of it: a plate's plan is tens of MB, not parsed twice."""
-    return _planned(plan_row(settings, run))
+    with collector_paused():
+        return _planned(plan_row(settings, run))
 
 
 def _planned(plan: Plan, data: bytes | None = None) -> dict[str, Any]:

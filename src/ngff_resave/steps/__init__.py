@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ngff_resave.arrays.resources import collector_paused
 from ngff_resave.model.plan import Plan, digest
 from ngff_resave.storage import read_local_bytes
 
@@ -22,4 +23,5 @@ def load_plan(path: Path) -> tuple[Plan, str]:
     data = read_local_bytes(path)
     if data is None:
         raise FileNotFoundError(f"{path}: no plan (run the plan step first)")
-    return Plan.model_validate_json(data), digest(data)
+    with collector_paused():
+        return Plan.model_validate_json(data), digest(data)

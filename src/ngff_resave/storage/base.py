@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from zarr.abc.store import Store
 
 
+S = TypeVar("S")
 T = TypeVar("T")
 
 
@@ -102,6 +103,16 @@ class Location(ABC):
         """Requests worth having in flight at once: 1 where a request costs no round trip."""
         return 1
 
+    @property
+    def write_concurrency(self) -> int:
+        """Writes worth having in flight at once (see :meth:`write_many`)."""
+        return self.io_concurrency
+
+    def write_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """``write_bytes`` of each (path, data), ``write_concurrency`` at a time, in no order:
+        the caller orders what must be, by calling again."""
+        self._each(lambda item: self.write_bytes(*item), items, self.write_concurrency)
+
     def read_many(self, paths: Sequence[str], limit: int | None = None) -> list[bytes | None]:
         """``read_bytes`` of each path, in order, ``limit`` (default ``io_concurrency``) at a
         time."""
@@ -111,7 +122,7 @@ class Location(ABC):
         """``exists`` of each path, in order, ``limit`` (default ``io_concurrency``) at a time."""
         return self._each(self.exists, paths, limit)
 
-    def _each(self, action: Callable[[str], T], paths: Sequence[str], limit: int | None) -> list[T]:
+    def _each(self, action: Callable[[S], T], paths: Sequence[S], limit: int | None) -> list[T]:
         workers = min(limit or self.io_concurrency, len(paths))
         if workers <= 1:
             return [action(path) for path in paths]

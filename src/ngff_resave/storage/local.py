@@ -54,6 +54,13 @@ class LocalLocation(Location):
     def local_path(self) -> str:
         return self.url
 
+    @property
+    def write_concurrency(self) -> int:
+        # Replacing a file by a rename waits on the disk (ext4 flushes the new file first):
+        # a 1,536-well plate's 7,680 documents took 1.7-4.0 s one at a time, 1.5-1.6 s four
+        # at a time.
+        return 4
+
     def exists(self, path: str = "") -> bool:
         return os.path.exists(self.child(path))
 
