@@ -95,7 +95,9 @@ def test_workflow_reads_s3_and_https_and_writes_s3(
     assert_same_pixels(examples[PLATE], f"{outputs}/plate2.ome.zarr", options)
     assert_same_pixels(examples[LAYOUT], str(tmp_path / "results/ome-zarr/https-to-local.ome.zarr"))
     # The HTTPS input could not be listed: its inventory is what its metadata names.
-    assert json.loads((tmp_path / "results/https-to-local/plan.json").read_text())["listed"] is False
+    assert (
+        json.loads((tmp_path / "results/https-to-local/plan.json").read_text())["listed"] is False
+    )
     # Secrets appear nowhere: not in a record, log, plan or catalog, nor in any output object.
     fs = s3_server.fs()
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
