@@ -16,6 +16,7 @@ from typing import Any
 
 from ngff_resave import __version__
 from ngff_resave.model.patterns import NGFF_VERSIONS, VALIDATE_MODES
+from ngff_resave.model.versions import READ_FORMATS_TEXT, READ_VERSIONS_TEXT, WRITE_VERSIONS_TEXT
 
 LOG = logging.getLogger("ngff_resave")
 
@@ -209,14 +210,16 @@ examples:
 def _convert_parser(sub: Any) -> None:
     p = sub.add_parser(
         "convert",
-        help="convert one OME-Zarr 0.1-0.5 dataset to 0.5 or 0.6 (no sheet; the workflow's steps)",
-        description="Convert one OME-Zarr 0.4 dataset to OME-Zarr 0.5 or 0.6 (Zarr v3, sharded): "
-        "plan, convert, metadata and RO-Crate, validate, in this process. Records go to --results "
-        "and --logs, as for a workflow row. Options follow the 2024 challenge's resave.",
+        help=f"convert one {READ_VERSIONS_TEXT} dataset to {WRITE_VERSIONS_TEXT} (no sheet; the "
+        "workflow's steps)",
+        description=f"Convert one dataset of {READ_FORMATS_TEXT} to {WRITE_VERSIONS_TEXT} (Zarr "
+        "v3, sharded): plan, convert, metadata and RO-Crate, validate, in this process. Records go "
+        "to --results and --logs, as for a workflow row. Options follow the 2024 challenge's "
+        "resave.",
         epilog=CONVERT_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("input", help="OME-Zarr 0.4 root: path, s3://bucket/key or http(s)://...")
+    p.add_argument("input", help="OME-Zarr root: path, s3://bucket/key or http(s)://...")
     p.add_argument("output", help="where the new dataset goes: path or s3://bucket/key")
     licenses = p.add_mutually_exclusive_group()
     licenses.add_argument(
