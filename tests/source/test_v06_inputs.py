@@ -633,3 +633,93 @@ def test_06_plan_records_the_input_version_and_no_mends(tmp_path):
     plan = read_plan(tmp_path / "results" / "d" / "plan.json")
     assert plan is not None and plan.input_version == "0.6" and not plan.mends
     assert plan.input_zarr_format == 3 and row["valid"] == "True"
+
+
+# Every pair (plan, output) validated under Python 3.12 in one process: what each check found.
+VALIDATE_MANY_312 = """
+import json, sys
+from pathlib import Path
+import ome_zarr_models
+from ngff_resave.checks.validation import validate_dataset
+from ngff_resave.steps import load_plan
+found = {}
+for plan_path, output in json.loads(sys.argv[1]):
+    plan, _ = load_plan(Path(plan_path))
+    report = validate_dataset(plan.model_copy(update={"output": output}))
+    found[output] = report.checks
+print(json.dumps({"version": ome_zarr_models.__version__, "found": found}))
+"""
+
+
+def test_every_kind_of_06_input_passes_the_v06_classes_written_as_06(tmp_path, venv_312):
+    """The 0.6 outputs of ngff-zarr's 0.6, the spec's examples and each pre-release, checked by
+    ome-zarr-models 1.8's v06 classes too (the spec's schemas check them in the tests above)."""
+    import ngff_zarr
+
+    sources = {}
+    data = np.random.default_rng(5).integers(0, 4000, (2, 64, 64), dtype=np.uint16)
+    multiscales = ngff_zarr.to_multiscales(
+        ngff_zarr.to_ngff_image(data, dims=["c", "y", "x"]), scale_factors=[2]
+    )
+    sources["ngff-zarr"] = tmp_path / "ngff-zarr.ome.zarr"
+    ngff_zarr.to_ngff_zarr(
+        str(sources["ngff-zarr"]), multiscales, version="0.6", chunks_per_shard=2
+    )
+    for name, (attributes, sizes, _) in v06_inputs.SPEC_EXAMPLES.items():
+        sources[name] = v06_inputs.from_example(
+            tmp_path / f"{name}.zarr", json.loads(json.dumps(attributes)), sizes
+        )
+    for tag in v06.PRE_RELEASES:
+        image = v06_inputs.image(tmp_path / f"{tag}.zarr", wide=v06_inputs.PHYSICAL_SCALE)
+        sources[tag] = v06_inputs.pre_release(image, tag)
+    sources["plate"] = v06_inputs.plate(tmp_path / "plate.zarr")
+    pairs = []
+    for name, source in sources.items():
+        work = tmp_path / "runs" / name
+        row = convert_row(work, source, work / "out.zarr", ngff_version="0.6")
+        assert row["valid"] == "True", (name, row["error"])
+        pairs.append([str(work / "results" / "d" / "plan.json"), str(work / "out.zarr")])
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [venv_312, "-c", VALIDATE_MANY_312, json.dumps(pairs)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.splitlines()[-1])
+    assert found["version"].startswith("1.8")
+    for output, checks in found["found"].items():
+        assert any(c["check"].startswith("ome-zarr-models v06") for c in checks), output
+        assert all(c["ok"] for c in checks), (output, [c for c in checks if not c["ok"]])
+
+
+def test_a_06_label_with_fewer_levels_than_its_image_gets_them_computed(tmp_path):
+    """The label-levels mend writes the added level's transform as 0.6 has it: its own input,
+    the levels' output, the scale grown by the level's size."""
+    source = v06_inputs.image(tmp_path / "in.zarr")
+    label = source / "labels" / "cells"
+    document = read_json(label / "zarr.json")
+    (multiscale,) = document["attributes"]["ome"]["multiscales"]
+    multiscale["datasets"] = multiscale["datasets"][:1]
+    (label / "zarr.json").write_text(json.dumps(document))
+    for file in sorted((label / "1").rglob("*"), reverse=True):
+        file.unlink() if file.is_file() else file.rmdir()
+    (label / "1").rmdir()
+    output = tmp_path / "out.zarr"
+    row = convert_row(tmp_path, source, output, ngff_version="0.6")
+    assert row["valid"] == "True", row["error"]
+    assert "label has fewer levels than its image at labels/cells" in row["mended"]
+    written = read_json(output / "labels" / "cells" / "zarr.json")["attributes"]["ome"]
+    added = written["multiscales"][0]["datasets"][1]
+    assert added["coordinateTransformations"] == [
+        {
+            "type": "scale",
+            "scale": [1.0, 1.0, 1.0],
+            "input": {"path": "1"},
+            "output": {"name": "intrinsic"},
+        }
+    ]
+    assert zarr.open_array(output / "labels" / "cells" / "1", mode="r").shape == (1, 24, 32)

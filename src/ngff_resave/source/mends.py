@@ -8,6 +8,7 @@ to change in the input. A mend never touches the input: it changes what is writt
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
 from collections.abc import Callable
@@ -433,13 +434,14 @@ class _Mender:
                 scaled = [{**own, "input": {"path": name}, "output": single.get("output")}]
             dataset: dict[str, Any] = {"path": name, "coordinateTransformations": scaled}
             multiscale["datasets"].append(dataset)
+            chunks = [min(c, s) for c, s in zip(last.chunks, shape, strict=True)]
             array = SourceArray(
                 path=posixpath.join(label, name),
                 image=label,
                 level=level,
                 shape=shape,
                 dtype=last.dtype,
-                chunks=[min(c, s) for c, s in zip(last.chunks, shape, strict=True)],
+                chunks=chunks,
                 compressor=last.compressor,
                 filters=last.filters,
                 order=last.order,
@@ -447,6 +449,10 @@ class _Mender:
                 dimension_separator=last.dimension_separator,
                 dimension_names=last.dimension_names,
                 downsampled_from=last.path,
+                # Zarr v3: stored as the level it comes from, its chunks, unsharded.
+                stored=None
+                if last.stored is None
+                else dataclasses.replace(last.stored, chunks=chunks, shards=None),
             )
             self.layout.arrays.append(array)
             added.append(array.path)
