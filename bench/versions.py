@@ -1,7 +1,7 @@
 """`make bench`, the version table: OME-Zarr written by other tools (and by this workflow),
-converted to 0.5 and 0.6, and 0.5 inputs upgraded to 0.6 in place, each validated as a run
-validates it (`validate.mode: full`). Prints a Markdown table and writes
-bench/versions-results.md.
+converted to 0.5 and 0.6, and Zarr v3 inputs (0.5, 0.6 and 0.6's pre-releases) made 0.6 in
+place, each validated as a run validates it (`validate.mode: full`). Prints a Markdown table and
+writes bench/versions-results.md.
 
 Inputs, each made here by the tool named (or found where the project keeps it):
 
@@ -10,8 +10,10 @@ Inputs, each made here by the tool named (or found where the project keeps it):
 * the 2024 challenge's ``resave``: its output of those fixtures, ``tests/data/challenge-0.5``
   (0.5, each with its RO-Crate);
 * ome-zarr-py 0.18: an image with labels and a plate (0.4);
-* ngff-zarr 0.50: an image in 0.4, 0.5 and 0.6;
-* this workflow: the project's example image with labels and plate, converted to 0.5.
+* ngff-zarr 0.50: an image in 0.4, 0.5 and 0.6 (unsharded, its default, and sharded);
+* this workflow: the project's example image with labels and plate, converted to 0.5 and to
+  0.6; its 0.6 image with labels rewritten as each pre-release of 0.6 spells it (``0.6.dev3``:
+  ``input``/``output`` strings; ``0.6.dev4``, ``0.6rc0``: the tag).
 
 Each cell is what the run gave: ``valid`` with its seconds, or the one-line reason it failed or
 was refused (paths shown relative to the work folder). Puts the table between docs/versions.md's
@@ -105,7 +107,30 @@ def _ngff_zarr(folder: Path) -> list[Input]:
         path = folder / f"ngff-zarr-{version}.ome.zarr"
         ngff_zarr.to_ngff_zarr(str(path), multiscales, version=version)
         found.append(Input("ngff-zarr 0.50", "image", path, version))
+    path = folder / "ngff-zarr-0.6-sharded.ome.zarr"
+    ngff_zarr.to_ngff_zarr(str(path), multiscales, version="0.6", chunks_per_shard=2)
+    found.append(Input("ngff-zarr 0.50", "image, sharded", path, "0.6"))
     return found
+
+
+def _pre_release(source: Path, target: Path, tag: str) -> Path:
+    """A copy of a released 0.6 dataset with its group documents as ``tag`` spells them."""
+    import json
+
+    shutil.copytree(source, target)
+    for document_path in target.rglob("zarr.json"):
+        document = json.loads(document_path.read_text())
+        ome = document.get("attributes", {}).get("ome")
+        if not isinstance(ome, dict):
+            continue
+        ome["version"] = tag
+        for multiscale in ome.get("multiscales", []) if tag == "0.6.dev3" else []:
+            for dataset in multiscale["datasets"]:
+                for transform in dataset["coordinateTransformations"]:
+                    transform["input"] = transform["input"]["path"]
+                    transform["output"] = transform["output"]["name"]
+        document_path.write_text(json.dumps(document))
+    return target
 
 
 def _challenge() -> list[Input]:
@@ -131,17 +156,24 @@ def _ours(folder: Path) -> list[Input]:
     for name, write in (("image with labels", write_image_with_labels), ("plate", write_plate)):
         source = folder / f"example-{name.replace(' ', '-')}.zarr"
         write(source)
-        output = folder / f"ngff-resave-{name.replace(' ', '-')}.ome.zarr"
-        # A run of its own, ended, as an archive's earlier conversion would be (a run still
-        # going holds its outputs: the in-place upgrade below would be refused).
-        subprocess.run(
-            [sys.executable, "-m", "ngff_resave", "convert", str(source), str(output), "--cc-by"],
-            cwd=folder,
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
-        found.append(Input("ngff-resave (this workflow)", name, output, "0.5"))
+        for version in ("0.5", "0.6"):
+            output = folder / f"ngff-resave-{name.replace(' ', '-')}-{version}.ome.zarr"
+            # A run of its own, ended, as an archive's earlier conversion would be (a run still
+            # going holds its outputs: the in-place upgrade below would be refused).
+            subprocess.run(
+                [sys.executable, "-m", "ngff_resave", "convert", str(source), str(output),
+                 "--cc-by", "--ngff-version", version],
+                cwd=folder,
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
+            found.append(Input("ngff-resave (this workflow)", name, output, version))
+    released = found[1].path
+    for tag in ("0.6.dev3", "0.6.dev4", "0.6rc0"):
+        copy = _pre_release(released, folder / f"ngff-resave-{tag}.ome.zarr", tag)
+        found.append(Input("ngff-resave, rewritten as the pre-release", "image with labels",
+                           copy, tag))
     return found
 
 
@@ -184,7 +216,7 @@ def version_table(work: Path) -> str:
         *_ours(inputs_folder),
     ]
     lines = [
-        "| written by | dataset | input | to 0.5 | to 0.6 | 0.5 to 0.6 in place |",
+        "| written by | dataset | input | to 0.5 | to 0.6 | to 0.6 in place |",
         "|---|---|---|---|---|---|",
     ]
     for number, item in enumerate(inputs):
@@ -192,7 +224,7 @@ def version_table(work: Path) -> str:
         for version in ("0.5", "0.6"):
             out = work / f"{number}-{version}.ome.zarr"
             cells.append(_cell(item.path, out, work / "r", ngff_version=version))
-        if item.version == "0.5":
+        if item.version != "0.4":
             copy = work / f"{number}-in-place.ome.zarr"
             shutil.copytree(item.path, copy)
             cells.append(
@@ -200,7 +232,7 @@ def version_table(work: Path) -> str:
                       in_place=True)
             )
         else:
-            cells.append("(not a 0.5 input)")
+            cells.append("(not Zarr v3)")
         row = f"| {item.writer} | {item.name} | {item.version} | " + " | ".join(cells) + " |"
         lines.append(row.replace(f"{work}/", ""))
     return "\n".join(lines)

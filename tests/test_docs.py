@@ -15,7 +15,7 @@ from conftest import REPO
 
 from ngff_resave.model import patterns, versions
 from ngff_resave.ome import attributes
-from ngff_resave.source import layout, v01_v03, v05
+from ngff_resave.source import layout, v01_v03, v05, v06
 from ngff_resave.source.layout import SourceError, read_source
 from ngff_resave.storage import open_location
 
@@ -247,9 +247,9 @@ def test_the_config_reference_offers_the_versions_written() -> None:
 
 
 def test_the_statement_reads_as_users_see_it() -> None:
-    assert versions.READ_VERSIONS_TEXT == "OME-Zarr 0.1 to 0.5"
+    assert versions.READ_VERSIONS_TEXT == "OME-Zarr 0.1 to 0.6"
     assert versions.WRITE_VERSIONS_TEXT == "OME-Zarr 0.5 or 0.6"
-    assert versions.READ_FORMATS_TEXT == "OME-Zarr 0.1 to 0.4 (Zarr v2) and 0.5 (Zarr v3)"
+    assert versions.READ_FORMATS_TEXT == "OME-Zarr 0.1 to 0.4 (Zarr v2), 0.5 and 0.6 (Zarr v3)"
     assert versions.versions_text(("0.5",)) == "OME-Zarr 0.5"
     assert versions.DEFAULT_WRITE_VERSION == "0.5"
 
@@ -258,7 +258,9 @@ def test_the_statement_is_the_package_s_dispatch() -> None:
     """The readers' and writers' own tables agree with the statement."""
     by_format = {fmt: {e.version for e in versions.READ if e.zarr_format == fmt} for fmt in (2, 3)}
     assert layout.SUPPORTED_VERSIONS == by_format[2]
-    assert set(v05.VERSIONS) == by_format[3]
+    assert set(v05.VERSIONS) == by_format[3] | set(versions.PRE_RELEASES)
+    assert v06.PRE_RELEASES == versions.PRE_RELEASES
+    assert versions.MENDED[2].what == ", ".join(v06.PRE_RELEASES)
     assert versions.MENDED[0].what == versions.versions_text(v01_v03.OLD_VERSIONS).removeprefix(
         "OME-Zarr "
     )
@@ -272,14 +274,24 @@ def minimal_image(root: Path, version: str, zarr_format: int) -> Path:
     """The smallest image an OME-Zarr ``version`` spells, in Zarr ``zarr_format``: one 5D
     level, axes as that version has them (none before 0.3, names in 0.3, objects from 0.4)."""
     multiscale: dict = {"datasets": [{"path": "0"}]}
-    if version not in ("0.1", "0.2"):
+    if version.startswith("0.6"):
+        names = ["t", "c", "z", "y", "x"]
+        axes = [{"name": n, "type": {"t": "time", "c": "channel"}.get(n, "space")} for n in names]
+        multiscale["coordinateSystems"] = [{"name": "intrinsic", "axes": axes}]
+        transform = {"type": "scale", "scale": [1.0] * 5}
+        output = "intrinsic" if version == "0.6.dev3" else {"name": "intrinsic"}
+        given = "0" if version == "0.6.dev3" else {"path": "0"}
+        multiscale["datasets"][0]["coordinateTransformations"] = [
+            {**transform, "input": given, "output": output}
+        ]
+    elif version not in ("0.1", "0.2"):
         names = ["t", "c", "z", "y", "x"]
         multiscale["axes"] = (
             names
             if version == "0.3"
             else [{"name": n, "type": {"t": "time", "c": "channel"}.get(n, "space")} for n in names]
         )
-    if version not in ("0.1", "0.2", "0.3"):
+    if version not in ("0.1", "0.2", "0.3") and not version.startswith("0.6"):
         multiscale["datasets"][0]["coordinateTransformations"] = [
             {"type": "scale", "scale": [1.0] * 5}
         ]
@@ -298,6 +310,13 @@ def test_every_version_stated_as_read_is_read(tmp_path: Path, entry: versions.Re
     root = minimal_image(tmp_path / "in.ome.zarr", entry.version, entry.zarr_format)
     read = read_source(open_location(str(root)), "d")
     assert read.version == entry.version
+
+
+@pytest.mark.parametrize("version", versions.PRE_RELEASES)
+def test_every_pre_release_stated_as_read_is_read(tmp_path: Path, version: str) -> None:
+    root = minimal_image(tmp_path / "in.ome.zarr", version, 3)
+    read = read_source(open_location(str(root)), "d")
+    assert read.version == version and read.images[0].axes == ["t", "c", "z", "y", "x"]
 
 
 @pytest.mark.parametrize("version", [*versions.REFUSED_VERSIONS, "0.7"])

@@ -94,7 +94,9 @@ def test_chunks_under_an_undeclared_separator_are_found_from_the_listing(example
     [
         ({}, r"Zarr v3 \(zarr.json\) without OME-Zarr metadata"),
         ({"ome": {"version": "0.5", "multiscales": []}}, r"no multiscales in its attributes"),
-        ({"ome": {"version": "0.6", "multiscales": []}}, r"OME-Zarr 0.6 input: 0.6 is written"),
+        ({"ome": {"version": "0.6", "multiscales": []}}, r"no multiscales in its attributes"),
+        ({"ome": {"version": "0.6.dev1", "multiscales": []}}, r"a pre-release of 0.6 that is not"),
+        ({"ome": {"version": "0.6", "scene": {}}}, r"an OME-Zarr 0.6 scene .* is not read"),
         ({"ome": {"version": "0.4-x", "multiscales": []}}, r"OME-Zarr version '0.4-x' in Zarr v3"),
         ({"multiscales": [{"version": "0.4", "axes": [], "datasets": []}]}, "no arrays found"),
     ],

@@ -84,8 +84,13 @@ def open_source(store: Any, array: PlannedArray) -> Any:
     import zarr
 
     derived = array.downsampled_from
+    # A computed level reads the level it comes from, which says its own Zarr format (the
+    # computed one has none: it is not in the input).
     source = zarr.open_array(
-        store, path=derived or array.path, mode="r", zarr_format=array.input.zarr_format
+        store,
+        path=derived or array.path,
+        mode="r",
+        zarr_format=None if derived else array.input.zarr_format,
     )
     if not derived and array.input.declared_separator is not None:
         source = zarr.Array(

@@ -13,6 +13,7 @@ from typing import Any
 from ngff_resave import __version__
 from ngff_resave.model.patterns import NGFF_VERSIONS
 from ngff_resave.ome import v05, v06
+from ngff_resave.source.v05 import MODEL_OME_KEYS, OTHER_OME_KEYS
 from ngff_resave.storage import copy_json
 
 OME_KEYS = (
@@ -25,6 +26,7 @@ OME_KEYS = (
     "bioformats2raw.layout",
     "series",
 )
+assert set(OME_KEYS) == set(MODEL_OME_KEYS)
 # One writer per output version: the model's OME keys (a copy, changed in place) to that
 # version's ``ome`` block, ``version`` excepted.
 WRITERS: dict[str, Callable[[dict[str, Any]], None]] = {"0.5": v05.write, "0.6": v06.write}
@@ -47,10 +49,12 @@ def ome_attributes(
     """
     ome: dict[str, Any] = {"version": version}
     other: dict[str, Any] = {}
+    # Keys the input had under ``ome`` that the model does not know: back under ``ome``.
+    inside = set(attrs.get(OTHER_OME_KEYS) or [])
     for key, value in attrs.items():
-        if key in OME_KEYS:
+        if key in OME_KEYS or key in inside:
             ome[key] = _copy(value)
-        elif key != "_creator":
+        elif key not in ("_creator", OTHER_OME_KEYS):
             other[key] = _copy(value)
     if len(ome) == 1:
         return other

@@ -6,12 +6,15 @@ with the same axes that they lead to. Each level has one transform naming its ``
 level's array path) and its ``output`` (``intrinsic``): its scale, or a ``sequence`` of its
 scale and translation. Nothing else changes: names, ``type``, ``metadata``, ``omero`` and any
 other keys are kept; the per-object ``version`` keys go, as 0.6 states the version only at
-``ome.version``.
+``ome.version``. A multiscale read from a 0.6 input (see :mod:`ngff_resave.source.v06`) is
+written as it is: its coordinate systems and every transform, as given.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from ngff_resave.source.v06 import is_06
 
 VERSION = "0.6"
 INTRINSIC = "intrinsic"
@@ -50,7 +53,10 @@ def _dataset(dataset: dict[str, Any]) -> dict[str, Any]:
 
 
 def multiscale(old: dict[str, Any]) -> dict[str, Any]:
-    """One 0.6 multiscale; keys stay in their order, ``coordinateSystems`` where ``axes`` was."""
+    """One 0.6 multiscale; keys stay in their order, ``coordinateSystems`` where ``axes`` was.
+    A multiscale read from 0.6 is 0.6 already: kept as it is, but a ``version`` key."""
+    if is_06(old):
+        return {key: value for key, value in old.items() if key != "version"}
     axes = old.get("axes", [])
     systems = [{"name": INTRINSIC, "axes": axes}]
     new: dict[str, Any] = {}

@@ -100,11 +100,15 @@ def plan_row(settings: PlanSettings, run: Run) -> Plan:
     from ngff_resave.checks.hierarchy import planned_hierarchy_problems
 
     layout = read_source(source, settings.dataset)
-    findings = find_and_mend(layout)
+    try:
+        findings = find_and_mend(layout)
+    except PlanError as err:
+        # A form no version written can express, refused whether mending or not.
+        raise PlanError(f"dataset '{settings.dataset}': {settings.input}: {err}") from err
     if findings and not settings.mend:
         raise PlanError(
             f"dataset '{settings.dataset}': {settings.input}: input defects that "
-            "OME-Zarr 0.5 forbids (mend: false): "
+            f"OME-Zarr {settings.ngff_version} forbids (mend: false): "
             + "; ".join(f"{f.rule} at {source.child(f.path)}: {f.change}" for f in findings)
         )
     for finding in findings:
@@ -116,7 +120,7 @@ def plan_row(settings: PlanSettings, run: Run) -> Plan:
     if problems:
         raise PlanError(
             f"dataset '{settings.dataset}': {settings.input}: the converted metadata "
-            "would not be valid OME-Zarr 0.5: " + "; ".join(problems)
+            f"would not be valid OME-Zarr {plan.ngff_version}: " + "; ".join(problems)
         )
     plan.settings_digest = settings_digest(settings)
     plan.pixel_settings_digest = pixel_settings_digest(settings)
@@ -270,6 +274,15 @@ def _reusable_plan(path: Path, settings: PlanSettings, wanted: str) -> dict[str,
         return _planned(plan, read_local_bytes(path))
     if plan.pixel_settings_digest != pixel_settings_digest(settings):
         return None
+    if plan.ngff_version != settings.ngff_version:
+        from ngff_resave.checks.hierarchy import planned_hierarchy_problems
+
+        # Not every input can be written in every version (a 0.6 affine has no 0.5 form):
+        # where it cannot, the row is planned again, and refused there saying why.
+        if planned_hierarchy_problems(
+            plan.model_copy(update={"ngff_version": settings.ngff_version})
+        ):
+            return None
     plan.crate, plan.notes, plan.origin = settings.crate, settings.notes, settings.origin
     plan.ngff_version = settings.ngff_version
     plan.settings_digest = wanted

@@ -1,5 +1,6 @@
 """Reading an OME-Zarr dataset's layout: which groups, images and arrays it has, in Zarr v2
-(OME-Zarr 0.1 to 0.4, see also :mod:`.v01_v03`) or Zarr v3 (0.5, see :mod:`.v05`).
+(OME-Zarr 0.1 to 0.4, see also :mod:`.v01_v03`) or Zarr v3 (0.5, see :mod:`.v05`; 0.6 and its
+pre-releases, see :mod:`.v06`).
 
 Only metadata is read here (``.zgroup``, ``.zattrs``, ``.zarray``; or ``zarr.json``); the walk
 is driven by the OME metadata (multiscales, labels, plate, well, bioformats2raw series), never
@@ -27,7 +28,7 @@ from ngff_resave.records.ownership import (
     read_claim,
     written_by_workflow,
 )
-from ngff_resave.source import v05
+from ngff_resave.source import v05, v06
 from ngff_resave.source.keys import v2_chunk_key
 from ngff_resave.source.listing import (
     ArrayListing,
@@ -137,6 +138,8 @@ class SourceLayout:
     zarr_format: Literal[2, 3] = 2
     # Zarr v3 groups holding OME-Zarr 0.4 metadata outside an ``ome`` block.
     loose_ome: list[str] = field(default_factory=list)
+    # The version each Zarr v3 group's ``ome`` block states (0.6's pre-releases are mended).
+    stated: dict[str, str] = field(default_factory=dict)
 
     def inventory(self) -> list[InventoryItem]:
         """Every group, array and file found, with what happens to it."""
@@ -298,6 +301,7 @@ class _Reader:
             if problem:
                 raise self.fail(path, problem)
             self.layout.version = self.layout.version or version
+            self.layout.stated[path] = version
         if loose:
             self.layout.loose_ome.append(path)
         self.layout.groups[path] = attrs
@@ -326,6 +330,12 @@ class _Reader:
         elif "bioformats2raw.layout" in root:
             self.layout.kind = "bioformats2raw"
             self.read_series()
+        elif "scene" in root:
+            raise self.fail(
+                "",
+                "an OME-Zarr 0.6 scene (transforms between images) is not read; convert each "
+                "of its images as a dataset of its own",
+            )
         else:
             raise self.fail(
                 "", "not OME-Zarr: .zattrs has none of multiscales, plate, bioformats2raw.layout"
@@ -354,8 +364,8 @@ class _Reader:
         elif str(version) not in SUPPORTED_VERSIONS:
             raise self.fail(
                 path,
-                f"OME-Zarr version {version} in Zarr v2; versions 0.1 to 0.4 (Zarr v2) and 0.5 "
-                "(Zarr v3) can be converted",
+                f"OME-Zarr version {version} in Zarr v2; versions 0.1 to 0.4 (Zarr v2), 0.5 and "
+                "0.6 (Zarr v3) can be converted",
             )
         self.layout.version = self.layout.version or str(version)
 
@@ -366,11 +376,23 @@ class _Reader:
         for multiscale in multiscales:
             version = multiscale.get("version")
             self.check_version(path, version)
-            axes = axis_names(multiscale)
+            stated = self.layout.stated.get(path)
+            if stated is not None and (stated in v06.VERSIONS) != v06.is_06(multiscale):
+                raise self.fail(
+                    path,
+                    f"multiscales in OME-Zarr {'0.5' if stated in v06.VERSIONS else '0.6'}'s form "
+                    f"({'axes' if stated in v06.VERSIONS else 'coordinateSystems'}) under "
+                    f"version {stated}",
+                )
+            axes: list[str] | None
+            if v06.is_06(multiscale):
+                axes = self.v06_axes(path, multiscale)
+            else:
+                axes = axis_names(multiscale)
             if axes is None:
                 raise self.fail(path, f"multiscales without axes (OME-Zarr {version} needs them)")
             said = None if version is None else str(version)
-            if said is None and "axes" not in multiscale:
+            if said is None and "axes" not in multiscale and not v06.is_06(multiscale):
                 self.layout.version = self.layout.version or "0.1"
             image = SourceImage(path, multiscale.get("name"), axes, is_label, said)
             self.layout.images.append(image)
@@ -384,6 +406,28 @@ class _Reader:
                 assert label_attrs is not None
                 self.check_version(label_path, label_attrs.get("image-label", {}).get("version"))
                 self.read_image(label_path, label_attrs, is_label=True)
+
+    def v06_axes(self, path: str, multiscale: dict[str, Any]) -> list[str]:
+        """The axes of a 0.6 multiscale; its transforms' parameter arrays are copied as
+        arrays that are not image levels, so the input must be listed to find their files."""
+        if not self.v3:
+            raise self.fail(path, "OME-Zarr 0.6 coordinate systems in a Zarr v2 dataset")
+        axes = v06.axis_names(multiscale)
+        if axes is None:
+            raise self.fail(
+                path,
+                "multiscales: the levels' transforms name none of its coordinateSystems "
+                "(OME-Zarr 0.6 maps every level into one of them)",
+            )
+        arrays = v06.parameter_arrays(multiscale)
+        if arrays and not self.location.can_list:
+            where, array = arrays[0]
+            raise self.fail(
+                path,
+                f"multiscales {where}: its parameters are kept in the array {array!r}, whose "
+                "files are found only where the input can be listed (not over HTTP)",
+            )
+        return axes
 
     def read_array(self, image: SourceImage, path: str, level: int) -> None:
         if self.v3:

@@ -8,6 +8,7 @@ to change in the input. A mend never touches the input: it changes what is writt
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
 from collections.abc import Callable
@@ -16,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ngff_resave.model.plan import InventoryItem
+from ngff_resave.model.plan import InventoryItem, PlanError
+from ngff_resave.source import v06
 from ngff_resave.source.layout import SourceArray, SourceLayout
 from ngff_resave.source.v01_v03 import (
     AXIS_TYPES,
@@ -65,6 +67,8 @@ class _Mender:
     def old_versions(self) -> None:
         for image in self.layout.images:
             multiscale = _list(self.layout.groups[image.path].get("multiscales"))[0]
+            if v06.is_06(multiscale):
+                continue
             said = image.version or "0.1"
             no_axes = "axes" not in multiscale
             if not (is_old(image.version) or no_axes):
@@ -122,6 +126,59 @@ class _Mender:
                 path,
                 f"{', '.join(keys)} read as OME-Zarr 0.4 and written under 'ome'",
                 "move the OME attributes under attributes.ome, with its version",
+            )
+
+    # --- OME-Zarr 0.6's pre-releases --------------------------------------------------
+
+    def pre_release_06(self) -> None:
+        """0.6's pre-release forms made the released ones (:func:`.v06.to_released`), and the
+        groups tagged with a pre-release written as released 0.6; per-object ``version`` keys
+        of a 0.6 group go (0.6 states the version once). A form 0.6 cannot express is refused,
+        whether mending or not."""
+        tagged: dict[str, list[str]] = {}
+        for path, version in self.layout.stated.items():
+            if version not in v06.VERSIONS:
+                continue
+            if version != v06.VERSION:
+                tagged.setdefault(version, []).append(path)
+            attrs = self.layout.groups[path]
+            try:
+                changes = v06.to_released(attrs, path)
+            except v06.PreReleaseError as err:
+                raise PlanError(f"OME-Zarr {version} metadata at {err}") from err
+            nulls = v06.drop_nulls(attrs)
+            if nulls:
+                self.found(
+                    "OME-Zarr 0.6 keys without a value",
+                    path,
+                    f"{len(nulls)} keys that are null or an empty list left out (the first: "
+                    f"{nulls[0]})",
+                    "leave out a key that has no value (0.6's schemas take no null, and one or "
+                    "more multiscale-wide transforms)",
+                )
+            versions = v06.object_versions(attrs)
+            for multiscale in _list(attrs.get("multiscales")):
+                if isinstance(multiscale, dict):
+                    multiscale.pop("version", None)
+            for key in ("image-label", "well", "plate"):
+                if isinstance(attrs.get(key), dict):
+                    attrs[key].pop("version", None)
+            if versions:
+                changes.append(f"{', '.join(versions)} dropped (0.6 states it at ome.version)")
+            if changes:
+                self.found(
+                    f"OME-Zarr {version} form",
+                    path,
+                    "; ".join(changes),
+                    "write transform input/output as objects, byDimension inputAxes/outputAxes, "
+                    "and the version only at ome.version, as released 0.6 has them",
+                )
+        for version, paths in tagged.items():
+            self.found(
+                f"OME-Zarr {version} pre-release",
+                "",
+                f"{len(paths)} groups tagged {version} written as released {v06.VERSION}",
+                f'set ome.version to "{v06.VERSION}" where the metadata is the released form',
             )
 
     # --- numbers written as strings ------------------------------------------------------
@@ -331,6 +388,12 @@ class _Mender:
         last = have[-1]
         reference = image_levels[len(have) - 1].shape
         transforms = multiscale["datasets"][-1].get("coordinateTransformations", [])
+        is_06 = v06.is_06(multiscale)
+        if is_06:
+            # One transform: a scale, an identity, or a sequence of a scale and a translation.
+            single = transforms[0] if transforms else {}
+            steps = single.get("transformations") if single.get("type") == "sequence" else None
+            transforms = steps if isinstance(steps, list) else [single]
         scale = next((t.get("scale") for t in transforms if t.get("type") == "scale"), None)
         used = {d["path"] for d in multiscale["datasets"]}
         added = []
@@ -347,29 +410,38 @@ class _Mender:
             if name in used:
                 name = str(level)
             used.add(name)
-            dataset: dict[str, Any] = {
-                "path": name,
-                "coordinateTransformations": [
-                    {
-                        **t,
-                        "scale": [
-                            s * old / new
-                            for s, old, new in zip(scale, last.shape, shape, strict=True)
-                        ],
-                    }
-                    if t.get("type") == "scale" and scale
-                    else dict(t)
-                    for t in transforms
-                ],
-            }
+            scaled = [
+                {
+                    **t,
+                    "scale": [
+                        s * old / new for s, old, new in zip(scale, last.shape, shape, strict=True)
+                    ],
+                }
+                if t.get("type") == "scale" and scale
+                else dict(t)
+                for t in transforms
+            ]
+            if is_06:
+                single = multiscale["datasets"][-1]["coordinateTransformations"][0]
+                if single.get("type") == "sequence":
+                    scaled = [{**single, "transformations": scaled}]
+                elif not scale:
+                    # An identity: the new level's scale is its size against the last one's.
+                    ratio = [old / new for old, new in zip(last.shape, shape, strict=True)]
+                    scaled = [{"type": "scale", "scale": ratio}]
+                # Its own input; a transform's name is unique, so the copy has none.
+                own = {k: v for k, v in scaled[0].items() if k != "name"}
+                scaled = [{**own, "input": {"path": name}, "output": single.get("output")}]
+            dataset: dict[str, Any] = {"path": name, "coordinateTransformations": scaled}
             multiscale["datasets"].append(dataset)
+            chunks = [min(c, s) for c, s in zip(last.chunks, shape, strict=True)]
             array = SourceArray(
                 path=posixpath.join(label, name),
                 image=label,
                 level=level,
                 shape=shape,
                 dtype=last.dtype,
-                chunks=[min(c, s) for c, s in zip(last.chunks, shape, strict=True)],
+                chunks=chunks,
                 compressor=last.compressor,
                 filters=last.filters,
                 order=last.order,
@@ -377,6 +449,10 @@ class _Mender:
                 dimension_separator=last.dimension_separator,
                 dimension_names=last.dimension_names,
                 downsampled_from=last.path,
+                # Zarr v3: stored as the level it comes from, its chunks, unsharded.
+                stored=None
+                if last.stored is None
+                else dataclasses.replace(last.stored, chunks=chunks, shards=None),
             )
             self.layout.arrays.append(array)
             added.append(array.path)
@@ -404,6 +480,7 @@ def _dtype_range(dtype: str) -> tuple[int | float, int | float]:
 
 RULES: tuple[Callable[[_Mender], None], ...] = (
     _Mender.chunk_key_separator,
+    _Mender.pre_release_06,
     _Mender.loose_ome,
     _Mender.old_versions,
     _Mender.numbers,

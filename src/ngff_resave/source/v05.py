@@ -1,6 +1,7 @@
-"""OME-Zarr 0.5 in Zarr v3: a group's ``attributes.ome`` into the model's attributes, an array's
-``zarr.json`` into how it is stored (inner chunks, shards, codecs, chunk keys), and the encoded
-bytes of its chunks, read without decoding so that they can be moved into other shards."""
+"""OME-Zarr 0.5 (and 0.6) in Zarr v3: a group's ``attributes.ome`` into the model's
+attributes, an array's ``zarr.json`` into how it is stored (inner chunks, shards, codecs, chunk
+keys), and the encoded bytes of its chunks, read without decoding so that they can be moved
+into other shards."""
 
 from __future__ import annotations
 
@@ -14,15 +15,21 @@ from typing import TYPE_CHECKING, Any, Literal
 import google_crc32c
 
 from ngff_resave.model.plan import InputArray
+from ngff_resave.source import v06
 from ngff_resave.source.keys import v2_chunk_key, v3_chunk_key
 from ngff_resave.source.listing import ListedFiles
 
 if TYPE_CHECKING:
     from ngff_resave.storage import Location
 
-# The OME-Zarr versions read from Zarr v3. 0.6 is refused where it is found (see v3_version).
-VERSIONS = ("0.5",)
+# The OME-Zarr versions read from Zarr v3: 0.5, and 0.6 with its pre-releases (see v06).
+VERSIONS = ("0.5", *v06.VERSIONS)
 OME_KEYS = ("multiscales", "plate", "well", "bioformats2raw.layout", "labels", "image-label")
+# The keys of an ``ome`` block the model keeps beside its own (the metadata writer puts the
+# model's OME keys under ``ome``); other keys of the block are listed under this model key, so
+# that they go back under ``ome`` too, not beside it.
+MODEL_OME_KEYS = (*OME_KEYS, "omero", "series")
+OTHER_OME_KEYS = "_other_ome_keys"
 EMPTY = 2**64 - 1
 V3_KINDS = {"bool": "b", "int": "i", "uint": "u", "float": "f"}
 
@@ -38,6 +45,9 @@ def group_attributes(document: dict[str, Any]) -> tuple[dict[str, Any], str | No
     if isinstance(ome, dict):
         model = {key: value for key, value in attributes.items() if key != "ome"}
         model.update({key: value for key, value in ome.items() if key != "version"})
+        others = [k for k in ome if k not in (*MODEL_OME_KEYS, "version", "_creator")]
+        if others:
+            model[OTHER_OME_KEYS] = others
         version = ome.get("version")
         return model, None if version is None else str(version), False
     return dict(attributes), None, any(key in attributes for key in OME_KEYS)
@@ -47,14 +57,13 @@ def v3_version_problem(version: str) -> str | None:
     """Why an OME-Zarr version stated in Zarr v3 is not read, or None."""
     if version in VERSIONS:
         return None
-    if version == "0.6":
+    if version.startswith("0.6"):
         return (
-            "OME-Zarr 0.6 input: 0.6 is written, not read; a 0.6 dataset is not written back "
-            "as 0.5 (its coordinate systems have no 0.5 form) and needs no upgrade: leave it "
-            "as it is"
+            f"OME-Zarr version {version!r} in Zarr v3: a pre-release of 0.6 that is not read; "
+            f"0.6 is read as released and as its pre-releases {', '.join(v06.PRE_RELEASES)}"
         )
     return (
-        f"OME-Zarr version {version!r} in Zarr v3; versions 0.1 to 0.4 (Zarr v2) and 0.5 "
+        f"OME-Zarr version {version!r} in Zarr v3; versions 0.1 to 0.4 (Zarr v2), 0.5 and 0.6 "
         "(Zarr v3) can be converted"
     )
 
