@@ -26,14 +26,19 @@ from ngff_resave.model.plan import read_plan
 from ngff_resave.records.originals import (
     ABSENT,
     ABSENT_LIST,
+    INPUT_STATE,
     ORIGINALS,
     ORIGINALS_ARCHIVE,
+    REPLACED_STATE,
+    STATE,
     keep_originals,
+    mark_replacing,
     pack,
     read_originals,
     unpack,
     withdraw_root,
 )
+from ngff_resave.records.ownership import CLAIM_FILE, Run, claim_plan_output
 from ngff_resave.sheet.plan import plan_sheet
 from ngff_resave.storage import TEMPORARY_NAME, StorageError, open_location
 
@@ -370,6 +375,36 @@ def test_the_first_archive_stands_and_only_gains_documents_a_new_plan_replaces(t
     assert main(["restore-in-place", str(root)]) == 0
     assert sorted(p.name for p in root.rglob("*")) == ["A", "zarr.json", "zarr.json"]
     assert (root / "zarr.json").read_bytes() == b'{"input": "root"}'
+
+
+def test_a_claim_on_an_input_never_replaced_says_so_and_its_jobs_read_nothing_back(
+    tmp_path, monkeypatch
+):
+    """The first job of an in-place run marks the input's documents as its own in the claim;
+    every job's withdraw then reads the claim alone, not the archive and every document."""
+    source = v05_inputs.plate(tmp_path / "plate.zarr")
+    results = make_plan(tmp_path, source)
+    plan = read_plan(results / "d" / "plan.json")
+    assert plan is not None
+    location = open_location(str(source))
+    claim_plan_output(plan, location, Run.current(results))
+    assert read_json(source / CLAIM_FILE)[STATE] == INPUT_STATE
+    reads: list[str] = []
+    real = type(location).read_bytes
+
+    def counted(self, path):  # type: ignore[no-untyped-def]
+        reads.append(path)
+        return real(self, path)
+
+    monkeypatch.setattr(type(location), "read_bytes", counted)
+    withdraw_root(plan, location)
+    assert reads == [CLAIM_FILE]
+    # Taken again (the next run of the row), the claim keeps what it says of the documents:
+    # here replaced, as the metadata step leaves it once it kept them and began to replace.
+    keep_originals(location, ["zarr.json"])
+    mark_replacing(location)
+    claim_plan_output(plan, location, Run.current(tmp_path / "next"))
+    assert read_json(source / CLAIM_FILE)[STATE] == REPLACED_STATE
 
 
 def test_the_run_puts_back_what_a_job_killed_outright_had_replaced(tmp_path):

@@ -71,6 +71,14 @@ class StorageTests:
         location.write_bytes("a/b/data.bin", b"second")
         assert location.read_bytes("a/b/data.bin") == b"second"
 
+    def test_write_many_writes_each_and_only_those(self, location: Location) -> None:
+        items = [(f"g{i % 7}/n{i}/zarr.json", f'{{"n": {i}}}'.encode()) for i in range(40)]
+        location.write_bytes("g0/n0/zarr.json", b"old")
+        location.write_many(items)
+        assert location.read_many([path for path, _ in items]) == [data for _, data in items]
+        assert sorted(location.list_files()) == sorted(path for path, _ in items)
+        assert location.write_concurrency >= 1
+
     def test_read_missing(self, location: Location) -> None:
         assert location.read_bytes("missing.bin") is None
         assert location.read_bytes("missing/folder/file.bin") is None
