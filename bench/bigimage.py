@@ -8,9 +8,15 @@ interrupted generation is made again): OME-Zarr 0.4, Zarr v2, written directly (
 numcodecs, two processes) with the metadata bioformats2raw writes (an image at the root,
 ``multiscales`` with its ``metadata`` block and ``omero``): level 0 of 93184 x 144384 times
 --scale in y and x, 5 more levels each halving y and x (rounding up) while the shape allows,
-chunks 1,1,1,1024,1024, blosc lz4 clevel 5 shuffle, "/" dimension separator. The pixels are
-random bytes (each chunk its own seeded stream), which blosc stores as they are: like the real
-slide, whose 17.9 GB stored are its raw size, they do not compress.
+chunks 1,1,1,1024,1024, blosc lz4 clevel 5 shuffle, "/" dimension separator. The pixels look
+like a slide to a compressor: a smooth field (sums of sines along y and x and the product of
+one of each, wavelengths 800 to 12,000 level-0 pixels, the same field at every level, in that
+level's coordinates) plus 2 bits of noise (each chunk its own seeded stream). blosc-lz4 (the input's codec) stores it at 0.97 of its
+raw size, as the real slide's 17.9 GB stored are about its raw size; blosc-zstd-5 with bit
+shuffle (the challenge's codec, and ours by that name) at 0.55, as the challenge's tool makes
+9.6 GB of the real 17.9 (measured on 12 chunks of levels 0, 2 and 4). Random bytes, the
+content before (spec version 1), hid every codec's cost: zstd gives up on them early.
+A chunk is generated in a few milliseconds (one 1024x6 by 6x1024 product, a clip, the noise).
 
 Runs, each from a cold page cache where the machine allows it (root on Linux: ``sync``, then 3
 written to /proc/sys/vm/drop_caches; otherwise the results say so and the runs are warm), each
@@ -22,7 +28,17 @@ into a fresh output that is deleted afterwards (never two outputs on the disk at
   --output-chunks=1,1,1,1024,1024`` (its own venv under bench/cache, as bench/benchmark.py
   installs it; its defaults otherwise: 16 threads, blosc-zstd-5);
 * ``workflow``: ngff-resave with default settings (a one-row sheet, the default config but a
-  license, so full validation), one ``snakemake --cores 2`` run from a fresh working directory.
+  license, so full validation), one ``snakemake --cores 2`` run from a fresh working directory;
+* ``reencode``: the same, its row asking for the tool's codec, chunks and shards
+  (``codec: blosc-zstd-5``, ``chunks`` TOOL_CHUNKS, ``shards`` TOOL_SHARDS): the re-encode
+  beside the tool's.
+
+The codec floor, measured in the same run (before the runs, on this process's one thread): on
+--floor-chunks chunk files spread evenly over every level's chunks, the seconds numcodecs needs
+to decode each (blosc-lz4), encode it as blosc-zstd-5 (the codec ngff-resave writes by that
+name: bit shuffle for uint8) and decode that back; each sum scaled to all of the image's chunks
+and divided by --cores. The re-encode rows are set against it: with the read-back decode (as
+``validate.mode: full`` proves every pixel) and without (the tool reads nothing back).
 
 Figures: wall seconds of the command; the ``sync`` right after it (what it left to write);
 GB/s = stored bytes of the input / wall; peak memory = the largest resident set of any process
@@ -83,12 +99,17 @@ FULL_Y, FULL_X = 93184, 144384
 CHUNK = 1024
 LEVELS = 6
 SEED = 9822152
-SPEC_VERSION = 1
+SPEC_VERSION = 2  # 1: random bytes; 2: a smooth field plus 2 bits of noise
 DATASET = "slide"
-RUNS = ("copy", "tool", "workflow")
+RUNS = ("copy", "tool", "workflow", "reencode")
+REENCODE_CODEC = "blosc-zstd-5"
 TOOL_CHUNKS, TOOL_SHARDS = "1,1,1,1024,1024", "1,1,1,4096,4096"
 DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 TARGET = 1.6  # the workflow's wall time against the byte copy's
+FLOOR_TARGET = 1.3  # the re-encode's wall time against the codec floor (read-back included)
+MEMORY_TARGET = 500 * 2**20  # the re-encode's largest process
+NOISE_BITS = 2
+FIELD_TERMS = 3
 GB = 1e9
 
 
@@ -145,15 +166,49 @@ def image_attributes(levels: int, name: str) -> dict[str, Any]:
     }
 
 
+def smooth_field(level: int, y0: int, x0: int, h: int, w: int):
+    """The slide's smooth field over rows y0..y0+h and columns x0..x0+w of ``level``, as
+    float32, in level-0 pixels (so each level is the field seen from further away): a sum of
+    FIELD_TERMS sines along y, as many along x, and the product of one more of each, fixed by
+    SEED. Each a vector, so the chunk costs two broadcast operations (a matrix product would
+    call the BLAS, whose threads fight the generating processes)."""
+    import numpy as np
+
+    rng = np.random.default_rng((SEED, 0))
+    wavelengths = rng.uniform(800, 12000, (2, FIELD_TERMS + 1))
+    phases = rng.uniform(0, 2 * np.pi, (2, FIELD_TERMS + 1))
+    amplitudes = rng.uniform(10, 25, (2, FIELD_TERMS + 1))
+    step = float(2**level)
+
+    def waves(start: int, size: int, axis: int):
+        at = (np.arange(start, start + size, dtype=np.float64) * step)[:, None]
+        values = np.sin(at * (2 * np.pi / wavelengths[axis]) + phases[axis]) * amplitudes[axis]
+        return values[:, :-1].sum(axis=1).astype(np.float32), values[:, -1].astype(np.float32)
+
+    rows, row_product = waves(y0, h, 0)
+    columns, column_product = waves(x0, w, 1)
+    field = np.multiply.outer(row_product, column_product / 20)
+    field += rows[:, None]
+    field += columns[None, :]
+    return field
+
+
 def chunk_bytes(level: int, iy: int, ix: int, chunks: Sequence[int], shape: Sequence[int]):
-    """One chunk's pixels: its own seeded stream of random bytes; an edge chunk's part outside
-    the level is the fill value, 0, as zarr writes it."""
+    """One chunk's pixels: the smooth field around mid-grey plus NOISE_BITS bits of noise, the
+    chunk's own seeded stream; an edge chunk's part outside the level is the fill value, 0, as
+    zarr writes it."""
     import numpy as np
 
     cy, cx = chunks[3], chunks[4]
     h, w = min(cy, shape[3] - iy * cy), min(cx, shape[4] - ix * cx)
-    pixels = np.frombuffer(np.random.default_rng((SEED, level, iy, ix)).bytes(h * w),
-                           dtype=np.uint8).reshape(h, w)
+    top = 256 - (1 << NOISE_BITS)  # the field's largest value, so that noise cannot overflow
+    field = smooth_field(level, iy * cy, ix * cx, h, w)
+    field += top / 2
+    np.clip(field, 0, top, out=field)
+    pixels = field.astype(np.uint8)
+    noise = np.frombuffer(np.random.default_rng((SEED, level, iy, ix)).bytes(h * w),
+                          dtype=np.uint8).reshape(h, w)
+    pixels += noise & np.uint8((1 << NOISE_BITS) - 1)
     if (h, w) == (cy, cx):
         return pixels
     chunk = np.zeros((cy, cx), dtype=np.uint8)
@@ -202,7 +257,8 @@ def generate(folder: Path, scale: float, workers: int = 2) -> Input:
     root = folder / "input.ome.zarr"
     marker = folder / "input.done"
     shapes = level_shapes(scale)
-    spec = {"shapes": shapes, "chunk": CHUNK, "seed": SEED, "version": SPEC_VERSION}
+    spec = {"shapes": shapes, "chunk": CHUNK, "seed": SEED, "version": SPEC_VERSION,
+            "noise_bits": NOISE_BITS, "field_terms": FIELD_TERMS}
     try:
         done = json.loads(marker.read_text())
     except (OSError, ValueError):
@@ -246,6 +302,98 @@ def generate(folder: Path, scale: float, workers: int = 2) -> Input:
     marker.write_text(json.dumps({"spec": spec, "stored": stored, "seconds": round(seconds, 1),
                                   "date": date}))
     return Input(root, shapes, stored, seconds, True, date)
+
+
+# ---- the codec floor --------------------------------------------------------------------
+
+
+@dataclass
+class Floor:
+    """The codecs' own seconds on one thread for every chunk of the image (scaled from a
+    sample), and what that is on ``cores`` cores."""
+    chunks: int
+    sampled: int
+    decode: float  # the input's blosc-lz4
+    encode: float  # blosc-zstd-5, bit shuffle
+    decode_back: float  # the new chunk decoded again (the read-back)
+    encoded_ratio: float  # blosc-zstd-5 bytes / raw bytes, on the sample
+    input_ratio: float  # blosc-lz4 bytes / raw bytes, on the sample
+    cores: int
+
+    @property
+    def seconds(self) -> float:
+        """Decode, encode and decode back, on every core."""
+        return (self.decode + self.encode + self.decode_back) / self.cores
+
+    @property
+    def without_readback(self) -> float:
+        return (self.decode + self.encode) / self.cores
+
+    @property
+    def cpu_seconds(self) -> float:
+        return self.decode + self.encode + self.decode_back
+
+
+def chunk_files(source: Input) -> list[Path]:
+    """Every chunk file of the image, level by level, row by row."""
+    files = []
+    for level, shape in enumerate(source.shapes):
+        chunks = level_chunks(shape)
+        for iy in range(-(-shape[3] // chunks[3])):
+            folder = source.root / str(level) / "0" / "0" / "0" / str(iy)
+            files += [folder / str(ix) for ix in range(-(-shape[4] // chunks[4]))]
+    return files
+
+
+def codec_floor(source: Input, cores: int, sample: int = 40, repeat: int = 3) -> Floor:
+    """The codec floor: ``sample`` chunk files spread evenly over all of them, each decoded,
+    encoded as blosc-zstd-5 (ngff-resave's codec of that name) and decoded back on this
+    thread (blosc on one thread), ``repeat`` times, the median of each; the sums scaled to all
+    chunks. Timed by this thread's CPU clock: on a shared machine the wall clock would count
+    the time others had the core."""
+    import numcodecs
+    import numpy as np
+
+    from ngff_resave.arrays.codecs import named_codec
+    from ngff_resave.arrays.reencode import v3_compressor_to_numcodecs
+
+    files = chunk_files(source)
+    picked = sorted({files[i * len(files) // min(sample, len(files))]
+                     for i in range(min(sample, len(files)))})
+    reader = numcodecs.get_codec(compressor())
+    writer = v3_compressor_to_numcodecs(named_codec(REENCODE_CODEC, 1))
+    assert writer is not None
+    threads = numcodecs.blosc.get_nthreads()
+    numcodecs.blosc.set_nthreads(1)
+    sums = [0.0, 0.0, 0.0]
+    raw = stored = encoded_bytes = 0
+    try:
+        for path in picked:
+            data = path.read_bytes()
+            times: list[list[float]] = [[], [], []]
+            for _ in range(repeat):
+                began = time.thread_time()
+                decoded = np.frombuffer(reader.decode(data), dtype=np.uint8)
+                decoded_at = time.thread_time()
+                encoded = writer.encode(decoded)
+                encoded_at = time.thread_time()
+                back = writer.decode(encoded)
+                ended = time.thread_time()
+                times[0].append(decoded_at - began)
+                times[1].append(encoded_at - decoded_at)
+                times[2].append(ended - encoded_at)
+            if bytes(back) != decoded.tobytes():
+                raise RuntimeError(f"{path}: blosc-zstd-5 does not give the chunk back")
+            for number, found in enumerate(times):
+                sums[number] += statistics.median(found)
+            raw += decoded.nbytes
+            stored += len(data)
+            encoded_bytes += len(encoded)
+    finally:
+        numcodecs.blosc.set_nthreads(threads)
+    scale = len(files) / len(picked)
+    return Floor(len(files), len(picked), sums[0] * scale, sums[1] * scale, sums[2] * scale,
+                 encoded_bytes / raw, stored / raw, cores)
 
 
 # ---- the page cache ----------------------------------------------------------------------
@@ -402,6 +550,32 @@ def run_workflow(setup: Setup) -> tuple[Run, str | None]:
         run.steps = workflow_steps(workdir, run.seconds)
 
     return timed_run(setup, workflow_command(setup), output, "workflow", after)
+
+
+def run_reencode(setup: Setup) -> tuple[Run, str | None]:
+    """As ``run_workflow``, the row asking for the tool's codec, chunks and shards."""
+    workdir = setup.work / "reencode"
+    fresh(workdir)
+    write_workdir(workdir, [(DATASET, setup.source.root)])
+    (workdir / "samples.tsv").write_text(
+        "dataset\tinput\tcodec\tchunks\tshards\n"
+        f"{DATASET}\t{setup.source.root.resolve()}\t{REENCODE_CODEC}\t{TOOL_CHUNKS}\t"
+        f"{TOOL_SHARDS}\n")
+    output = workdir / "results" / "ome-zarr"
+
+    def after(run: Run) -> None:
+        row = catalog_row(workdir)
+        if row.get("valid") != "True" or row.get("mode") != "reencode":
+            raise RuntimeError(f"the re-encode is not valid or not a re-encode: "
+                               f"{json.dumps(row)[:3000]}\n{failures(workdir)}")
+        run.notes.append(f"catalog: valid {row.get('valid')}, validated "
+                         f"{row.get('validated') or '?'}, mode {row.get('mode')}, "
+                         f"shards {row.get('shards') or '?'}, chunks {row.get('chunks') or '?'}")
+        run.steps = workflow_steps(workdir, run.seconds)
+
+    command = snakemake_command(workdir, setup.work / "reencode-snakemake-stats.json",
+                                setup.cores)
+    return timed_run(setup, command, output, "reencode", after)
 
 
 def catalog_row(workdir: Path) -> dict[str, str]:
@@ -620,6 +794,7 @@ LABELS = {
     "copy": "byte copy, `cp -r`",
     "tool": "ome2024-ngff-challenge resave",
     "workflow": "ngff-resave workflow, defaults",
+    "reencode": f"ngff-resave workflow, `codec: {REENCODE_CODEC}`",
 }
 NOTES = {
     "copy": "every file read and written",
@@ -627,6 +802,8 @@ NOTES = {
             "blosc-zstd-5",
     "workflow": "one `snakemake --cores 2` run from a fresh working directory: plan to "
                 "catalog, copy mode, full validation, RO-Crate",
+    "reencode": f"as the defaults' run, the row with codec {REENCODE_CODEC}, chunks "
+                f"{TOOL_CHUNKS}, shards {TOOL_SHARDS} (the tool's): re-encode mode",
 }
 
 
@@ -645,7 +822,7 @@ def rate(stored: int, seconds: float) -> str:
     return fig(stored / seconds / GB) if seconds > 0 else "n/a"
 
 
-def main_table(summaries: Sequence[Summary], stored: int) -> str:
+def main_table(summaries: Sequence[Summary], stored: int, floor: Floor | None = None) -> str:
     copy = next((s for s in summaries if s.name == "copy"), None)
     lines = [
         "| run | wall s | GB/s | sync after, s | peak memory | CPU s | output GB | wall / copy "
@@ -658,7 +835,42 @@ def main_table(summaries: Sequence[Summary], stored: int) -> str:
             f"{fig(s.sync_seconds)} | {s.peak_bytes / 2**20:.0f} MiB | {fig(s.cpu_seconds)} | "
             f"{fig(s.output_bytes / GB)} | {ratio(s.seconds, copy and copy.seconds)} | "
             f"{ratio(s.to_disk, copy and copy.to_disk)} | {s.note or NOTES[s.name]} |")
+    if floor is not None:
+        lines.append(
+            f"| codec floor, {floor.cores} cores | {fig(floor.seconds)} | "
+            f"{rate(stored, floor.seconds)} | | | {fig(floor.cpu_seconds)} | "
+            f"{fig(stored / floor.input_ratio * floor.encoded_ratio / GB)} | "
+            f"{ratio(floor.seconds, copy and copy.seconds)} | | numcodecs on one thread, "
+            f"{floor.sampled} of {floor.chunks} chunks scaled: blosc-lz4 decode "
+            f"{fig(floor.decode)} s, {REENCODE_CODEC} encode {fig(floor.encode)} s, its decode "
+            f"(the read-back) {fig(floor.decode_back)} s; / {floor.cores} cores; without the "
+            f"read-back {fig(floor.without_readback)} s |")
     return "\n".join(lines) + "\n"
+
+
+def reencode_verdict(summaries: Sequence[Summary], floor: Floor | None) -> str:
+    """The re-encode against the tool, the codec floor and the memory target."""
+    ours = next((s for s in summaries if s.name == "reencode"), None)
+    tool = next((s for s in summaries if s.name == "tool"), None)
+    if ours is None:
+        return ""
+    parts = []
+    if tool is not None:
+        parts.append(f"{ours.seconds / tool.seconds:.2f}x the tool's wall time "
+                     f"({'met' if ours.seconds <= tool.seconds else 'not met'}: no slower), "
+                     f"{ours.cpu_seconds / tool.cpu_seconds:.2f}x its CPU seconds")
+    if floor is not None:
+        within = ours.seconds / floor.seconds
+        parts.append(f"{within:.2f}x the codec floor with the read-back "
+                     f"({'met' if within <= FLOOR_TARGET else 'not met'}: within "
+                     f"{FLOOR_TARGET}x)")
+        if tool is not None:
+            parts.append(f"the tool {tool.seconds / floor.without_readback:.2f}x the floor "
+                         "without the read-back (it reads nothing back)")
+    parts.append(f"largest process {ours.peak_bytes / 2**20:.0f} MiB "
+                 f"({'met' if ours.peak_bytes <= MEMORY_TARGET else 'not met'}: "
+                 f"at most {MEMORY_TARGET / 2**20:.0f} MiB)")
+    return f"Re-encode ({REENCODE_CODEC}): ours " + "; ".join(parts) + "."
 
 
 STEP_ORDER = ("plan", "pack", "convert", "metadata", "validate", "catalog", "report pages",
@@ -727,12 +939,14 @@ def describe_input(source: Input, scale: float) -> str:
     return (f"Input: an OME-Zarr 0.4 image shaped like IDR's idr0083 slide 9822152.zarr at "
             f"--scale {scale:g}: t,c,z,y,x uint8, {len(source.shapes)} levels (y x x: {levels}), "
             f"chunks 1,1,1,1024,1024, blosc lz4 clevel 5 shuffle, \"/\" separator, "
-            f"bioformats2raw's metadata; random bytes, so its {raw:,} bytes of pixels are "
-            f"stored in {source.stored:,} bytes, {fig(source.stored / GB)} GB ({made}).")
+            f"bioformats2raw's metadata; a smooth field plus {NOISE_BITS} bits of noise, so its "
+            f"{raw:,} bytes of pixels are stored in {source.stored:,} bytes, "
+            f"{fig(source.stored / GB)} GB ({made}).")
 
 
 def report(summaries: Sequence[Summary], setup: Setup, scale: float, repeat: int,
-           cache_state: str, load: tuple[float, float, float]) -> tuple[str, str]:
+           cache_state: str, load: tuple[float, float, float],
+           floor: Floor | None = None) -> tuple[str, str]:
     """The whole results text and the part for the README."""
     from importlib.metadata import version
 
@@ -748,7 +962,7 @@ def report(summaries: Sequence[Summary], setup: Setup, scale: float, repeat: int
         f"Page cache: {cache_state}. Median of {repeat} run(s) (peak memory: the largest). "
         f"ngff-resave {version('ngff-resave')}, {revision()}.",
         "",
-        main_table(summaries, stored),
+        main_table(summaries, stored, floor),
     ]
     notes = [
         "GB/s: stored bytes of the input / wall. Wall: the command alone; sync after: the "
@@ -766,16 +980,21 @@ def report(summaries: Sequence[Summary], setup: Setup, scale: float, repeat: int
                    f"{within:.2f}x ({'met' if within <= TARGET else 'not met'}).")
         head.append(verdict.strip())
         head.append("")
-    if workflow is not None:
-        notes += ["", f"The workflow's steps (Snakemake "
+    reencoded = reencode_verdict(summaries, floor)
+    if reencoded:
+        head += [reencoded, ""]
+    for workflow in (s for s in summaries if s.name in ("workflow", "reencode")):
+        label = "workflow's" if workflow.name == "workflow" else "re-encode's"
+        notes += ["", f"The {label} steps (Snakemake "
                       f"{version('snakemake')}; seconds of its jobs summed per step, the "
                       "median over runs; GB/s: stored bytes of the input / the step's "
                       "seconds; peak memory and CPU s: Snakemake's benchmark files, max_rss "
                       "being the job's processes' resident sets summed, as Snakemake samples "
                       "them).", "",
                   steps_table(workflow.runs, stored, workflow.seconds).rstrip()]
+        last = "Last run's" if workflow.name == "workflow" else "Last re-encode run's"
         for note in workflow.runs[-1].notes:
-            notes += ["", f"Last run's {note}."]
+            notes += ["", f"{last} {note}."]
     notes += ["", "Commands (INPUT: the cached input, OUTPUT: a fresh folder; each run started "
                   "by `sync` and, cold, `echo 3 > /proc/sys/vm/drop_caches`):", ""]
     for s in summaries:  # a command, then what it needs said in parentheses
@@ -809,6 +1028,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", type=parse_only, default=list(RUNS),
                         help=f"runs to make, comma-separated (default {','.join(RUNS)})")
     parser.add_argument("--cores", type=int, default=2, help="Snakemake --cores")
+    parser.add_argument("--floor-chunks", type=int, default=40,
+                        help="chunks the codec floor is measured on (0: no floor)")
     parser.add_argument("--warm", action="store_true",
                         help="do not drop the page cache before each run")
     parser.add_argument("--timeout", type=float, default=4 * 3600,
@@ -835,14 +1056,20 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{'generated' if source.generated_now else 'cached, generated'} in "
           f"{source.generation_seconds:.1f} s)", flush=True)
     setup = Setup(source, work, args.cores, args.timeout, not args.warm)
+    floor = None
+    if args.floor_chunks > 0:
+        floor = codec_floor(source, args.cores, args.floor_chunks)
+        LOG.info("codec floor: %.1f s on %d cores (%.1f s without the read-back)",
+                 floor.seconds, args.cores, floor.without_readback)
     if "tool" in args.only:
         setup.challenge = challenge_python(args.challenge_cache.resolve()).parent / \
             "ome2024-ngff-challenge"
-    for folder in ("copy", "tool", "workflow"):  # an interrupted run's output
+    for folder in RUNS:  # an interrupted run's output
         fresh(work / folder)
     runs: dict[str, list[Run]] = {kind: [] for kind in args.only}
     why_warm: set[str] = set()
-    kinds = {"copy": run_copy, "tool": run_tool, "workflow": run_workflow}
+    kinds = {"copy": run_copy, "tool": run_tool, "workflow": run_workflow,
+             "reencode": run_reencode}
     for attempt in range(args.repeat):
         for kind in args.only:
             run, warm = kinds[kind](setup)
@@ -870,9 +1097,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"`{DATASET} INPUT`; config.yaml: `samples: samples.tsv`, "
                     f"`rocrate: {{license: {LICENSE}}}`; Snakemake runs inside bench/scale.py's "
                     "small wrapper process)",
+        "reencode": "snakemake -s Snakefile --directory WORKDIR --configfile "
+                    f"WORKDIR/config.yaml --cores {args.cores} --quiet  (as workflow's, but "
+                    "WORKDIR/samples.tsv `dataset input codec chunks shards` / "
+                    f"`{DATASET} INPUT {REENCODE_CODEC} {TOOL_CHUNKS} {TOOL_SHARDS}`)",
     }
     summaries = [Summary(kind, commands[kind], runs[kind]) for kind in args.only]
-    text, readme_text = report(summaries, setup, args.scale, args.repeat, cache_state, load)
+    text, readme_text = report(summaries, setup, args.scale, args.repeat, cache_state, load,
+                               floor)
     dated = f"Run of {time.strftime('%Y-%m-%d')}. {text}"
     print(dated)
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,6 +73,32 @@ def test_the_benchmarks_page_has_the_markers() -> None:
     assert text.count(bigimage.README_START) == 1 and text.count(bigimage.README_END) == 1
     assert text.index(bigimage.README_START) < text.index(bigimage.README_END)
     assert "## A big image, cold cache" in text
+
+
+def test_chunks_are_the_same_each_time_and_compress_like_a_slide() -> None:
+    import numcodecs
+
+    shape, chunks = (1, 1, 1, 3000, 5000), (1, 1, 1, 1024, 1024)
+    first = bigimage.chunk_bytes(0, 1, 2, chunks, shape)
+    assert first.dtype == np.uint8 and first.shape == (1024, 1024)
+    assert np.array_equal(first, bigimage.chunk_bytes(0, 1, 2, chunks, shape))
+    assert not np.array_equal(first, bigimage.chunk_bytes(0, 1, 3, chunks, shape))
+    edge = bigimage.chunk_bytes(0, 2, 4, chunks, shape)  # 952 x 904 of it in the level
+    assert not edge[952:].any() and not edge[:, 904:].any() and edge[:952, :904].all()
+    lz4 = numcodecs.Blosc("lz4", 5, numcodecs.Blosc.SHUFFLE)
+    zstd = numcodecs.Blosc("zstd", 5, numcodecs.Blosc.BITSHUFFLE)
+    assert len(lz4.encode(first)) > 0.9 * first.nbytes
+    assert len(zstd.encode(first)) < 0.6 * first.nbytes
+
+
+def test_the_codec_floor_scales_its_sample(tmp_path: Path) -> None:
+    made = bigimage.generate(tmp_path, 0.02)
+    floor = bigimage.codec_floor(made, cores=2, sample=5, repeat=1)
+    assert floor.chunks == len(bigimage.chunk_files(made)) and floor.sampled == 5
+    assert floor.decode > 0 and floor.encode > 0 and floor.decode_back > 0
+    assert floor.seconds == pytest.approx((floor.decode + floor.encode + floor.decode_back) / 2)
+    assert floor.without_readback < floor.seconds
+    assert 0 < floor.encoded_ratio < floor.input_ratio <= 1.01
 
 
 def test_only_takes_known_runs_in_their_order() -> None:
@@ -151,7 +178,7 @@ def test_the_tiny_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     # here would write into bench/cache).
     challenge = REPO / "bench" / "cache"
     with_tool = (challenge / "challenge-venv" / "installed").exists()
-    only = "copy,tool,workflow" if with_tool else "copy,workflow"
+    only = "copy,tool,workflow,reencode" if with_tool else "copy,workflow,reencode"
     command = [
         sys.executable,
         str(REPO / "bench" / "bigimage.py"),
@@ -173,7 +200,7 @@ def test_the_tiny_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
 
-    # The input: OME-Zarr 0.4 as bioformats2raw writes it, 6 levels, random bytes.
+    # The input: OME-Zarr 0.4 as bioformats2raw writes it, 6 levels, looking like a slide.
     import zarr
 
     root = cache / "bigimage-0.01" / "input.ome.zarr"
@@ -188,9 +215,12 @@ def test_the_tiny_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert zarray["dimension_separator"] == "/" and zarray["dtype"] == "|u1"
     assert zarray["compressor"]["cname"] == "lz4" and zarray["compressor"]["shuffle"] == 1
     level0 = zarr.open_array(str(root / "0"), mode="r")[0, 0, 0]
-    assert level0.shape == (932, 1444) and len(set(level0[:64, :64].ravel().tolist())) > 200
+    assert level0.shape == (932, 1444)
+    # A smooth field: neighbours differ by the noise's few levels, the whole by far more.
+    assert np.abs(np.diff(level0.astype(int), axis=1)).max() <= 2 * 2**bigimage.NOISE_BITS
+    assert int(level0.max()) - int(level0.min()) > 20
     chunk = (root / "0" / "0" / "0" / "0" / "0" / "0").stat().st_size
-    assert chunk > 932 * 1024  # random bytes do not compress
+    assert 0.9 * 932 * 1024 < chunk < 1024 * 1024  # blosc-lz4 keeps nearly all of it
     assert "generated in" in result.stdout and "bytes stored" in result.stdout
 
     text = output.read_text()
@@ -198,12 +228,24 @@ def test_the_tiny_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert f"{os.cpu_count()} cores" in text and "--scale 0.01" in text
     assert "Page cache: cold before every run" in text or "Page cache: **warm**" in text
     rows = table_rows(text, "run")
-    expected = ["byte copy, `cp -r`", "ngff-resave workflow, defaults"]
+    expected = [
+        "byte copy, `cp -r`",
+        "ngff-resave workflow, defaults",
+        "ngff-resave workflow, `codec: blosc-zstd-5`",
+        "codec floor, 2 cores",
+    ]
     if with_tool:
         expected.insert(1, "ome2024-ngff-challenge resave")
     assert list(rows) == expected
     stored = (cache / "bigimage-0.01" / "input.done").read_text()
     assert json.loads(stored)["stored"] > 1e6
+    floor = rows.pop("codec floor, 2 cores")
+    assert float(floor[1]) > 0 and float(floor[5]) > 0 and "blosc-zstd-5 encode" in floor[-1]
+    assert "Re-encode (blosc-zstd-5): ours " in text and "the codec floor" in text
+    # The re-encode is smaller than the input and proven in full.
+    reencoded = rows["ngff-resave workflow, `codec: blosc-zstd-5`"]
+    assert float(reencoded[6]) < float(rows["byte copy, `cp -r`"][6])
+    assert "Last re-encode run's catalog: valid True, validated full, mode reencode" in text
     for cells in rows.values():
         wall, rate, peak, output_gb = float(cells[1]), float(cells[2]), cells[4], float(cells[6])
         assert wall > 0 and rate > 0 and output_gb > 0, cells
@@ -219,6 +261,7 @@ def test_the_tiny_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     # Every output was deleted after its run.
     assert not (work / "copy" / "output.ome.zarr").exists()
     assert not (work / "workflow" / "results" / "ome-zarr" / "slide.ome.zarr").exists()
+    assert not (work / "reencode" / "results" / "ome-zarr" / "slide.ome.zarr").exists()
     assert not any((work / "workflow" / "results" / "ome-zarr").glob("*"))
     # The main table went between the README's markers, the steps stayed out.
     written = readme.read_text()
