@@ -55,7 +55,7 @@ from ngff_resave.checks.results import Report, join_path, spell_error
 from ngff_resave.model.plan import Mode, Plan, PlannedArray
 from ngff_resave.source.listing import parse
 from ngff_resave.source.v05 import EncodedChunks
-from ngff_resave.storage import Location
+from ngff_resave.storage import SERVER_CHECKSUM, Location
 
 LOG = logging.getLogger("ngff_resave.checks.validation")
 # From this many shards on, pixels are checked in worker processes (see _check_in_processes);
@@ -515,9 +515,23 @@ class _ArrayCheck:
         )
         if first:
             return False, first
+        by_checksum = self.proof.stored.get(SERVER_CHECKSUM, 0)
+        if by_checksum:
+            # The others: read back, or no file (validation's listing shows none is there).
+            how = (
+                f"{by_checksum} of them held by storage as written (the server's checksum of "
+                "each object, asked after its upload, that of the bytes sent) and decoded by "
+                "zarr-python from those bytes, the others read back by zarr-python; "
+            )
+            shards = f"{self.array.shards} shards compared by value with the input as written, "
+        else:
+            how = ""
+            shards = (
+                f"{self.array.shards} shards read back by zarr-python and compared by value with "
+                "the input as written; "
+            )
         return True, (
-            f"{self.array.shards} shards read back by zarr-python and compared by value with "
-            f"the input as written; every file as its job recorded; {len(self.sampled or ())} "
+            f"{shards}{how}every file as its job recorded; {len(self.sampled or ())} "
             "sampled input chunks re-read on both sides, equal"
         )
 
