@@ -647,12 +647,13 @@ def report(
         f"Reading the figures: the server is one Python process (moto) on the same "
         f"{os.cpu_count()} cores as the clients, so the plain copy measures it, and the ratios, "
         "not the MB/s, are what carries over to a real store. ngff-resave's validation "
-        f"(mode {validate}): in full mode each convert job reads every shard back as it "
-        "writes it (from the server, or from local disk in the S3-to-local-disk row) and "
-        "compares it with the input it still holds, so the input is read once; the validate "
-        "step then lists the output and re-reads a sample of chunks on both sides (the "
-        "convert records include the read-back, the `pack record` figure includes both). The "
-        "challenge's tool compares 10 random pixels.",
+        f"(mode {validate}): in full mode each convert job proves every shard as it writes "
+        "it, comparing it with the input it still holds, so the input is read once: to the "
+        "server, by the server's checksum of the object (a HEAD after the PUT, CRC32C) and the "
+        "bytes written, in memory, so no shard is downloaded again; to local disk, by reading "
+        "it back. The validate step then lists the output and re-reads a sample of chunks on "
+        "both sides (the convert records include the proof, the `pack record` figure includes "
+        "both). The challenge's tool compares 10 random pixels.",
     ]
     lines += [
         "",

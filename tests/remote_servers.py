@@ -547,6 +547,8 @@ class ProxyHandler(QuietHandler):
         proxy = self.server.proxy
         body, chunked = read_request_body(self)
         number, fault = proxy.next_fault(self.command, self.path)
+        if proxy.before is not None:
+            proxy.before(self.command, self.path)
         if fault == "drop":
             self._drop()
             return
@@ -571,6 +573,8 @@ class ProxyHandler(QuietHandler):
         for name, value in headers:
             lower = name.lower()
             if lower in HOP_BY_HOP or (lower == "content-length" and not bodiless):
+                continue
+            if proxy.strip_checksums and lower.startswith("x-amz-checksum-"):
                 continue
             self.send_header(name, value)
         if not bodiless:
@@ -608,7 +612,10 @@ class FaultProxy:
     Every ``every``-th request gets a fault while any budget is left, the kinds taking turns, so
     a run sees each kind (a ``"cut"`` that had to pass goes to the very next request).
     Requests are forwarded unchanged (the client's Host header included, so a SigV4 signature
-    stays valid) but for hop-by-hop headers; the answer likewise.
+    stays valid) but for hop-by-hop headers; the answer likewise, but that ``strip_checksums``
+    removes S3's ``x-amz-checksum-*`` headers from answers (a store that keeps no checksums).
+    ``before(method, path)``, when given, is called before each request is forwarded (to change
+    the target's objects between two requests of a client).
     ``injected`` counts the faults of each kind, ``requests`` every request seen and ``log``
     has ``(number, method, path, fault or "")`` of each.
     """
@@ -618,6 +625,8 @@ class FaultProxy:
     slow_seconds: float = 0.5
     every: int = 3
     timeout: float = SOCKET_TIMEOUT
+    strip_checksums: bool = False
+    before: Callable[[str, str], None] | None = None
     injected: dict[str, int] = field(init=False)
     requests: int = field(init=False, default=0)
     log: list[tuple[int, str, str, str]] = field(init=False, default_factory=list)

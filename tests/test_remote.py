@@ -1,12 +1,15 @@
 """Remote datasets through real servers on 127.0.0.1: moto's S3 server, an HTTP server that does
 not list folders, and a fault-injecting proxy in front of the S3 server (see remote_servers)."""
 
+import base64
 import functools
 import http.server
 import json
+import re
 import threading
 from pathlib import Path
 
+import google_crc32c
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,12 +22,14 @@ from remote_servers import (  # noqa: F401 - fixtures
     s3_server_fixture,
 )
 
-from ngff_resave.arrays.convert import run_convert_job
+from ngff_resave.arrays.convert import ConvertError, run_convert_job
+from ngff_resave.checks.validation import validate_dataset
 from ngff_resave.model.plan import SheetEntry
+from ngff_resave.ome.metadata import write_metadata
 from ngff_resave.records import outcomes
 from ngff_resave.records.ownership import Run
 from ngff_resave.sheet.plan import plan_row
-from ngff_resave.steps.pack import convert_dataset, run_dataset
+from ngff_resave.steps.pack import convert_dataset, convert_jobs, plan_and_record, run_dataset
 from ngff_resave.storage import open_location, write_local_bytes
 
 IMAGE, PLATE, LAYOUT = "image-with-labels", "plate", "bioformats2raw"
@@ -225,3 +230,136 @@ def test_a_missing_required_key_fails_the_row_naming_dataset_key_and_status(
     message = str(info.value)
     assert "dataset 'img'" in message and f"{url}/labels/cells/0" in message
     assert ".zarray (not found: 404" in message
+
+
+# --- What proves that S3 holds a shard as written: the server's checksum, or a read-back ---
+
+SHARD_KEY = re.compile(r"/out/.+/c(/\d+)+$")
+
+
+def shard_requests(log: list[tuple[int, str, str, str]], method: str) -> list[str]:
+    """The paths of the requests ``method`` of output shard objects in a proxy's log."""
+    paths = (urllib_path(path) for _, m, path, _ in log if m == method)
+    return [path for path in paths if SHARD_KEY.search(path)]
+
+
+def urllib_path(path: str) -> str:
+    return path.split("?", 1)[0]
+
+
+def convert_through(proxy, s3_bucket: str, tmp_path: Path, **extra):
+    """The example image converted from ``in/`` to ``out/`` of the bucket through ``proxy``:
+    its plan, the convert jobs' records, the requests they made, and the validation report."""
+    options = s3_options(proxy.endpoint)
+    settings = settings_for(
+        "img", f"{s3_bucket}/in/img.ome.zarr", f"{s3_bucket}/out/img.ome.zarr", **extra
+    )
+    settings.input_storage = settings.output_storage = options
+    results = tmp_path / "results"
+    run = Run.current(results)
+    plan, _ = plan_and_record(settings, results, run)
+    records = convert_jobs(plan, results, run, 2, 2.0)
+    converting = list(proxy.log)
+    write_metadata(plan, records, run)
+    report = validate_dataset(plan, "full", 8, None, 2, records)
+    return plan, records, converting, report
+
+
+def stored_by(records: list[dict]) -> set[str]:
+    return {
+        way
+        for record in records
+        for entry in record["arrays"]
+        for way, shards in entry["proof"]["stored_proven_by"].items()
+        if shards
+    }
+
+
+@pytest.mark.parametrize("codec", ["keep", "blosc-zstd-5"], ids=["shard copy", "chunk transcode"])
+def test_s3_to_s3_proves_each_shard_by_the_servers_checksum_without_downloading_it(
+    examples, tmp_path, s3_server, s3_bucket, fault_proxy, codec
+):
+    s3_server.upload(examples[IMAGE], f"{s3_bucket}/in/img.ome.zarr")
+    proxy = fault_proxy(s3_server.endpoint, faults={})
+    plan, records, converting, report = convert_through(proxy, s3_bucket, tmp_path, codec=codec)
+    assert report.valid, report.failed
+    # Every shard written was asked for its checksum, none downloaded again.
+    puts, heads = shard_requests(converting, "PUT"), shard_requests(converting, "HEAD")
+    assert puts and sorted(heads) == sorted(puts)
+    assert shard_requests(converting, "GET") == []
+    assert stored_by(records) == {"server checksum"}
+    details = [c["detail"] for c in report.to_json()["checks"] if "values equal" in c["check"]]
+    assert details and all("held by storage as written" in d for d in details)
+    assert_same_pixels(
+        examples[IMAGE], f"{s3_bucket}/out/img.ome.zarr", s3_options(s3_server.endpoint)
+    )
+
+
+def test_a_zarr_v3_input_copied_file_by_file_to_s3_is_proven_by_the_servers_checksum(
+    tmp_path, s3_server, s3_bucket, fault_proxy
+):
+    from v05_inputs import image as v05_image
+
+    source = v05_image(tmp_path / "in.ome.zarr", sharded=True, labels=False)
+    s3_server.upload(source, f"{s3_bucket}/in/img.ome.zarr")
+    proxy = fault_proxy(s3_server.endpoint, faults={})
+    _, records, converting, report = convert_through(proxy, s3_bucket, tmp_path)
+    assert report.valid, report.failed
+    assert {a["engine"] for r in records for a in r["arrays"]} == {"file copy"}
+    assert shard_requests(converting, "PUT") and shard_requests(converting, "GET") == []
+    assert stored_by(records) == {"server checksum"}
+
+
+@pytest.mark.parametrize("algorithm", ["CRC32C", "CRC32"])
+def test_an_object_changed_on_the_server_after_its_upload_fails_naming_it(
+    examples, tmp_path, s3_server, s3_bucket, fault_proxy, algorithm
+):
+    """Replaced with a CRC32C of its own, the server's checksum differs and the job fails;
+    with another checksum, the job cannot compare it, reads the object back and finds it."""
+    s3_server.upload(examples[IMAGE], f"{s3_bucket}/in/img.ome.zarr")
+    changed: list[str] = []
+    fs = s3_server.fs()
+    other = b"not the shard the job wrote"
+    checksum = base64.b64encode(google_crc32c.value(other).to_bytes(4, "big")).decode()
+    extra = {"ChecksumCRC32C": checksum} if algorithm == "CRC32C" else {}
+
+    def overwrite(method: str, path: str) -> None:
+        # The first shard asked for its checksum is replaced first, on the server itself.
+        path = urllib_path(path)
+        if method == "HEAD" and SHARD_KEY.search(path) and not changed:
+            changed.append(path)
+            fs.pipe_file(path.lstrip("/"), other, ChecksumAlgorithm=algorithm, **extra)
+
+    proxy = fault_proxy(s3_server.endpoint, faults={}, before=overwrite)
+    if algorithm == "CRC32C":
+        with pytest.raises(ConvertError) as failed:
+            convert_through(proxy, s3_bucket, tmp_path)
+        (path,) = changed
+        message = str(failed.value)
+        assert f"s3:/{path}: the server holds 27 bytes of CRC32C {checksum} there" in message
+        return
+    _, records, _, report = convert_through(proxy, s3_bucket, tmp_path)
+    (path,) = changed
+    assert not report.valid
+    assert stored_by(records) == {"server checksum", "read back"}
+    (problem,) = [
+        entry["proof"]["problem"]
+        for record in records
+        for entry in record["arrays"]
+        if entry["proof"]["problem"]
+    ]
+    assert f"s3:/{path}: 27 bytes" in problem, problem
+
+
+def test_a_server_without_checksums_has_each_shard_read_back(
+    examples, tmp_path, s3_server, s3_bucket, fault_proxy
+):
+    s3_server.upload(examples[IMAGE], f"{s3_bucket}/in/img.ome.zarr")
+    proxy = fault_proxy(s3_server.endpoint, faults={}, strip_checksums=True)
+    plan, records, converting, report = convert_through(proxy, s3_bucket, tmp_path)
+    assert report.valid, report.failed
+    puts = shard_requests(converting, "PUT")
+    assert puts and sorted(shard_requests(converting, "GET")) == sorted(puts)
+    assert stored_by(records) == {"read back"}
+    details = [c["detail"] for c in report.to_json()["checks"] if "values equal" in c["check"]]
+    assert details and all("shards read back by zarr-python" in d for d in details)

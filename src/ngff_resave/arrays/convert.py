@@ -195,6 +195,7 @@ class ShardTask:
             )
         )
         held = {}
+        written: dict[str, bytes] | None = {}
         for name, key, holds in zip(names, keys, wanted, strict=True):
             data = next(found) if holds else None
             if holds:
@@ -202,10 +203,15 @@ class ShardTask:
             if data is None:
                 self.target_loc.delete(key)
                 continue
-            self.target_loc.write_bytes(key, data)
             held[name] = data
+            proven = self.target_loc.write_proven(key, [data])
+            if written is not None and proven is not None:
+                written[name] = proven
+            else:
+                # One file storage did not vouch for: the block is read back.
+                written = None
         if self.readback is not None:
-            self.readback.copied_files(self.array, self.index, self.region, held)
+            self.readback.copied_files(self.array, self.index, self.region, held, written or None)
         read = sum(len(data) for data in held.values())
         return ShardResult(self._pixel_bytes(), read, read)
 
@@ -224,16 +230,24 @@ class ShardTask:
         if self.transcoder is not None:
             chunks = [None if data is None else self.transcoder(data) for data in inner]
         parts = assemble_shard(chunks)
-        key = f"{array.path}/{v3_shard_key(array.shape, array.output.shards, self.index)}"
+        name = v3_shard_key(array.shape, array.output.shards, self.index)
+        key = f"{array.path}/{name}"
+        written = None
         if parts is None:
             # No chunk, no shard: and none left over from an earlier run, which would be read.
             self.target_loc.delete(key)
         else:
-            self.target_loc.write_parts(key, parts)
+            written = self.target_loc.write_proven(key, parts)
         if self.readback is not None and self.transcoder is not None:
-            self.readback.values(self.array, self.index, self.region, held=held)
+            self.readback.values(
+                self.array,
+                self.index,
+                self.region,
+                held=held,
+                written=None if written is None else {name: written},
+            )
         elif self.readback is not None:
-            self.readback.copied_chunks(self.array, self.index, self.region, inner)
+            self.readback.copied_chunks(self.array, self.index, self.region, inner, written)
         return ShardResult(self._pixel_bytes(), read, sum(len(p) for p in parts or ()))
 
 

@@ -1,7 +1,17 @@
-"""Each shard proven as it is written: read back from storage and decoded by zarr-python, and
-compared with the input it was made from, which the job still holds, so the input is read once.
-The files read back are recorded (size and CRC32C of the very bytes zarr-python decoded, each
-file read once), for validation to check against storage later without reading them again.
+"""Each shard proven as it is written: the bytes storage holds at its key known to be the bytes
+written, those bytes decoded by zarr-python, and compared with the input it was made from,
+which the job still holds, so the input is read once. The files proven are recorded (size and
+CRC32C of the very bytes zarr-python decoded), for validation to check against storage later
+without reading them again.
+
+That storage holds the bytes written is known one of two ways, recorded per shard:
+
+* ``read back``: the file read again from storage, and what zarr-python decodes is what it
+  read (local disk, and servers that keep no checksum);
+* ``server checksum``: the server's own checksum of the object at the key, asked right after
+  the upload (a HEAD), equals the CRC32C of the bytes sent, and its size theirs (S3's
+  additional checksums, :meth:`~ngff_resave.storage.Location.write_proven`); then zarr-python
+  decodes the bytes written, from memory, and the shard is not downloaded again.
 
 zarr-python finds each file by its own key and index and decodes every chunk with the
 ``zarr.json`` as stored, so a chunk that does not decode fails and a shard written at another
@@ -12,7 +22,8 @@ key is not found. What it is compared with depends on how the shard was made:
 * files copied as they are (``file copy``): the files zarr-python read are the input's files;
 * anything decoded on the way (``chunk transcode``, the re-encoders): the values zarr-python
   reads equal the input's, as the re-encoder read them, or decoded by zarr-python from the
-  input files the job read (:class:`HeldStore`).
+  input files the job read (:class:`HeldStore`). The re-encoders write through zarr-python or
+  tensorstore, so their shards are always read back.
 """
 
 from __future__ import annotations
@@ -44,7 +55,7 @@ from zarr.storage import StorePath, WrapperStore
 from ngff_resave.arrays.reencode import stored_keys, v3_compressor_to_numcodecs
 from ngff_resave.arrays.shards import EMPTY, shard_entries
 from ngff_resave.model.plan import PlannedArray
-from ngff_resave.storage import Location
+from ngff_resave.storage import READ_BACK, SERVER_CHECKSUM, Location
 
 LOG = logging.getLogger(__name__)
 
@@ -124,6 +135,8 @@ class ArrayProof:
     shards: int = 0
     files: dict[str, tuple[int, int]] = field(default_factory=dict)
     problems: dict[int, str] = field(default_factory=dict)
+    # How storage was known to hold each shard written: shard indices by way.
+    stored: dict[str, list[int]] = field(default_factory=dict)
 
     def as_record(self) -> dict[str, Any]:
         first = min(self.problems) if self.problems else None
@@ -132,6 +145,7 @@ class ArrayProof:
             "files": {key: list(value) for key, value in sorted(self.files.items())},
             "problem": None if first is None else self.problems[first],
             "shards_differing": len(self.problems),
+            "stored_proven_by": {way: sorted(shards) for way, shards in self.stored.items()},
         }
 
 
@@ -211,11 +225,15 @@ class Readback:
             return self._copies[array.path]
 
     def _read_back(
-        self, array: PlannedArray, region: tuple[slice, ...]
+        self, array: PlannedArray, region: tuple[slice, ...], written: dict[str, bytes] | None
     ) -> tuple[Any, dict[str, bytes]]:
         """The region decoded by zarr-python from storage, and the files it read (key below
-        the array: the bytes it decoded, whole)."""
-        recording = RecordingStore(self.target_store)
+        the array: the bytes it decoded, whole); the files ``written`` (storage vouched that it
+        holds them) from memory."""
+        store: Store = self.target_store
+        if written:
+            store = HeldStore(store, {f"{array.path}/{key}": data for key, data in written.items()})
+        recording = RecordingStore(store)
         values = self._open("output", array, recording)[region]
         prefix = f"{array.path}/"
         return values, {key.removeprefix(prefix): data for key, data in recording.whole.items()}
@@ -244,34 +262,42 @@ class Readback:
         region: tuple[slice, ...],
         expected: Any = None,
         held: dict[str, bytes] | None = None,
+        written: dict[str, bytes] | None = None,
     ) -> None:
         """Shard ``index`` read back equals ``expected``, or else the input decoded from the
-        ``held`` files (keys below the array)."""
+        ``held`` files (keys below the array); the files ``written`` (keys below the array),
+        which storage vouched that it holds, decoded from memory."""
 
         def compare() -> dict[str, bytes]:
             wanted = self._held_input(array, region, held or {}) if expected is None else expected
-            got, files = self._read_back(array, region)
+            got, files = self._read_back(array, region, written)
             if not np.array_equal(wanted, got, equal_nan=np.dtype(array.dtype).kind in "fc"):
                 raise _Differs(f"{self._where(array, region)} read back differs from the input")
             return files
 
-        self._run(array, index, region, compare)
+        self._run(array, index, region, compare, written)
 
     def copied_chunks(
-        self, array: PlannedArray, index: int, region: tuple[slice, ...], inner: list[bytes | None]
+        self,
+        array: PlannedArray,
+        index: int,
+        region: tuple[slice, ...],
+        inner: list[bytes | None],
+        written: bytes | None = None,
     ) -> None:
         """Shard ``index``, whose inner chunks are the input chunks' bytes ``inner`` (in the
         shard's order; None: absent), read back from the key zarr-python's chunk key encoding
         gives it: each inner chunk equal to the input chunk, byte for byte, and decoded by the
         codecs its ``zarr.json`` names into a whole chunk. (Decoding them through zarr-python's
-        array machinery costs several times as much and proves no more.)"""
+        array machinery costs several times as much and proves no more.) ``written``: the
+        shard's bytes, which storage vouched that it holds, compared instead of a read."""
 
         def compare() -> dict[str, bytes]:
             copied = self._copied(array)
             grid = tuple(s.start // n for s, n in zip(region, array.output.shards, strict=True))
             key = copied.key(grid)
             where = self.target.child(f"{array.path}/{key}")
-            data = self.target.read_bytes(f"{array.path}/{key}")
+            data = written if written is not None else self.target.read_bytes(f"{array.path}/{key}")
             if all(chunk is None for chunk in inner):
                 if data is not None:
                     raise _Differs(f"{where}: a shard where the input has no chunk")
@@ -293,16 +319,22 @@ class Readback:
                     raise _Differs(f"{where}: inner chunk {number} decodes to another size")
             return {key: data}
 
-        self._run(array, index, region, compare)
+        self._run(array, index, region, compare, None if written is None else {"": written})
 
     def copied_files(
-        self, array: PlannedArray, index: int, region: tuple[slice, ...], held: dict[str, bytes]
+        self,
+        array: PlannedArray,
+        index: int,
+        region: tuple[slice, ...],
+        held: dict[str, bytes],
+        written: dict[str, bytes] | None = None,
     ) -> None:
         """Block or shard ``index``, copied as the input's files ``held``, read back and
-        decoded, and the files zarr-python read are those, byte for byte."""
+        decoded, and the files zarr-python read are those, byte for byte; the files
+        ``written``, which storage vouched that it holds, decoded from memory."""
 
         def compare() -> dict[str, bytes]:
-            _, files = self._read_back(array, region)
+            _, files = self._read_back(array, region, written)
             if files != held:
                 differing = sorted(set(files) ^ set(held)) or sorted(
                     key for key in files if files[key] != held[key]
@@ -313,7 +345,7 @@ class Readback:
                 )
             return files
 
-        self._run(array, index, region, compare)
+        self._run(array, index, region, compare, written)
 
     def nothing_stored(self, array: PlannedArray, shards: int) -> None:
         """``shards`` shards overlap no input file the listing found, so no job writes them:
@@ -322,8 +354,16 @@ class Readback:
             self.proofs.setdefault(array.path, ArrayProof()).shards += shards
 
     def _run(
-        self, array: PlannedArray, index: int, region: tuple[slice, ...], compare: Any
+        self,
+        array: PlannedArray,
+        index: int,
+        region: tuple[slice, ...],
+        compare: Any,
+        written: dict[str, bytes] | None = None,
     ) -> None:
+        """``compare`` the shard, and record it: the files it proved, how storage was known
+        to hold them (every one ``written``, vouched for by storage: by the server's
+        checksum), the difference it found."""
         files: dict[str, bytes] = {}
         try:
             files = compare()
@@ -339,5 +379,6 @@ class Readback:
             proof = self.proofs.setdefault(array.path, ArrayProof())
             proof.shards += 1
             proof.files.update(digests)
+            proof.stored.setdefault(SERVER_CHECKSUM if written else READ_BACK, []).append(index)
             if problem:
                 proof.problems[index] = problem[:2000]

@@ -55,7 +55,7 @@ from ngff_resave.checks.results import Report, join_path, spell_error
 from ngff_resave.model.plan import Mode, Plan, PlannedArray
 from ngff_resave.source.listing import parse
 from ngff_resave.source.v05 import EncodedChunks
-from ngff_resave.storage import Location
+from ngff_resave.storage import SERVER_CHECKSUM, Location
 
 LOG = logging.getLogger("ngff_resave.checks.validation")
 # From this many shards on, pixels are checked in worker processes (see _check_in_processes);
@@ -305,9 +305,18 @@ class _ArrayCheck:
             if self._shards_done == len(self.shard_indices()):
                 self._opened.clear()  # a plate has thousands of arrays: keep none open
 
-    def _copied_bytes(self, index: int) -> str:
+    def _output_bytes(self, key: str, stored: dict[str, bytes] | None) -> bytes | None:
+        """The output file ``key`` (below the array): as just read whole (``stored``, keys
+        below the root), or read now."""
+        path = join_path(self.path, key)
+        if stored is not None and path in stored:
+            return stored[path]
+        return self.target.read_bytes(path)
+
+    def _copied_bytes(self, index: int, stored: dict[str, bytes] | None = None) -> str:
         """Each inner chunk of the shard (the sampled ones in sample mode) is the input chunk
-        file byte for byte, and a missing input chunk is an empty index entry."""
+        file byte for byte, and a missing input chunk is an empty index entry; the shard as
+        ``stored`` when it was just read whole (not downloaded twice)."""
         array = self.array
         shape, shards = array.shape, array.output.shards
         coords = list(inner_chunk_coords(shape, array.output.chunks, shards, index))
@@ -319,7 +328,7 @@ class _ArrayCheck:
         if not wanted:
             return ""
         key = v3_shard_key(shape, shards, index)
-        data = self.target.read_bytes(join_path(self.path, key))
+        data = self._output_bytes(key, stored)
         entries = None if data is None else shard_entries(data, len(coords), self._out(key))
         present = [c for i in wanted if (c := coords[i]) is not None]
         encoded = EncodedChunks(self.source, self.path, array.input, self.reads_in_flight)
@@ -347,7 +356,7 @@ class _ArrayCheck:
                 return f"{where} differs from {self.source.child(self.path)}/{chunk_key}"
         return ""
 
-    def _input_files(self, index: int) -> str:
+    def _input_files(self, index: int, stored: dict[str, bytes] | None = None) -> str:
         """Each input file of the block or shard (those holding sampled chunks in sample mode)
         is in the output as it is: the same file (a link; in place, trivially) or the same
         bytes; and a file the input lacks is not there either."""
@@ -382,7 +391,7 @@ class _ArrayCheck:
                     )
                 if not found or os.path.samefile(f"{source_root}/{key}", f"{target_root}/{key}"):
                     continue
-            if self.source.read_bytes(key) != self.target.read_bytes(key):
+            if self.source.read_bytes(key) != self._output_bytes(name, stored):
                 return f"{self._out(key)} differs from {self.source.child(key)}"
         return ""
 
@@ -429,9 +438,9 @@ class _ArrayCheck:
         if failed is not None:
             raise failed
         if self.array.output.as_input or self.array.mode == Mode.REFERENCE:
-            return self._input_files(index)
+            return self._input_files(index, recording.whole)
         if self.array.mode == Mode.COPY:
-            return self._copied_bytes(index)
+            return self._copied_bytes(index, recording.whole)
         expected = np.asarray(self._open("input")[box])
         equal_nan = np.dtype(self.array.dtype).kind in "fc"
         for part in parts:
@@ -515,9 +524,23 @@ class _ArrayCheck:
         )
         if first:
             return False, first
+        by_checksum = self.proof.stored.get(SERVER_CHECKSUM, 0)
+        if by_checksum:
+            # The others: read back, or no file (validation's listing shows none is there).
+            how = (
+                f"{by_checksum} of them held by storage as written (the server's checksum of "
+                "each object, asked after its upload, that of the bytes sent) and decoded by "
+                "zarr-python from those bytes, the others read back by zarr-python; "
+            )
+            shards = f"{self.array.shards} shards compared by value with the input as written, "
+        else:
+            how = ""
+            shards = (
+                f"{self.array.shards} shards read back by zarr-python and compared by value with "
+                "the input as written; "
+            )
         return True, (
-            f"{self.array.shards} shards read back by zarr-python and compared by value with "
-            f"the input as written; every file as its job recorded; {len(self.sampled or ())} "
+            f"{shards}{how}every file as its job recorded; {len(self.sampled or ())} "
             "sampled input chunks re-read on both sides, equal"
         )
 

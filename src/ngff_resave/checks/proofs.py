@@ -24,6 +24,8 @@ class Proof:
     files: dict[str, tuple[int, int]] = field(default_factory=dict)
     problem: str = ""
     files_problem: str = ""
+    # Shards by how their job knew storage held them (``server checksum``, ``read back``).
+    stored: dict[str, int] = field(default_factory=dict)
 
 
 def gather_proofs(plan: Plan, records: Iterable[dict[str, Any]]) -> dict[str, Proof]:
@@ -58,6 +60,8 @@ def gather_proofs(plan: Plan, records: Iterable[dict[str, Any]]) -> dict[str, Pr
             covered = stop
             proof.files.update((key, (size, crc)) for key, (size, crc) in part["files"].items())
             proof.problem = proof.problem or part.get("problem") or ""
+            for way, shards in (part.get("stored_proven_by") or {}).items():
+                proof.stored[way] = proof.stored.get(way, 0) + len(shards)
             found = None if found is None or part["found"] is None else found + part["found"]
         if covered == array.shards:
             listed = array.input.files_found

@@ -13,7 +13,16 @@ May import: nothing else in the package.
 """
 
 from ngff_resave.storage.backends import open_location
-from ngff_resave.storage.base import LAYER_OPTIONS, Capabilities, Location, StorageError, is_url
+from ngff_resave.storage.base import (
+    LAYER_OPTIONS,
+    READ_BACK,
+    SERVER_CHECKSUM,
+    Capabilities,
+    Location,
+    StorageError,
+    StoredOtherwise,
+    is_url,
+)
 from ngff_resave.storage.documents import copy_json, decode_json, encode_json
 from ngff_resave.storage.fsspec_store import FsspecLocation
 from ngff_resave.storage.local import TEMPORARY_NAME, LocalLocation, temporary_name
@@ -27,12 +36,15 @@ from ngff_resave.storage.records import (
 
 __all__ = [
     "LAYER_OPTIONS",
+    "READ_BACK",
+    "SERVER_CHECKSUM",
     "TEMPORARY_NAME",
     "Capabilities",
     "FsspecLocation",
     "LocalLocation",
     "Location",
     "StorageError",
+    "StoredOtherwise",
     "copy_json",
     "decode_json",
     "delete_local",

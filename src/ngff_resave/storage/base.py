@@ -30,6 +30,16 @@ class StorageError(RuntimeError):
     """A read or write failed; the message names the location."""
 
 
+class StoredOtherwise(StorageError):
+    """The server's checksum of an object just written is not the one of the bytes sent: the
+    message names the object and both checksums."""
+
+
+# How a job knows that storage holds a file it wrote (see :meth:`Location.write_proven`).
+SERVER_CHECKSUM = "server checksum"
+READ_BACK = "read back"
+
+
 def is_url(text: str) -> bool:
     return "://" in text
 
@@ -97,6 +107,15 @@ class Location(ABC):
 
     def write_bytes(self, path: str, data: bytes) -> None:
         self.write_parts(path, [data])
+
+    def write_proven(self, path: str, parts: Iterable[bytes]) -> bytes | None:
+        """``write_parts``, and the bytes written when the store itself vouches that the
+        object now at ``path`` holds exactly them (a server's checksum of it, asked after the
+        write, equal to the one of the bytes sent), so they need not be read back; None when
+        the store cannot say (read the file back to know). Raises :class:`StoredOtherwise`
+        when the store names another checksum. Here: None, reading back is cheap."""
+        self.write_parts(path, parts)
+        return None
 
     @property
     def io_concurrency(self) -> int:

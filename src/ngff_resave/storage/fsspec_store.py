@@ -18,6 +18,7 @@ from ngff_resave.storage.base import (
     Capabilities,
     Location,
     StorageError,
+    StoredOtherwise,
 )
 from ngff_resave.storage.retries import describe, with_retries
 
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 
 # Plain HTTP servers (and object stores behind HTTPS) cannot list folders, in general.
 _UNLISTABLE = ("http://", "https://")
+# The largest object S3 takes in one PUT; a larger one goes up in parts, whose checksum is of
+# the parts, and is read back.
+_ONE_PUT = 5 * 2**30
 
 
 T = TypeVar("T")
@@ -94,6 +98,52 @@ class FsspecLocation(Location):
         except Exception as err:
             raise StorageError(f"cannot write {self.child(path)}: {describe(err)}") from err
 
+    def write_proven(self, path: str, parts: Iterable[bytes]) -> bytes | None:
+        """On S3: one PUT sending the CRC32C of the bytes (S3's additional checksums; a server
+        keeping to the S3 API refuses a body that does not match it), then a HEAD of the key
+        asking for the checksum stored with the object there, which must be that CRC32C and
+        its size the bytes'. A server that answers with no checksum (not every S3-compatible
+        store keeps them) leaves the proof to a read-back (None)."""
+        fs, full = self._fs(path)
+        data = b"".join(parts)
+        if "s3" not in _protocols(fs) or len(data) >= _ONE_PUT:
+            self.write_parts(path, [data])
+            return None
+        import base64
+
+        import google_crc32c
+
+        sent = base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode()
+        bucket, key, _ = fs.split_path(full)
+        try:
+            put = self._retried(
+                path,
+                lambda: fs.pipe_file(
+                    full, data, chunksize=_ONE_PUT, ChecksumAlgorithm="CRC32C", ChecksumCRC32C=sent
+                ),
+            )
+        except Exception as err:
+            raise StorageError(f"cannot write {self.child(path)}: {describe(err)}") from err
+        if not (put or {}).get("ChecksumCRC32C"):
+            return None
+        try:
+            head = self._retried(
+                path,
+                lambda: fs.call_s3("head_object", Bucket=bucket, Key=key, ChecksumMode="ENABLED"),
+            )
+        except Exception as err:
+            raise StorageError(f"cannot look at {self.child(path)}: {describe(err)}") from err
+        stored = head.get("ChecksumCRC32C")
+        if stored is None:
+            return None
+        size = head.get("ContentLength")
+        if stored != sent or size != len(data):
+            raise StoredOtherwise(
+                f"{self.child(path)}: the server holds {size} bytes of CRC32C {stored} there, "
+                f"the job wrote {len(data)} bytes of CRC32C {sent}"
+            )
+        return data
+
     def delete(self, path: str) -> None:
         fs, full = self._fs(path)
         try:
@@ -152,3 +202,8 @@ class FsspecLocation(Location):
     def clear_interrupted_writes(self, folders: list[str] | None = None) -> int:
         # Puts are whole objects: a killed writer leaves nothing behind.
         return 0
+
+
+def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
+    protocol = fs.protocol
+    return (protocol,) if isinstance(protocol, str) else tuple(protocol)
