@@ -155,8 +155,9 @@ def test_steps_totals_and_projection_from_handcrafted_records(handcrafted):
         "earlier runs is not counted):",
         "    3.3 min from the run's start to the catalog; read 5 GB of input, wrote 3.9 GB "
         "(25 MB/s); core time 3.4 min",
-        "    per step, wall / core time: plan 2 s / 1.5 s, convert 1.3 min / 3.0 min (2 jobs), "
-        "metadata 1 s / -, validate 15 s / 15 s (2 jobs), pack 9 s / 9 s",
+        "    per step, wall / core time (and input read per second): plan 2 s / 1.5 s, convert "
+        "1.3 min / 3.0 min at 57.5 MB/s (2 jobs), metadata 1 s / -, validate 15 s / 15 s at "
+        "133 MB/s (2 jobs), pack 9 s / 9 s at 44.4 MB/s",
         "    1 TB of input at this rate on host node-a: 11.1 h wall, 11.4 core-hours "
         "(linear extrapolation of this run)",
     ]

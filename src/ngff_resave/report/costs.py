@@ -318,10 +318,11 @@ def summary_lines(costs: RunCosts | None) -> list[str]:
     if costs.steps:
         steps = ", ".join(
             f"{s.step} {human_duration(s.seconds)} / {human_duration(s.core_seconds)}"
+            + (f" at {human_size(s.gb_per_second * GB)}/s" if s.gb_per_second else "")
             + (f" ({s.jobs} jobs)" if s.jobs > 1 else "")
             for s in costs.steps
         )
-        lines.append(f"    per step, wall / core time: {steps}")
+        lines.append(f"    per step, wall / core time (and input read per second): {steps}")
     lines.append(f"    {projection_text(costs)}")
     return lines
 
