@@ -47,6 +47,13 @@ def test_resources_grow_with_each_attempt():
     assert job_memory_mb(2**20, 2, remote=True) > job_memory_mb(2**20, 2)
 
 
+def test_a_large_plan_is_counted_in_the_memory_asked():
+    # A 1,536-well plate: its pack peaked at 658 MB with a 19.4 MB plan.json; 500 MB were asked.
+    asked = job_memory_mb(8192, 2, plan_bytes=19_355_417)
+    assert asked > 658 * 1.25
+    assert job_memory_mb(8192, 2, plan_bytes=20_000) < 520
+
+
 @pytest.mark.workflow
 @pytest.mark.parametrize("packs", ["split", "packed"])
 def test_every_job_asks_for_more_memory_and_time_than_it_used(tmp_path, packs):

@@ -339,11 +339,25 @@ def pack_threads(wildcards):
 
 # Resources grow with the attempt: a job killed for memory or time (or failed otherwise) is
 # retried, when the profile allows retries, with as much again (see resources.job_memory_mb).
+def plan_bytes(*datasets):
+    """The size of these datasets' plan.json files (a loaded plan's memory grows with it)."""
+    sizes = []
+    for dataset in datasets:
+        try:
+            sizes.append(os.path.getsize(RESULTS / dataset / "plan.json"))
+        except OSError:
+            sizes.append(0)
+    return sum(sizes)
+
+
 def pack_mem_mb(wildcards, threads, attempt):
-    members = [work().entries[d] for d in work().packs.get(wildcards.pack, [])]
+    datasets = work().packs.get(wildcards.pack, [])
+    members = [work().entries[d] for d in datasets]
     remote = any(is_url(e.input) or is_url(e.output) for e in members)
+    # One dataset is loaded at a time: its largest plan counts.
+    largest = max((plan_bytes(d) for d in datasets), default=0)
     return job_resources.job_memory_mb(
-        work().pack_shard_bytes(wildcards.pack), threads, remote, attempt
+        work().pack_shard_bytes(wildcards.pack), threads, remote, attempt, largest
     )
 
 
@@ -366,7 +380,11 @@ def convert_mem_mb(wildcards, threads, attempt):
     plan = dataset_plan(wildcards.dataset)
     remote = is_url(plan.input) or is_url(plan.output)
     return job_resources.job_memory_mb(
-        convert_job(wildcards).shard_bytes, threads, remote, attempt
+        convert_job(wildcards).shard_bytes,
+        threads,
+        remote,
+        attempt,
+        plan_bytes(wildcards.dataset),
     )
 
 
@@ -377,7 +395,15 @@ def convert_runtime(wildcards, attempt):
 def validate_mem_mb(wildcards, threads, attempt):
     entry = work().entries[wildcards.dataset]
     remote = is_url(entry.input) or is_url(entry.output)
-    return job_resources.job_memory_mb(entry.shard_bytes, threads, remote, attempt)
+    return job_resources.job_memory_mb(
+        entry.shard_bytes, threads, remote, attempt, plan_bytes(wildcards.dataset)
+    )
+
+
+def metadata_mem_mb(wildcards, attempt):
+    return job_resources.job_memory_mb(
+        0, 1, False, attempt, plan_bytes(wildcards.dataset), base_mb=1000
+    )
 
 
 def validate_runtime(wildcards, attempt):

@@ -11,7 +11,7 @@ rule metadata:
     conda:
         "../../envs/metadata.yaml"
     resources:
-        mem_mb=fixed_mem_mb(1000),
+        mem_mb=metadata_mem_mb,
         runtime=fixed_runtime(30),
         attempt=attempt_of,
     shell:
