@@ -94,14 +94,20 @@ def image(root: Path, sharded: bool = True, labels: bool = True, seed: int = 1) 
     return root
 
 
-def plate(root: Path, sharded: bool = True) -> Path:
-    """A plate of two rows and two columns, one field each."""
+def plate_layout() -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    """The test plates' rows, columns and wells: two rows and two columns."""
     rows, columns = ["A", "B"], ["1", "2"]
     wells = [
         {"path": f"{r}/{c}", "rowIndex": i, "columnIndex": j}
         for i, r in enumerate(rows)
         for j, c in enumerate(columns)
     ]
+    return rows, columns, wells
+
+
+def plate(root: Path, sharded: bool = True) -> Path:
+    """A plate of two rows and two columns, one field each."""
+    rows, columns, wells = plate_layout()
     _group(root, None)
     for number, well in enumerate(wells):
         field = root / well["path"] / "0"

@@ -157,12 +157,7 @@ BY_DIMENSION = [
 
 def plate(root: Path, sharded: bool = True) -> Path:
     """A plate of two rows and two columns, one field each."""
-    rows, columns = ["A", "B"], ["1", "2"]
-    wells = [
-        {"path": f"{r}/{c}", "rowIndex": i, "columnIndex": j}
-        for i, r in enumerate(rows)
-        for j, c in enumerate(columns)
-    ]
+    rows, columns, wells = v05_inputs.plate_layout()
     zarr.open_group(str(root), mode="a", zarr_format=3)
     for number, well in enumerate(wells):
         field = root / well["path"] / "0"

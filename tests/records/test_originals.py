@@ -40,7 +40,7 @@ from ngff_resave.records.originals import (
 )
 from ngff_resave.records.ownership import CLAIM_FILE, Run, claim_plan_output
 from ngff_resave.sheet.plan import plan_sheet
-from ngff_resave.storage import TEMPORARY_NAME, StorageError, open_location
+from ngff_resave.storage import TEMPORARY_NAME, Location, StorageError, open_location
 
 ROW = {"ngff_version": "0.6", "mode": "reference", "in_place": True}
 
@@ -137,6 +137,19 @@ def assert_no_new_above_old(root: Path, old: str, new: str) -> None:
         }
         assert set(below.values()) == {new}, (node, below)
     assert {v for v in versions.values() if v} <= {old, new}
+
+
+def counted_reads(monkeypatch: pytest.MonkeyPatch, location: Location) -> list[str]:
+    """The paths ``location``'s backend reads from now on, in order."""
+    reads: list[str] = []
+    real = type(location).read_bytes
+
+    def counted(self, path):  # type: ignore[no-untyped-def]
+        reads.append(path)
+        return real(self, path)
+
+    monkeypatch.setattr(type(location), "read_bytes", counted)
+    return reads
 
 
 def make_plan(tmp_path: Path, source: Path) -> Path:
@@ -282,14 +295,7 @@ def test_the_first_kept_documents_stand_and_a_rerun_reads_them_in_one_request(
         assert row["input_version"] == "0.5"
         assert (source / ORIGINALS_ARCHIVE).read_bytes() == archive
     location = open_location(str(source))
-    reads: list[str] = []
-    real = type(location).read_bytes
-
-    def counted(self, path):  # type: ignore[no-untyped-def]
-        reads.append(path)
-        return real(self, path)
-
-    monkeypatch.setattr(type(location), "read_bytes", counted)
+    reads = counted_reads(monkeypatch, location)
     kept = read_originals(location)
     assert reads == [ORIGINALS_ARCHIVE]
     assert kept is not None
@@ -389,14 +395,7 @@ def test_a_claim_on_an_input_never_replaced_says_so_and_its_jobs_read_nothing_ba
     location = open_location(str(source))
     claim_plan_output(plan, location, Run.current(results))
     assert read_json(source / CLAIM_FILE)[STATE] == INPUT_STATE
-    reads: list[str] = []
-    real = type(location).read_bytes
-
-    def counted(self, path):  # type: ignore[no-untyped-def]
-        reads.append(path)
-        return real(self, path)
-
-    monkeypatch.setattr(type(location), "read_bytes", counted)
+    reads = counted_reads(monkeypatch, location)
     withdraw_root(plan, location)
     assert reads == [CLAIM_FILE]
     # Taken again (the next run of the row), the claim keeps what it says of the documents:

@@ -59,7 +59,7 @@ WAYS = {
 
 
 def levels(root: Path) -> list[str]:
-    """The image arrays of a 0.5 dataset (every array with a dimension named x)."""
+    """The arrays of a Zarr v3 dataset (every array node): a 0.5 or 0.6 one's image levels."""
     return sorted(
         str(p.parent.relative_to(root))
         for p in root.rglob("zarr.json")

@@ -31,9 +31,11 @@ from remote_servers import (  # noqa: F401 - fixtures
     s3_server_fixture,
 )
 from test_v05_inputs import (
+    WAYS,
     assert_valid_06,
     engines,
     files,
+    levels,
     snapshot,
 )
 
@@ -50,22 +52,6 @@ KINDS = {
     "unsharded": lambda root: v06_inputs.image(root, sharded=False),
     "plate": v06_inputs.plate,
 }
-WAYS = {
-    "copy": ({}, "file copy"),
-    "links": ({"mode": "reference"}, "link"),
-    "reshard": ({"shards": [2, 64, 64]}, "shard copy"),
-    "rechunk": ({"chunks": [1, 8, 8], "shards": [2, 32, 32]}, None),
-    "codec": ({"codec": "gzip-1"}, None),
-}
-
-
-def levels(root: Path) -> list[str]:
-    """The arrays of a dataset (the image levels: every array node)."""
-    return sorted(
-        str(p.parent.relative_to(root))
-        for p in root.rglob("zarr.json")
-        if read_json(p).get("node_type") == "array"
-    )
 
 
 def assert_same_pixels(source: Path, output: Path) -> None:
