@@ -67,8 +67,8 @@ class Progress:
         self.shards = 0
         self.bytes = 0
 
-    def advance(self, nbytes: int) -> None:
-        self.shards += 1
+    def advance(self, nbytes: int, shards: int = 1) -> None:
+        self.shards += shards
         self.bytes += nbytes
         if self.on_shard is not None:
             self.on_shard(nbytes)
@@ -111,6 +111,13 @@ class ShardResult:
 def _shard_pixel_bytes(array: PlannedArray, index: int) -> int:
     region = shard_slices(array.shape, array.output.shards, index)
     return int(array.dtype[2:]) * math.prod(s.stop - s.start for s in region)
+
+
+def _pixel_bytes_of(array: PlannedArray, shards: list[int]) -> int:
+    """The pixel bytes of these shards of ``array``: the array's own when they are all."""
+    if len(shards) == array.shards:
+        return array.bytes
+    return sum(_shard_pixel_bytes(array, index) for index in shards)
 
 
 @dataclass
@@ -405,10 +412,10 @@ def run_convert_job(
             if engine == Engine.LINK and linker is None:
                 # In place the files are where they are: no shard has anything to do, and a
                 # plate's thousands of them are not worth a task each.
-                for index in indices:
-                    nbytes = _shard_pixel_bytes(array, index)
-                    left_in_place.setdefault(array.path, ShardResult(0)).add(ShardResult(nbytes))
-                    progress.advance(nbytes)
+                shards = list(indices)
+                nbytes = _pixel_bytes_of(array, shards)
+                left_in_place.setdefault(array.path, ShardResult(0)).add(ShardResult(nbytes))
+                progress.advance(nbytes, len(shards))
                 continue
             for index in indices:
                 yield ShardTask(

@@ -32,6 +32,18 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+@contextmanager
+def kept_from_collector() -> Iterator[None]:
+    """Every object alive on entry (a loaded plan: a plate's is a million small objects) left
+    out of the cycle collector's passes until exit. They live as long as the step anyway, and
+    passes over them took 1.3 s of a plate's 12.5 s pack; on exit they may be freed again."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 # Memory a loaded plan takes per byte of its plan.json: a 1,536-well plate's 19.4 MB plan
 # took its pack from about 100 MB to 658 MB (29 times), with a margin.
 PLAN_MEMORY_FACTOR = 40

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import json
 import logging
 import posixpath
 from pathlib import Path
@@ -23,6 +22,7 @@ from ngff_resave.ome.attributes import group_metadata
 from ngff_resave.ome.challenge_stats import STATS_KEY, array_stats
 from ngff_resave.records.originals import (
     Kept,
+    documents_untouched,
     keep_originals,
     mark_replacing,
     read_kept,
@@ -39,7 +39,7 @@ from ngff_resave.records.ownership import (
     confirm_claim,
     settle_claim,
 )
-from ngff_resave.storage import Location, encode_json, open_location
+from ngff_resave.storage import Location, decode_json, encode_json, open_location
 
 LOG = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ def _changed(found: Kept, documents: dict[str, dict[str, Any]]) -> dict[str, dic
         if data is None:
             return False
         try:
-            current = json.loads(data)
+            current = decode_json(data)
         except ValueError:
             return False
         new = documents[path]
@@ -252,10 +252,14 @@ def _write_metadata(
         nbytes += sum(len(data) for _, data in items)
 
     # Temporary files of killed jobs (shards and links are written under a temporary name);
-    # in place, only where the workflow writes: the input's chunk folders are not walked.
-    target.clear_interrupted_writes(
-        ["", *plan.groups, *(a.path for a in plan.arrays)] if plan.in_place else None
-    )
+    # in place, only where the workflow writes: the input's chunk folders are not walked, nor
+    # (Zarr v3 input) the nodes' folders while no document of theirs was ever being replaced.
+    if not plan.in_place:
+        target.clear_interrupted_writes()
+    elif plan.replaces_input_documents and documents_untouched(target):
+        target.clear_interrupted_writes([""])
+    else:
+        target.clear_interrupted_writes(["", *plan.groups, *(a.path for a in plan.arrays)])
     if migrated:
         from ngff_resave.arrays.extras import migrate
 

@@ -300,12 +300,19 @@ def mark_input(location: Location) -> None:
     _set_state(location, INPUT_STATE)
 
 
+def documents_untouched(location: Location) -> bool:
+    """Whether the claim says every replaceable document is the input's own: then no run
+    was replacing them (the claim says so before the first is written), so no killed
+    document write can have left a temporary file beside one."""
+    claim = location.read_json(CLAIM_FILE)
+    return claim is not None and claim.get(STATE) == INPUT_STATE
+
+
 def withdraw(location: Location, kept: Kept | None = None) -> int:
     """In place over Zarr v3: put back every document a run replaced (the claim aside: the
     dataset stays claimed), the root first; returns how many. Afterwards the dataset reads as
     its input everywhere."""
-    claim = location.read_json(CLAIM_FILE)
-    if claim is not None and claim.get(STATE) == INPUT_STATE:
+    if documents_untouched(location):
         return 0
     kept = kept if kept is not None else read_originals(location)
     if kept is None:
@@ -313,6 +320,9 @@ def withdraw(location: Location, kept: Kept | None = None) -> int:
     changed = _put_back(location, {p: data for p, data in kept.items() if p != CLAIM_FILE})
     if changed:
         LOG.info("%s: %d replaced documents put back, the root first", location.url, len(changed))
+    # A killed replacement's temporary files too, before the claim says none was replaced
+    # (from then on only the root is searched for them).
+    location.clear_interrupted_writes(sorted({"", *(posixpath.dirname(p) for p in kept)}))
     _set_state(location, INPUT_STATE)
     return len(changed)
 

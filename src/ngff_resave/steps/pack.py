@@ -24,7 +24,7 @@ from ngff_resave.records.outcomes import Outcome
 from ngff_resave.records.ownership import Run, claim_plan_output
 from ngff_resave.report.thumbnails import THUMBNAIL_FILE
 from ngff_resave.sheet.plan import plan_row
-from ngff_resave.steps import load_plan
+from ngff_resave.steps import plan_of_step
 from ngff_resave.steps.validate import record_thumbnail, validate_plan
 from ngff_resave.storage import (
     delete_local,
@@ -72,35 +72,38 @@ def run_dataset(
     step = "convert"
     plan_digest = None
     try:
-        plan, plan_digest = load_plan(results / dataset / "plan.json")
-        # Only where a job left a record to reuse: a plate's plan takes a while to digest.
-        pixels = None
-        target = open_location(plan.output, plan.output_storage)
-        failed_arrays = (outcomes.read_outcome(results, dataset) or {}).get("failed_arrays", [])
-        run = Run.current(results)
-        claim_plan_output(plan, target, run)
-        records = []
-        for job in plan.jobs:
-            path = results / dataset / "convert" / f"{job.id}.json"
-            record = read_local_record(path)
-            if record and pixels is None:
-                pixels = plan.pixels_digest()
-            if record and outcomes.convert_record_reusable(
-                record, pixels, plan.output, failed_arrays
-            ):
-                # Shards written for the same pixels and found good (a crate field changed, or
-                # the job was killed after this part): they stand.
-                LOG.info("dataset '%s': convert job %s kept (same pixels)", dataset, job.id)
-                withdraw_root(plan, target)
-            else:
-                record = run_convert_job(plan, job.id, path, threads=threads, run=run)
-            records.append(record)
-        step = "metadata"
-        write_local_json(results / dataset / "metadata.json", write_metadata(plan, records, run))
-        step = "validate"
-        outcome = validate_plan(plan, plan_digest, mode, sample_chunks, threads, rule, log, records)
-        record_thumbnail(plan, outcome, results)
-        return outcome
+        with plan_of_step(results / dataset / "plan.json") as (plan, plan_digest):
+            # Only where a job left a record to reuse: a plate's plan takes a while to digest.
+            pixels = None
+            target = open_location(plan.output, plan.output_storage)
+            failed_arrays = (outcomes.read_outcome(results, dataset) or {}).get("failed_arrays", [])
+            run = Run.current(results)
+            claim_plan_output(plan, target, run)
+            records = []
+            for job in plan.jobs:
+                path = results / dataset / "convert" / f"{job.id}.json"
+                record = read_local_record(path)
+                if record and pixels is None:
+                    pixels = plan.pixels_digest()
+                if record and outcomes.convert_record_reusable(
+                    record, pixels, plan.output, failed_arrays
+                ):
+                    # Shards written for the same pixels and found good (a crate field changed, or
+                    # the job was killed after this part): they stand.
+                    LOG.info("dataset '%s': convert job %s kept (same pixels)", dataset, job.id)
+                    withdraw_root(plan, target)
+                else:
+                    record = run_convert_job(plan, job.id, path, threads=threads, run=run)
+                records.append(record)
+            step = "metadata"
+            metadata = write_metadata(plan, records, run)
+            write_local_json(results / dataset / "metadata.json", metadata)
+            step = "validate"
+            outcome = validate_plan(
+                plan, plan_digest, mode, sample_chunks, threads, rule, log, records
+            )
+            record_thumbnail(plan, outcome, results)
+            return outcome
     except Exception as err:  # noqa: BLE001 - one dataset's failure must not stop the others
         LOG.error("dataset '%s': %s failed", dataset, step, exc_info=err)
         delete_local(results / dataset / THUMBNAIL_FILE)

@@ -14,7 +14,7 @@ from ngff_resave.model.plan import Failure, Plan
 from ngff_resave.records.originals import withdraw_root
 from ngff_resave.records.outcomes import Outcome
 from ngff_resave.report.thumbnails import THUMBNAIL_FILE, render_dataset
-from ngff_resave.steps import load_plan
+from ngff_resave.steps import plan_of_step
 from ngff_resave.storage import (
     delete_local,
     open_location,
@@ -110,49 +110,49 @@ def validate_step(
 ) -> Outcome:
     """Validation of a dataset converted by its own jobs, or the failure that stopped it before;
     its outcome, then the job's record."""
-    plan, plan_digest = load_plan(plan_path)
-    metadata = read_local_record(metadata_record) or {}
-    if metadata.get("error"):
-        job = metadata.get("failed_job")
-        log = f"convert-{job}.log" if job else f"metadata-{metadata_record.stem}.log"
-        outcome = Outcome(
-            dataset=plan.dataset,
-            valid=False,
-            plan_digest=plan_digest,
-            rule="convert" if job else "metadata",
-            log=str(logs / plan.dataset / log),
-            error=metadata["error"],
-            failure=Failure.CONVERSION.value,
+    with plan_of_step(plan_path) as (plan, plan_digest):
+        metadata = read_local_record(metadata_record) or {}
+        if metadata.get("error"):
+            job = metadata.get("failed_job")
+            log = f"convert-{job}.log" if job else f"metadata-{metadata_record.stem}.log"
+            outcome = Outcome(
+                dataset=plan.dataset,
+                valid=False,
+                plan_digest=plan_digest,
+                rule="convert" if job else "metadata",
+                log=str(logs / plan.dataset / log),
+                error=metadata["error"],
+                failure=Failure.CONVERSION.value,
+            )
+        else:
+            try:
+                outcome = validate_plan(
+                    plan,
+                    plan_digest,
+                    mode,
+                    sample_chunks,
+                    threads,
+                    "validate",
+                    str(logs / plan.dataset / f"validate-{record.stem}.log"),
+                    convert_records(plan, results),
+                )
+                record_thumbnail(plan, outcome, results)
+            except Exception as err:  # noqa: BLE001 - recorded as the dataset's outcome
+                LOG.error("dataset '%s': validation failed", plan.dataset, exc_info=err)
+                outcome = Outcome.failed_with(
+                    plan.dataset, err, Failure.CONVERSION, plan_digest=plan_digest, rule="validate"
+                )
+        outcome.record = str(record)
+        outcome.write(results)
+        write_local_json(
+            record,
+            {
+                "dataset": plan.dataset,
+                "valid": outcome.valid,
+                "error": outcome.error,
+                # What the workflow reruns this job with while its dataset stays done.
+                "validate": {"mode": mode, "sample_chunks": sample_chunks},
+                "peak_memory_bytes": peak_memory_bytes(),
+            },
         )
-    else:
-        try:
-            outcome = validate_plan(
-                plan,
-                plan_digest,
-                mode,
-                sample_chunks,
-                threads,
-                "validate",
-                str(logs / plan.dataset / f"validate-{record.stem}.log"),
-                convert_records(plan, results),
-            )
-            record_thumbnail(plan, outcome, results)
-        except Exception as err:  # noqa: BLE001 - recorded as the dataset's outcome
-            LOG.error("dataset '%s': validation failed", plan.dataset, exc_info=err)
-            outcome = Outcome.failed_with(
-                plan.dataset, err, Failure.CONVERSION, plan_digest=plan_digest, rule="validate"
-            )
-    outcome.record = str(record)
-    outcome.write(results)
-    write_local_json(
-        record,
-        {
-            "dataset": plan.dataset,
-            "valid": outcome.valid,
-            "error": outcome.error,
-            # What the workflow reruns this job with while its dataset stays done.
-            "validate": {"mode": mode, "sample_chunks": sample_chunks},
-            "peak_memory_bytes": peak_memory_bytes(),
-        },
-    )
-    return outcome
+        return outcome
