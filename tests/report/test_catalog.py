@@ -1,6 +1,9 @@
+import json
+
 import pandas as pd
 from conftest import settings_for
 
+from ngff_resave.report import catalog
 from ngff_resave.report.catalog import COLUMNS, human_bytes, write_run_catalog
 from ngff_resave.sheet.plan import plan_sheet
 from ngff_resave.steps.pack import run_dataset
@@ -59,6 +62,36 @@ def test_catalog_columns_values_and_failures(examples, tmp_path, example_copy):
     failures = pd.read_csv(results / "failed.tsv", sep="\t", dtype=str)
     assert list(failures.columns) == ["dataset", "rule", "log", "failure", "error"]
     assert failures.loc[0, "dataset"] == "broken" and failures.loc[0, "failure"] == "input defect"
+
+
+def test_the_catalog_takes_each_plan_summary_its_job_recorded(
+    examples, tmp_path, monkeypatch
+):
+    """The row is the same from the summary recorded with the outcome, which spares reading a
+    plate's plan (tens of MB); an outcome without one (an earlier version's) reads the plan."""
+    results, logs = tmp_path / "results", tmp_path / "logs"
+    rows = [settings_for(d, examples[d], tmp_path / f"{d}.ome.zarr") for d in ("plate", "image-with-labels")]
+    sheet = plan_sheet(rows, results)
+    (results / "plan.json").write_bytes(sheet.to_bytes())
+    for dataset in ("plate", "image-with-labels"):
+        assert run_dataset(dataset, results, logs, 1, "full", 8).write(results).exists()
+    write_run_catalog(results, None)
+    from_plans = (results / "catalog.csv").read_bytes()
+    read_plans = []
+    real = catalog.read_plan_summary
+    monkeypatch.setattr(
+        catalog, "read_plan_summary", lambda path: read_plans.append(path) or real(path)
+    )
+    write_run_catalog(results, None)
+    assert read_plans == []
+    assert (results / "catalog.csv").read_bytes() == from_plans
+    outcome = results / "plate" / "validation.json"
+    recorded = json.loads(outcome.read_text())
+    assert recorded["summary"]["array_count"] == 16
+    outcome.write_text(json.dumps({**recorded, "summary": {}}))
+    write_run_catalog(results, None)
+    assert read_plans == [results / "plate" / "plan.json"]
+    assert (results / "catalog.csv").read_bytes() == from_plans
 
 
 def test_human_bytes_matches_the_challenge_spelling():

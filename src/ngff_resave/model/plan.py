@@ -443,10 +443,7 @@ class ArraySummary(_Summary):
         return _sharded(self.output.as_input, self.input.shards, self.mode)
 
 
-class PlanSummary(_Summary):
-    """What the catalog reads of a dataset's plan: a plate's plan holds every array's
-    documents (tens of MB), which the catalog does not need."""
-
+class _PlanFields(_Summary):
     format: Literal[3]
     dataset: str
     input: str
@@ -456,12 +453,41 @@ class PlanSummary(_Summary):
     name: str | None
     wells: int | None
     images: list[str]
-    arrays: list[ArraySummary]
     inventory: list[InventoryItem] = []
     mends: list[Mend] = []
     origin: str | None
     input_version: str = "0.4"
     ngff_version: str = "0.5"
+
+
+class _PlanFile(_PlanFields):
+    """A plan as the summary reads it: every array, without its documents and codecs."""
+
+    arrays: list[ArraySummary]
+
+
+class PlanSummary(_PlanFields):
+    """What the catalog reads of a dataset's plan: its fields but the arrays, of which only the
+    first image's level 0, how many there are, their levels and modes. A plate's plan holds
+    every array's documents (tens of MB); its job records this summary with its outcome."""
+
+    first_level: ArraySummary
+    array_count: int
+    levels: int
+    modes: list[str]
+
+    @classmethod
+    def of(cls, plan: Plan | _PlanFile) -> PlanSummary:
+        fields = {name: getattr(plan, name) for name in _PlanFields.model_fields}
+        first_image = plan.images[0] if plan.images else ""
+        first = next(a for a in plan.arrays if a.image == first_image and a.level == 0)
+        return cls(
+            **fields,
+            first_level=ArraySummary.model_validate(first.model_dump()),
+            array_count=len(plan.arrays),
+            levels=1 + max(a.level for a in plan.arrays),
+            modes=sorted({str(a.mode) for a in plan.arrays}),
+        )
 
     @property
     def skipped(self) -> list[InventoryItem]:
@@ -515,7 +541,8 @@ def read_plan(path: str | Path) -> Plan | None:
 
 def read_plan_summary(path: str | Path) -> PlanSummary | None:
     """:class:`PlanSummary` of a dataset's plan, or None as :func:`read_plan` gives."""
-    return _read_model(PlanSummary, path, PLAN_FORMAT)
+    plan = _read_model(_PlanFile, path, PLAN_FORMAT)
+    return None if plan is None else PlanSummary.of(plan)
 
 
 def read_sheet_plan(path: str | Path) -> SheetPlan | None:
@@ -532,7 +559,7 @@ def _read_model(cls: type[ModelT], path: str | Path, version: int) -> ModelT | N
         LOG.warning(
             "%s is not a %s of format %d (%s): planning again",
             path,
-            cls.__name__,
+            cls.__name__.lstrip("_"),
             version,
             err.errors()[0]["msg"],
         )

@@ -64,6 +64,9 @@ class Outcome:
     checks: list[dict[str, Any]] = field(default_factory=list)
     # What the thumbnail beside the outcome shows; empty when there is none.
     thumbnail: str = ""
+    # The plan's summary for the catalog (model.plan.PlanSummary), which then need not read
+    # the plan; empty when the job did not make one.
+    summary: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def failed_with(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
 
 from ngff_resave.arrays.codecs import v3_data_type
 from ngff_resave.model.plan import (
@@ -136,8 +137,7 @@ def catalog_row(
     crate: dict[str, Any] | None,
     url_prefix: str | None,
 ) -> dict[str, Any]:
-    first_image = plan.images[0] if plan.images else ""
-    level0 = next(a for a in plan.arrays if a.image == first_image and a.level == 0)
+    level0 = plan.first_level
     written = sum(r.get("bytes_written", 0) for r in records) + metadata_record.get(
         "bytes_written", 0
     )
@@ -161,11 +161,11 @@ def catalog_row(
         "ngff_version": plan.ngff_version,
         "input_version": plan.input_version,
         "dtype": v3_data_type(level0.dtype)[0],
-        "levels": 1 + max(a.level for a in plan.arrays),
-        "arrays": len(plan.arrays),
+        "levels": plan.levels,
+        "arrays": plan.array_count,
         "read": sum(r.get("bytes_read", 0) for r in records),
         "seconds": round(sum(r.get("seconds", 0) for r in records), 3),
-        "mode": "+".join(sorted({str(a.mode) for a in plan.arrays})),
+        "mode": "+".join(plan.modes),
         "valid": bool(outcome.get("valid")),
         "validated": outcome.get("validated", "") if outcome.get("valid") else "",
         "mended": _listed(mend.line() for mend in plan.mends),
@@ -194,6 +194,16 @@ def unplanned_row(entry: SheetEntry, url_prefix: str | None, error: str) -> dict
     return row
 
 
+def recorded_summary(outcome: dict[str, Any] | None, plan_digest: str | None) -> PlanSummary | None:
+    """The plan's summary a job recorded with the outcome, when made from this plan."""
+    if not outcome or not outcome.get("summary") or outcome.get("plan_digest") != plan_digest:
+        return None
+    try:
+        return PlanSummary.model_validate(outcome["summary"])
+    except ValidationError:
+        return None  # of another version: the plan is read instead
+
+
 def build_catalog(
     results: Path,
     sheet: SheetPlan,
@@ -208,7 +218,7 @@ def build_catalog(
     for entry in sheet.entries:
         folder = results / entry.dataset
         failure: dict[str, str] | None = None
-        outcome = read_local_record(folder / "validation.json")
+        outcome = recorded = read_local_record(folder / "validation.json")
         if entry.plan_digest is None:
             failure = {
                 "rule": "plan",
@@ -229,8 +239,11 @@ def build_catalog(
             outcome = {"valid": False, "error": failure["error"]}
         elif not outcome.get("valid"):
             failure = {k: outcome.get(k, "") for k in ("rule", "log", "failure", "error")}
-        # The summary: a plate's whole plan takes seconds to read, its row needs little.
-        planned = read_plan_summary(folder / "plan.json")
+        # The summary: as the job recorded it with the outcome, else read from the plan (a
+        # plate's whole plan takes seconds to read, its row needs little).
+        planned = recorded_summary(recorded, entry.plan_digest) or read_plan_summary(
+            folder / "plan.json"
+        )
         if planned is None:
             raise FileNotFoundError(
                 f"dataset '{entry.dataset}': {folder / 'plan.json'} is "

@@ -10,7 +10,7 @@ from typing import Any
 from ngff_resave.arrays.resources import peak_memory_bytes
 from ngff_resave.checks.results import Report
 from ngff_resave.checks.validation import validate_dataset
-from ngff_resave.model.plan import Failure, Plan
+from ngff_resave.model.plan import Failure, Plan, PlanSummary
 from ngff_resave.records.originals import withdraw_root
 from ngff_resave.records.outcomes import Outcome
 from ngff_resave.report.thumbnails import THUMBNAIL_FILE, render_dataset
@@ -63,6 +63,7 @@ def validate_plan(
     report = validate_dataset(plan, mode, sample_chunks, None, threads, records)
     report.log_summary()
     outcome = outcome_of_validation(report, plan_digest, mode, rule, log)
+    outcome.summary = PlanSummary.of(plan).model_dump(mode="json")
     if not outcome.valid:
         # An invalid output must not look complete to a reader or to the next run.
         withdraw_root(plan, open_location(plan.output, plan.output_storage))
