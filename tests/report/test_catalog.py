@@ -64,13 +64,14 @@ def test_catalog_columns_values_and_failures(examples, tmp_path, example_copy):
     assert failures.loc[0, "dataset"] == "broken" and failures.loc[0, "failure"] == "input defect"
 
 
-def test_the_catalog_takes_each_plan_summary_its_job_recorded(
-    examples, tmp_path, monkeypatch
-):
+def test_the_catalog_takes_each_plan_summary_its_job_recorded(examples, tmp_path, monkeypatch):
     """The row is the same from the summary recorded with the outcome, which spares reading a
     plate's plan (tens of MB); an outcome without one (an earlier version's) reads the plan."""
     results, logs = tmp_path / "results", tmp_path / "logs"
-    rows = [settings_for(d, examples[d], tmp_path / f"{d}.ome.zarr") for d in ("plate", "image-with-labels")]
+    rows = [
+        settings_for(d, examples[d], tmp_path / f"{d}.ome.zarr")
+        for d in ("plate", "image-with-labels")
+    ]
     sheet = plan_sheet(rows, results)
     (results / "plan.json").write_bytes(sheet.to_bytes())
     for dataset in ("plate", "image-with-labels"):

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from ngff_resave.storage import copy_json, decode_json, encode_json
+from ngff_resave.storage import copy_json, decode_json, encode_json, encode_line
 
 VALUES = [
     {"zarr_format": 3, "node_type": "group", "attributes": {"ome": {"version": "0.6"}}},
@@ -24,6 +24,9 @@ def test_encoded_documents_read_back_as_the_value(value):
     assert json.loads(data) == value
     assert decode_json(data) == value
     assert copy_json(value) == value
+    line = encode_line(value)
+    assert "\n" not in line
+    assert json.loads(line) == value
 
 
 def test_an_encoded_document_is_indented_by_two_spaces():
@@ -37,7 +40,7 @@ def test_nan_and_infinities_are_kept_not_made_null(special):
     assert data == json.dumps(value, indent=2).encode() + b"\n"
     back = decode_json(data)
     copied = copy_json(value)
-    for result in (back, copied):
+    for result in (back, copied, json.loads(encode_line(value))):
         assert result["fill"] is not None
         assert (math.isnan(result["fill"]) and math.isnan(special)) or result["fill"] == special
 

@@ -19,6 +19,8 @@ from typing import Any
 
 from ngff_resave.model.plan import Failure, SheetEntry, digest
 from ngff_resave.storage import (
+    decode_json,
+    encode_line,
     open_location,
     read_local_bytes,
     read_local_record,
@@ -94,7 +96,7 @@ def outcome_json(value: dict[str, Any]) -> bytes:
     lines = []
     for key, item in value.items():
         if isinstance(item, list) and item:
-            items = ",\n    ".join(json.dumps(entry) for entry in item)
+            items = ",\n    ".join(encode_line(entry) for entry in item)
             text = f"[\n    {items}\n  ]"
         else:
             text = json.dumps(item)
@@ -131,7 +133,7 @@ def dataset_state(results: Path, entry: SheetEntry, mode: str | None = None) -> 
     if data is None:
         return DatasetState(done=False)
     try:
-        outcome = json.loads(data)
+        outcome = decode_json(data)
     except ValueError:
         return DatasetState(done=False)
     fingerprint = digest(data)[:16]

@@ -38,7 +38,7 @@ from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
 
 from ngff_resave.ome.attributes import multiscale_axes
-from ngff_resave.storage import Location
+from ngff_resave.storage import Location, decode_json
 
 LOG = logging.getLogger(__name__)
 
@@ -539,7 +539,7 @@ def _node(document: bytes | None, kind: str) -> dict[str, Any]:
     it, or :class:`_LeftToZarr`."""
     if document is None:
         raise _LeftToZarr("no document")
-    node = json.loads(document)
+    node = decode_json(document)
     if not isinstance(node, dict) or node.get("zarr_format") != 3:
         raise _LeftToZarr("not a Zarr v3 document")
     if node.get("node_type") != kind or node.get("consolidated_metadata") is not None:

@@ -23,7 +23,7 @@ from ngff_resave.storage.base import (
     StoredOtherwise,
     is_url,
 )
-from ngff_resave.storage.documents import copy_json, decode_json, encode_json
+from ngff_resave.storage.documents import copy_json, decode_json, encode_json, encode_line
 from ngff_resave.storage.fsspec_store import FsspecLocation
 from ngff_resave.storage.local import TEMPORARY_NAME, LocalLocation, temporary_name
 from ngff_resave.storage.records import (
@@ -49,6 +49,7 @@ __all__ = [
     "decode_json",
     "delete_local",
     "encode_json",
+    "encode_line",
     "is_url",
     "open_location",
     "read_local_bytes",

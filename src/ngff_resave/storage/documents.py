@@ -33,6 +33,17 @@ def encode_json(value: Any) -> bytes:
     return _standard(value) if b"null" in data and not _finite(value) else data
 
 
+def encode_line(value: Any) -> str:
+    """``value`` as compact JSON on one line."""
+    try:
+        data = orjson.dumps(value)
+    except TypeError:
+        data = None  # an integer beyond 64 bits
+    if data is None or (b"null" in data and not _finite(value)):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return data.decode()
+
+
 def decode_json(data: bytes | str) -> Any:
     """The value of JSON text; NaN, infinities and integers beyond 64 bits as the standard
     library reads them. Raises ValueError when it is not JSON."""

@@ -6,10 +6,10 @@ through :class:`LocalLocation`'s temporary-name-and-rename writing.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from ngff_resave.storage.documents import decode_json
 from ngff_resave.storage.local import LocalLocation
 
 
@@ -23,7 +23,7 @@ def read_local_record(path: str | Path) -> dict[str, Any] | None:
     """A JSON record (a job's or a dataset's), or None when it is missing or not an object:
     a record that cannot be read stands for no finished work."""
     try:
-        value = json.loads(Path(path).read_text())
+        value = decode_json(Path(path).read_bytes())
     except (FileNotFoundError, ValueError):
         return None
     return value if isinstance(value, dict) else None
