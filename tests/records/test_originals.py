@@ -34,6 +34,7 @@ from ngff_resave.records.originals import (
     keep_originals,
     mark_replacing,
     pack,
+    read_kept_document,
     read_originals,
     unpack,
     withdraw_root,
@@ -357,6 +358,34 @@ def test_an_archive_member_that_is_no_kept_document_is_refused():
             unpack(pack({path: b"x"}), "here")
     with pytest.raises(StorageError, match="not an archive"):
         unpack(b"not a tar", "here")
+
+
+def test_one_kept_document_is_read_from_the_archive_the_crate_first(tmp_path):
+    """The crate leads the archive (read without unpacking a plate's thousands of documents),
+    the root next, the claim last; a document not kept, or kept as absent, reads as None."""
+    kept = {
+        "zarr.json": b'{"root": 1}',
+        "B/zarr.json": None,
+        "A/zarr.json": b'{"a": 1}',
+        "ro-crate-metadata.json": b'{"crate": 1}',
+        ".ngff-resave.json": b'{"claim": 1}',
+    }
+    (tmp_path / ORIGINALS_ARCHIVE).write_bytes(pack(kept))
+    with tarfile.open(tmp_path / ORIGINALS_ARCHIVE) as archive:
+        names = archive.getnames()
+    assert names == [
+        "ro-crate-metadata.json",
+        "zarr.json",
+        "A/zarr.json",
+        ".ngff-resave.json",
+        ABSENT_LIST,
+    ]
+    location = open_location(str(tmp_path))
+    for path in (*kept, "C/zarr.json"):
+        assert read_kept_document(location, path) == kept.get(path), path
+    (tmp_path / ORIGINALS_ARCHIVE).write_bytes(b"not a tar")
+    with pytest.raises(StorageError, match="not an archive"):
+        read_kept_document(location, "zarr.json")
 
 
 def test_the_first_archive_stands_and_only_gains_documents_a_new_plan_replaces(tmp_path):

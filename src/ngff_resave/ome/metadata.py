@@ -26,7 +26,7 @@ from ngff_resave.records.originals import (
     keep_originals,
     mark_replacing,
     read_kept,
-    read_originals,
+    read_kept_document,
     withdraw,
 )
 from ngff_resave.records.ownership import (
@@ -66,9 +66,11 @@ def read_input_crate(
     claim now owns, but its copy is kept); ``originals``: the kept documents when already read
     (False: read them here)."""
     if plan.replaces_input_documents:
-        if originals is False:
-            originals = read_originals(source)
-        kept = (originals or {}).get(CRATE_FILE)
+        kept = (
+            read_kept_document(source, CRATE_FILE)
+            if originals is False
+            else (originals or {}).get(CRATE_FILE)
+        )
         if kept is not None:
             return source.parse_json(posixpath.join(ORIGINALS_ARCHIVE, CRATE_FILE), kept)
     # An input that could not be listed (HTTP) may still have a crate: it is asked for.

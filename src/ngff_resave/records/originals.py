@@ -122,6 +122,25 @@ def unpack(data: bytes, where: str) -> Kept:
     return kept
 
 
+def read_kept_document(location: Location, path: str) -> bytes | None:
+    """One kept document (None: not kept, or the input had none), read from the archive only
+    as far as it lies: the crate comes first (see :func:`_restore_order`), and a plate's
+    archive holds thousands of documents."""
+    data = location.read_bytes(ORIGINALS_ARCHIVE)
+    if data is None:
+        return (_read_legacy(location) or {}).get(path)
+    where = location.child(ORIGINALS_ARCHIVE)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+            for member in archive:
+                if member.name == path and member.isfile():
+                    handle = archive.extractfile(member)
+                    return None if handle is None else handle.read()
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+        raise StorageError(f"{where} is not an archive of kept documents: {err}") from err
+    return None
+
+
 def _member(path: str, where: str) -> str:
     if (
         path.startswith("/")
@@ -257,13 +276,14 @@ def keep_originals(
 
 
 def _restore_order(path: str) -> tuple[int, int, str]:
-    """Put back the root first, then the other nodes from the root down (a node before any
-    below it), then the crate, the claim last (the dataset stays claimed until all is back)."""
+    """Put back the crate first (no Zarr reader reads it; first in the archive, it is found
+    without reading the rest), then the root, then the other nodes from the root down (a node
+    before any below it), the claim last (the dataset stays claimed until all is back)."""
     if path == CLAIM_FILE:
         return (3, 0, path)
     if posixpath.basename(path) != "zarr.json":
-        return (2, 0, path)
-    return (0 if path == "zarr.json" else 1, path.count("/"), path)
+        return (0, 0, path)
+    return (1 if path == "zarr.json" else 2, path.count("/"), path)
 
 
 def _put_back(location: Location, kept: Kept) -> list[str]:
