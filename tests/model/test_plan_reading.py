@@ -73,7 +73,7 @@ def _v3_plan(tmp_path) -> Plan:
     """A plan with Zarr v3 input arrays, as for a 0.5 plate upgraded in place: many arrays, a
     few distinct input documents."""
     base = {
-        "format": 3,
+        "format": 4,
         "planner": {"name": "ngff-resave", "version": "0"},
         "dataset": "p",
         "input": str(tmp_path / "p.ome.zarr"),
@@ -149,16 +149,21 @@ def test_arrays_share_their_input_documents_in_the_file_and_keep_them_when_read(
         {"$document": 0},
         {"$document": 1},
     ] * 3
+    # And their output codecs: one list for all six (both levels have the same).
+    assert written["output_codecs"] == [plan.arrays[0].output.codecs]
+    assert [a["output"]["codecs"] for a in written["arrays"]] == [[{"$codecs": 0}]] * 6
     read = Plan.model_validate_json(data)
-    assert read.documents == []
+    assert read.documents == [] and read.output_codecs == []
     assert [a.input.document for a in read.arrays] == [a.input.document for a in plan.arrays]
+    assert [a.output.codecs for a in read.arrays] == [a.output.codecs for a in plan.arrays]
     assert read.to_bytes() == data
     # The digest of the pixels is that of the plan with its documents in full, as before.
     assert read.pixels_digest() == plan.pixels_digest()
     inline = json.loads(data)
     for array in inline["arrays"]:
         array["input"]["document"] = inline["documents"][array["input"]["document"]["$document"]]
-    del inline["documents"]
+        array["output"]["codecs"] = inline["output_codecs"][0]
+    del inline["documents"], inline["output_codecs"]
     older = Plan.model_validate_json(json.dumps(inline))  # a plan written before sharing
     assert older.pixels_digest() == plan.pixels_digest() and older.to_bytes() == data
 
@@ -168,5 +173,9 @@ def test_a_plan_naming_a_document_it_does_not_have_is_planned_again(tmp_path):
         data = json.loads(_v3_plan(tmp_path).to_bytes())
         data["arrays"][0]["input"]["document"] = {"$document": wrong}
         path = tmp_path / "plan.json"
+        path.write_text(json.dumps(data))
+        assert read_plan(path) is None, wrong
+        data = json.loads(_v3_plan(tmp_path).to_bytes())
+        data["arrays"][0]["output"]["codecs"] = [{"$codecs": wrong}]
         path.write_text(json.dumps(data))
         assert read_plan(path) is None, wrong

@@ -33,7 +33,7 @@ LOG = logging.getLogger(__name__)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-PLAN_FORMAT: Final = 3
+PLAN_FORMAT: Final = 4
 # Plan fields that change the metadata and crate written, never the pixels.
 METADATA_ONLY = frozenset(
     {"crate", "notes", "origin", "ngff_version", "settings_digest", "pixel_settings_digest"}
@@ -43,11 +43,14 @@ SHEET_PLAN_FORMAT: Final = 1
 # plan's ``documents``. A plate's thousands of arrays share a few documents, which written in
 # full made most of its plan (tens of MB, read by every job).
 DOCUMENT_REF: Final = "$document"
+# Likewise an output array's ``codecs`` is ``[{"$codecs": n}]``: the n-th of ``output_codecs``.
+CODECS_REF: Final = "$codecs"
 _SHARED_DOCUMENTS: Final = "shared documents"
 
 
 class _DocumentTable:
-    """The distinct documents of a plan's arrays as it is written, each numbered once."""
+    """The distinct documents and output codecs of a plan's arrays as it is written, each
+    numbered once."""
 
     def __init__(self) -> None:
         self.documents: list[dict[str, Any]] = []
@@ -55,6 +58,10 @@ class _DocumentTable:
         # (they stay alive while the plan is written), by content (key order too) else.
         self._by_id: dict[int, int] = {}
         self._by_content: dict[str, int] = {}
+
+        self.codecs: list[list[dict[str, Any]]] = []
+        self._codecs_by_id: dict[int, int] = {}
+        self._codecs_by_content: dict[str, int] = {}
 
     def ref(self, document: dict[str, Any]) -> dict[str, int]:
         index = self._by_id.get(id(document))
@@ -64,6 +71,15 @@ class _DocumentTable:
                 self.documents.append(document)
             self._by_id[id(document)] = index
         return {DOCUMENT_REF: index}
+
+    def codecs_ref(self, codecs: list[dict[str, Any]]) -> list[dict[str, int]]:
+        index = self._codecs_by_id.get(id(codecs))
+        if index is None:
+            index = self._codecs_by_content.setdefault(json.dumps(codecs), len(self.codecs))
+            if index == len(self.codecs):
+                self.codecs.append(codecs)
+            self._codecs_by_id[id(codecs)] = index
+        return [{CODECS_REF: index}]
 
 
 class Mode(StrEnum):
@@ -183,6 +199,13 @@ class OutputArray(_LaterFields):
     order: Literal["C", "F"]
     as_input: bool = False
 
+    @field_serializer("codecs")
+    def _shared_codecs(
+        self, codecs: list[dict[str, Any]], info: FieldSerializationInfo
+    ) -> list[dict[str, Any]]:
+        table = (info.context or {}).get(_SHARED_DOCUMENTS)
+        return codecs if table is None else cast(list[dict[str, Any]], table.codecs_ref(codecs))
+
 
 class PlannedArray(_Model):
     path: str
@@ -272,7 +295,7 @@ class Planner(_Model):
 
 
 class Plan(_Model):
-    format: Literal[3] = PLAN_FORMAT
+    format: Literal[4] = PLAN_FORMAT
     planner: Planner
     dataset: str
     input: str
@@ -313,6 +336,8 @@ class Plan(_Model):
     # Only in the file (see DOCUMENT_REF; last, so that it is written after the arrays that
     # number its documents): read, each array has its document again, shared.
     documents: list[dict[str, Any]] = []
+    # Likewise the output arrays' codecs (see CODECS_REF): a plate's thousands share a few.
+    output_codecs: list[list[dict[str, Any]]] = []
     # pixels_digest() once computed: a plate's plan takes a while to digest, and one process
     # asks several times (each convert job's record, the proofs of validation). Dropped when a
     # field is set or the plan copied; the plan's parts are not changed in place once planned.
@@ -331,7 +356,18 @@ class Plan(_Model):
                 ):
                     raise ValueError(f"array {array.path}: no document {document}")
                 array.input.document = self.documents[index]
+            codecs = array.output.codecs
+            if len(codecs) == 1 and CODECS_REF in codecs[0]:
+                index = codecs[0][CODECS_REF]
+                if (
+                    len(codecs[0]) != 1
+                    or not isinstance(index, int)
+                    or not 0 <= index < len(self.output_codecs)
+                ):
+                    raise ValueError(f"array {array.path}: no codecs {codecs}")
+                array.output.codecs = self.output_codecs[index]
         self.documents = []
+        self.output_codecs = []
         return self
 
     @field_serializer("documents")
@@ -340,6 +376,13 @@ class Plan(_Model):
     ) -> list[dict[str, Any]]:
         table = (info.context or {}).get(_SHARED_DOCUMENTS)
         return documents if table is None else table.documents
+
+    @field_serializer("output_codecs")
+    def _written_codecs(
+        self, codecs: list[list[dict[str, Any]]], info: FieldSerializationInfo
+    ) -> list[list[dict[str, Any]]]:
+        table = (info.context or {}).get(_SHARED_DOCUMENTS)
+        return codecs if table is None else table.codecs
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name != "_pixels":
@@ -373,7 +416,7 @@ class Plan(_Model):
         # A field at its default is left out, so plans made before it existed keep their digest.
         left_out = (
             set(METADATA_ONLY)
-            | {"documents"}
+            | {"documents", "output_codecs"}
             | {
                 name
                 for name, default in (
@@ -444,7 +487,7 @@ class ArraySummary(_Summary):
 
 
 class _PlanFields(_Summary):
-    format: Literal[3]
+    format: Literal[4]
     dataset: str
     input: str
     output: str
