@@ -193,6 +193,8 @@ class _Reader:
         self.originals: Kept = {}
         # Array documents by their bytes, read: a plate's thousands of arrays have a few.
         self.array_documents: dict[bytes, tuple[dict[str, Any], v05.V3Array | None]] = {}
+        # Arrays' files classified, by what decides it: a plate's arrays hold alike keys.
+        self.array_listings: dict[tuple[tuple[str, ...], tuple[int, ...], str], ArrayListing] = {}
 
     @property
     def v3(self) -> bool:
@@ -648,15 +650,23 @@ class _Reader:
             for key, why in listing.strays
         ]
 
-    @staticmethod
-    def _listing(array: SourceArray, keys: list[str]) -> ArrayListing:
-        if array.stored is None:
-            grid = [-(-n // c) for n, c in zip(array.shape, array.chunks, strict=True)]
-            return list_v2_chunks(array.path, keys, grid, array.dimension_separator)
-        files = array.stored.shards or array.stored.chunks
+    def _listing(self, array: SourceArray, keys: list[str]) -> ArrayListing:
+        """The array's files classified; shared by the arrays whose keys (below them), file
+        grid and key form are the same (nothing changes a listing once made)."""
+        stored = array.stored
+        files = array.chunks if stored is None else stored.shards or stored.chunks
         grid = [-(-n // c) for n, c in zip(array.shape, files, strict=True)]
-        encoding = array.stored.document.get("chunk_key_encoding") or {"name": "default"}
-        return list_v3_files(array.path, keys, grid, encoding)
+        encoding = None if stored is None else stored.document.get("chunk_key_encoding")
+        form = array.dimension_separator if stored is None else repr(encoding)
+        known = (tuple(keys), tuple(grid), form)
+        listing = self.array_listings.get(known)
+        if listing is None:
+            if stored is None:
+                listing = list_v2_chunks(array.path, keys, grid, array.dimension_separator)
+            else:
+                listing = list_v3_files(array.path, keys, grid, encoding or {"name": "default"})
+            self.array_listings[known] = listing
+        return listing
 
     def read_plate(self, plate: dict[str, Any]) -> None:
         self.check_version("", plate.get("version"))
@@ -729,7 +739,7 @@ class _Reader:
         while folders:
             folder = folders.pop()
             for name, is_folder in listing.entries(folder):
-                path = posixpath.join(folder, name)
+                path = f"{folder}/{name}" if folder else name
                 # Another output's claim and an in-place run's copies are not the dataset's.
                 if path in (ORIGINALS, ORIGINALS_ARCHIVE, CLAIM_FILE):
                     continue
