@@ -68,10 +68,11 @@ class DatasetListing:
 
     def __init__(self, keys: Iterable[str]) -> None:
         self.keys = sorted(keys)
-        self._present = frozenset(self.keys)
 
     def __contains__(self, key: str) -> bool:
-        return key in self._present
+        # Searched, not hashed: a large dataset's millions of keys are not held twice.
+        at = bisect_left(self.keys, key)
+        return at < len(self.keys) and self.keys[at] == key
 
     def entries(self, folder: str) -> list[tuple[str, bool]]:
         """``(name, is_folder)`` for each entry directly below ``folder``, sorted, as
