@@ -99,8 +99,8 @@ class V3Array:
             document=self.document,
         )
         # The document itself, not the copy validation made (the same keys and values): the
-        # arrays read from one zarr.json then share it, and the plan numbers it once, by
-        # identity, instead of comparing each array's in full.
+        # arrays whose zarr.json has the same bytes share it (the source reads those once), and
+        # the plan numbers it once, by identity, instead of comparing each array's in full.
         array.document = self.document
         return array
 
