@@ -16,8 +16,14 @@ from input_defects import LABEL_NAME, label_with_undeclared_nested_keys
 from ngff_resave.model.plan import PlanError
 from ngff_resave.sheet.plan import plan_row
 from ngff_resave.source.layout import SourceError, read_source
-from ngff_resave.source.listing import list_v2_chunks, list_v3_files
+from ngff_resave.source.listing import (
+    DatasetListing,
+    group_by_array,
+    list_v2_chunks,
+    list_v3_files,
+)
 from ngff_resave.storage import open_location
+from ngff_resave.storage.local import LocalLocation
 
 pytest.importorskip("ome_zarr")
 
@@ -223,3 +229,58 @@ def test_the_listing_leaves_the_pixels_digest_as_it_was(examples, tmp_path):
         array.input.files_found = array.input.present = None
     assert unlisted.pixels_digest() == plan.pixels_digest()
     assert unlisted.to_bytes() != plan.to_bytes()
+
+
+def test_a_dataset_listing_gives_entries_and_keys_as_the_store_would():
+    # "a.b" sorts between "a" and "a/..." in the keys: entries are sorted by name all the same.
+    listing = DatasetListing(["a/0/c", "a/1", "a/x/y/z", "a.b/x", "b", "zarr.json"])
+    assert listing.entries("") == [("a", True), ("a.b", True), ("b", False), ("zarr.json", False)]
+    assert listing.entries("a") == [("0", True), ("1", False), ("x", True)]
+    assert listing.entries("a/x/y") == [("z", False)] and listing.entries("c") == []
+    assert listing.below("a") == ["0/c", "1", "x/y/z"] and listing.below("") == listing.keys
+    assert "a/1" in listing and "a" not in listing and "a/x" not in listing
+
+
+def test_each_file_goes_to_the_deepest_array_holding_it():
+    keys = sorted(["0/c/0", "0/inner/c/1", "0/inner/zarr.json", "0.5/c/0", "0/zarr.json", "t"])
+    assert group_by_array(keys, ["0", "0/inner", "0.5"]) == {
+        "0": ["c/0", "zarr.json"],
+        "0/inner": ["c/1", "zarr.json"],
+        "0.5": ["c/0"],
+    }
+    assert group_by_array(keys, ["", "0/inner"])[""] == ["0.5/c/0", "0/c/0", "0/zarr.json", "t"]
+
+
+def test_a_listed_input_is_listed_once_and_no_missing_document_asked_for(tmp_path, monkeypatch):
+    """The listing says which documents are there: the labels group each image may have, the
+    claim, are not requested where it shows none (each a round trip on a remote store), and
+    no folder is listed again."""
+    from v05_inputs import plate
+
+    root = plate(tmp_path / "plate.ome.zarr")
+    asked: list[tuple[str, str]] = []
+    for name in ("list_files", "list_entries", "file_sizes", "read_bytes", "exists"):
+        original = getattr(LocalLocation, name)
+
+        def counted(self, path="", _original=original, _name=name):
+            asked.append((_name, path))
+            return _original(self, path)
+
+        monkeypatch.setattr(LocalLocation, name, counted)
+    layout = read_source(open_location(str(root)), "plate")
+    assert len(layout.arrays) == 8
+    assert [call for call in asked if call[0] != "read_bytes"] == [("list_files", "")]
+    read = [path for name, path in asked if name == "read_bytes"]
+    assert sorted(read) == sorted(str(p.relative_to(root)) for p in root.rglob("zarr.json"))
+
+
+def test_an_array_below_a_link_to_a_folder_is_refused(tmp_path):
+    """The listing does not follow links to folders: an array below one would be converted
+    with none of its chunk files."""
+    from v05_inputs import image
+
+    root = image(tmp_path / "in.ome.zarr", labels=False)
+    (root / "1").rename(tmp_path / "elsewhere")
+    (root / "1").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(SourceError, match=r"in.ome.zarr/1/zarr.json: there, but not in the list"):
+        read_source(open_location(str(root)), "linked")

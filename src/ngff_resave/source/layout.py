@@ -3,8 +3,9 @@
 pre-releases, see :mod:`.v06`).
 
 Only metadata is read here (``.zgroup``, ``.zattrs``, ``.zarray``; or ``zarr.json``); the walk
-is driven by the OME metadata (multiscales, labels, plate, well, bioformats2raw series), never
-by listing, so it works on stores that cannot list (HTTP).
+is driven by the OME metadata (multiscales, labels, plate, well, bioformats2raw series), so it
+works on stores that cannot list (HTTP). A store that can list is listed once, first (see
+:func:`read_source`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ngff_resave.source import v05, v06
 from ngff_resave.source.keys import v2_chunk_key
 from ngff_resave.source.listing import (
     ArrayListing,
+    DatasetListing,
     ListingError,
     group_by_array,
     list_v2_chunks,
@@ -172,11 +174,14 @@ class _Reader:
         location: Location,
         dataset: str,
         written_here: Callable[[str], bool] | None = None,
+        listing: DatasetListing | None = None,
     ) -> None:
         self.location = location
         self.dataset = dataset
         # Files a conversion in place wrote into the input: not the input's content.
         self.written_here = written_here
+        # Every file of the input, where it can be listed.
+        self.listing = listing
         self.layout = SourceLayout(kind="")
         # Documents and chunk keys fetched ahead, many at once, where requests are remote.
         self.fetched: dict[str, bytes | None] = {}
@@ -186,6 +191,10 @@ class _Reader:
         # The input's own Zarr v3 documents an in-place conversion kept before replacing them
         # (None: the input had none), read from its archive.
         self.originals: Kept = {}
+        # Array documents by their bytes, read: a plate's thousands of arrays have a few.
+        self.array_documents: dict[bytes, tuple[dict[str, Any], v05.V3Array | None]] = {}
+        # Arrays' files classified, by what decides it: a plate's arrays hold alike keys.
+        self.array_listings: dict[tuple[tuple[str, ...], tuple[int, ...], str], ArrayListing] = {}
 
     @property
     def v3(self) -> bool:
@@ -199,26 +208,85 @@ class _Reader:
         return SourceError(self.dataset, self.location.child(path), problem)
 
     def json(self, path: str) -> dict[str, Any] | None:
+        return self.parse(path, self.document(path))
+
+    def document(self, path: str) -> bytes | None:
+        """The bytes of a metadata document (None: there is none): as an in-place run kept
+        it, fetched ahead, or read now unless the listing shows it missing."""
+        if path in self.originals:
+            return self.originals[path]
+        if path in self.fetched:
+            return self.fetched.pop(path)
+        if self.listing is not None and path not in self.listing:
+            return None
         try:
-            if path in self.originals:
-                kept = self.originals[path]
-                return self.location.parse_json(posixpath.join(ORIGINALS_ARCHIVE, path), kept)
-            if path in self.fetched:
-                return self.location.parse_json(path, self.fetched.pop(path))
-            return self.location.read_json(path)
+            return self.location.read_bytes(path)
         except StorageError as err:
             raise SourceError(self.dataset, self.location.child(path), str(err)) from err
+
+    def parse(self, path: str, data: bytes | None) -> dict[str, Any] | None:
+        where = posixpath.join(ORIGINALS_ARCHIVE, path) if path in self.originals else path
+        try:
+            return self.location.parse_json(where, data)
+        except StorageError as err:
+            raise SourceError(self.dataset, self.location.child(path), str(err)) from err
+
+    def array_document(self, array: str) -> tuple[dict[str, Any], v05.V3Array | None]:
+        """An image array's .zarray, or zarr.json with how it is stored, read and made sense
+        of once for all arrays whose document has the same bytes, and shared: nothing changes
+        an array's document once read. A missing one raises."""
+        name = "zarr.json" if self.v3 else ".zarray"
+        path = posixpath.join(array, name)
+        data = self.document(path)
+        read = None if data is None else self.array_documents.get(data)
+        if read is not None:
+            return read
+        meta = self.parse(path, data)
+        if meta is None:
+            self.check_unlisted(path)
+            raise self.fail(
+                array, f"listed in multiscales but has no {name} (not found: 404 or missing)"
+            )
+        stored = None
+        if self.v3:
+            if meta.get("zarr_format") != 3:
+                raise self.fail(array, f"zarr.json has zarr_format {meta.get('zarr_format')!r}")
+            try:
+                stored = v05.read_array(meta)
+            except (ValueError, KeyError, TypeError) as err:
+                raise self.fail(array, f"Zarr v3 array not read: {err}") from err
+        assert data is not None
+        read = self.array_documents[data] = (meta, stored)
+        return read
+
+    def check_unlisted(self, path: str) -> None:
+        """Where the listing lacks a document the metadata names, raise when it is there all
+        the same: below a link to a folder, which the listing does not follow, so its files
+        would go unlisted (an array's chunk files not read)."""
+        if self.listing is not None and path not in self.originals and self.location.exists(path):
+            raise self.fail(
+                path,
+                "there, but not in the listing of the dataset: it lies below a link to a "
+                "folder, which the listing does not follow; copy the linked folder in",
+            )
 
     def exists(self, path: str) -> bool:
         if path in self.found:
             return self.found.pop(path)
+        if self.listing is not None:
+            return path in self.listing
         return self.location.exists(path)
 
     def prefetch(self, paths: list[str]) -> None:
         """Read these documents now, ``io_concurrency`` at a time (a plate's thousands of
         small documents would otherwise cost a round trip each, one after another)."""
-        # An in-place run's replaced documents are read from the kept originals instead.
-        paths = [path for path in paths if path not in self.originals]
+        # An in-place run's replaced documents are read from the kept originals instead; the
+        # listing says which others are there.
+        paths = [
+            path
+            for path in paths
+            if path not in self.originals and (self.listing is None or path in self.listing)
+        ]
         if self.location.io_concurrency > 1 and paths:
             try:
                 self.fetched.update(zip(paths, self.location.read_many(paths), strict=True))
@@ -272,6 +340,7 @@ class _Reader:
                 return self.v3_group_attrs(path, required, document)
             if document is not None:
                 raise self.fail(path, "a Zarr v3 node (zarr.json) inside a Zarr v2 dataset")
+            self.check_unlisted(posixpath.join(path, ".zgroup"))
             raise self.fail(path, "no Zarr v2 group here (.zgroup not found: 404 or missing)")
         attrs = self.json(posixpath.join(path, ".zattrs")) or {}
         self.layout.groups[path] = attrs
@@ -285,6 +354,7 @@ class _Reader:
         if document is None:
             if not required:
                 return None
+            self.check_unlisted(posixpath.join(path, "zarr.json"))
             raise self.fail(path, "no Zarr v3 group here (zarr.json not found: 404 or missing)")
         if document.get("zarr_format") != 3 or document.get("node_type") != "group":
             raise self.fail(
@@ -346,9 +416,9 @@ class _Reader:
             if self.layout.kind == "plate":
                 self.layout.kind = "bioformats2raw-plate"
             self.read_ome_folder()
-        if self.location.can_list:
-            self.walk()
-            self.list_arrays()
+        if self.listing is not None:
+            self.walk(self.listing)
+            self.list_arrays(self.listing)
         self.add_parent_groups()
         if not self.layout.arrays:
             raise self.fail("", "no arrays found")
@@ -430,14 +500,10 @@ class _Reader:
         return axes
 
     def read_array(self, image: SourceImage, path: str, level: int) -> None:
-        if self.v3:
-            self.read_v3_array(image, path, level)
+        meta, stored = self.array_document(path)
+        if stored is not None:
+            self.read_v3_array(image, path, level, meta, stored)
             return
-        meta = self.json(posixpath.join(path, ".zarray"))
-        if meta is None:
-            raise self.fail(
-                path, "listed in multiscales but has no .zarray (not found: 404 or missing)"
-            )
         zarr_format = meta.get("zarr_format")
         if type(zarr_format) is not int or zarr_format != 2:
             raise self.fail(
@@ -488,18 +554,14 @@ class _Reader:
             )
         )
 
-    def read_v3_array(self, image: SourceImage, path: str, level: int) -> None:
-        meta = self.json(posixpath.join(path, "zarr.json"))
-        if meta is None:
-            raise self.fail(
-                path, "listed in multiscales but has no zarr.json (not found: 404 or missing)"
-            )
-        if meta.get("zarr_format") != 3:
-            raise self.fail(path, f"zarr.json has zarr_format {meta.get('zarr_format')!r}")
-        try:
-            stored = v05.read_array(meta)
-        except (ValueError, KeyError, TypeError) as err:
-            raise self.fail(path, f"Zarr v3 array not read: {err}") from err
+    def read_v3_array(
+        self,
+        image: SourceImage,
+        path: str,
+        level: int,
+        meta: dict[str, Any],
+        stored: v05.V3Array,
+    ) -> None:
         shape = list(meta["shape"])
         if 0 in shape:
             raise self.fail(path, f"array of shape {shape} holds no pixels")
@@ -544,12 +606,12 @@ class _Reader:
                 f"dimension_separator '{declared}'; every reader would see fill values",
             )
 
-    def list_arrays(self) -> None:
-        """One listing of the dataset, shared out to its image arrays: which chunk files each
+    def list_arrays(self, listing: DatasetListing) -> None:
+        """The listing of the dataset, shared out to its image arrays: which chunk files each
         holds, under which key form; files that are no chunk of it are named as skipped."""
         keys = [
             key
-            for key in self.location.list_files("")
+            for key in listing.keys
             if not TEMPORARY_NAME.match(key.rsplit("/", 1)[-1])
             and not (self.written_here and self.written_here(key))
         ]
@@ -588,15 +650,23 @@ class _Reader:
             for key, why in listing.strays
         ]
 
-    @staticmethod
-    def _listing(array: SourceArray, keys: list[str]) -> ArrayListing:
-        if array.stored is None:
-            grid = [-(-n // c) for n, c in zip(array.shape, array.chunks, strict=True)]
-            return list_v2_chunks(array.path, keys, grid, array.dimension_separator)
-        files = array.stored.shards or array.stored.chunks
+    def _listing(self, array: SourceArray, keys: list[str]) -> ArrayListing:
+        """The array's files classified; shared by the arrays whose keys (below them), file
+        grid and key form are the same (nothing changes a listing once made)."""
+        stored = array.stored
+        files = array.chunks if stored is None else stored.shards or stored.chunks
         grid = [-(-n // c) for n, c in zip(array.shape, files, strict=True)]
-        encoding = array.stored.document.get("chunk_key_encoding") or {"name": "default"}
-        return list_v3_files(array.path, keys, grid, encoding)
+        encoding = None if stored is None else stored.document.get("chunk_key_encoding")
+        form = array.dimension_separator if stored is None else repr(encoding)
+        known = (tuple(keys), tuple(grid), form)
+        listing = self.array_listings.get(known)
+        if listing is None:
+            if stored is None:
+                listing = list_v2_chunks(array.path, keys, grid, array.dimension_separator)
+            else:
+                listing = list_v3_files(array.path, keys, grid, encoding or {"name": "default"})
+            self.array_listings[known] = listing
+        return listing
 
     def read_plate(self, plate: dict[str, Any]) -> None:
         self.check_version("", plate.get("version"))
@@ -604,7 +674,10 @@ class _Reader:
         if not wells:
             raise self.fail("", "plate lists no wells")
         self.layout.wells = len(wells)
-        self.prefetch([doc for w in wells for doc in self.group_documents(w["path"])])
+        # Documents are fetched ahead only where a request costs a round trip.
+        ahead = self.location.io_concurrency > 1
+        if ahead:
+            self.prefetch([doc for w in wells for doc in self.group_documents(w["path"])])
         fields = []
         for well in wells:
             well_attrs = self.group_attrs(well["path"])
@@ -616,17 +689,18 @@ class _Reader:
                 posixpath.join(well["path"], field_image["path"])
                 for field_image in well_attrs["well"].get("images", [])
             ]
-        self.prefetch(
-            [
-                doc
-                for image in fields
-                for doc in [
-                    *self.group_documents(image),
-                    *self.group_documents(f"{image}/labels"),
+        if ahead:
+            self.prefetch(
+                [
+                    doc
+                    for image in fields
+                    for doc in [
+                        *self.group_documents(image),
+                        *self.group_documents(f"{image}/labels"),
+                    ]
                 ]
-            ]
-        )
-        self.prefetch_levels(fields)
+            )
+            self.prefetch_levels(fields)
         for image_path in fields:
             image_attrs = self.group_attrs(image_path)
             assert image_attrs is not None
@@ -652,20 +726,20 @@ class _Reader:
 
     def read_ome_folder(self) -> None:
         self.group_attrs("OME", required=False)
-        if self.location.exists(OME_XML):
+        if self.exists(OME_XML):
             self.layout.files.append(OME_XML)
 
-    def walk(self) -> None:
+    def walk(self, listing: DatasetListing) -> None:
         """Everything below the root that the OME metadata does not name: groups (kept with
-        their attributes), arrays (migrated when they have a Zarr v3 form) and files (copied).
-        Image levels are not listed: their folders hold only chunks."""
+        their attributes), arrays (migrated when they have a Zarr v3 form) and files (copied),
+        found in the listing. Image levels are not walked: their folders hold only chunks."""
         self.layout.listed = True
         levels = {a.path for a in self.layout.arrays}
         folders = [""]
         while folders:
             folder = folders.pop()
-            for name, is_folder in self.location.list_entries(folder):
-                path = posixpath.join(folder, name)
+            for name, is_folder in listing.entries(folder):
+                path = f"{folder}/{name}" if folder else name
                 # Another output's claim and an in-place run's copies are not the dataset's.
                 if path in (ORIGINALS, ORIGINALS_ARCHIVE, CLAIM_FILE):
                     continue
@@ -694,7 +768,7 @@ class _Reader:
                 if path in self.layout.groups:
                     folders.append(path)
                 elif self.v3:
-                    self.walk_v3_node(path, folders)
+                    self.walk_v3_node(path, folders, listing)
                 elif (meta := self.json(posixpath.join(path, ".zarray"))) is not None:
                     self.layout.extras.append(self.extra_array(path, meta))
                     self.extra_separators[path] = meta.get("dimension_separator", ".")
@@ -704,12 +778,12 @@ class _Reader:
                         self.layout.groups[path] = self.json(posixpath.join(path, ".zattrs")) or {}
                     folders.append(path)
 
-    def walk_v3_node(self, path: str, folders: list[str]) -> None:
+    def walk_v3_node(self, path: str, folders: list[str], listing: DatasetListing) -> None:
         """A Zarr v3 folder the OME metadata does not name: a group (kept with its
         attributes), an array (already Zarr v3: its files copied as they are) or a folder."""
         document = self.json(posixpath.join(path, "zarr.json")) or {}
         if document.get("node_type") == "array":
-            files = [posixpath.join(path, key) for key in self.location.list_files(path)]
+            files = [posixpath.join(path, key) for key in listing.below(path)]
             self.layout.files += files
             self.layout.left_out.append(
                 InventoryItem(
@@ -777,8 +851,12 @@ def read_source(location: Location, dataset: str) -> SourceLayout:
     LOG.info("reading the layout of %s", location.url)
     written_here = None
     originals: Kept = {}
+    listing = None
     if location.can_list:
-        claim = read_claim(location)
+        # Listed once, first: the listing says which documents are there (none is asked for
+        # that is not), each folder's entries and each array's files.
+        listing = DatasetListing(location.list_files(""))
+        claim = read_claim(location) if CLAIM_FILE in listing else None
         if claim is not None and claim.get("in_place"):
             LOG.info("%s holds metadata written in place: read past it", location.url)
             written_here = partial(written_by_workflow, claim=claim)
@@ -787,7 +865,7 @@ def read_source(location: Location, dataset: str) -> SourceLayout:
                 originals = read_originals(location) or {}
             except StorageError as err:
                 raise SourceError(dataset, location.child(ORIGINALS_ARCHIVE), str(err)) from err
-    reader = _Reader(location, dataset, written_here)
+    reader = _Reader(location, dataset, written_here, listing)
     reader.originals = originals
     try:
         return reader.read()

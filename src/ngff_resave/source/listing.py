@@ -12,8 +12,10 @@ named, never dropped without a word.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ngff_resave.model.plan import InputArray
 from ngff_resave.source.keys import v2_chunk_key
@@ -22,6 +24,9 @@ from ngff_resave.source.keys import v2_chunk_key
 DOCUMENTS = frozenset({".zarray", ".zattrs", ".zgroup", "zarr.json"})
 DOTTED = re.compile(r"^\d+(\.\d+)*$")
 NESTED = re.compile(r"^\d+(/\d+)*$")
+# The character after "/": in sorted keys, those below folder ``f`` are the ones from ``f/``
+# up to (not including) ``f`` followed by it.
+AFTER_SLASH = chr(ord("/") + 1)
 
 
 class ListingError(ValueError):
@@ -48,18 +53,64 @@ class ArrayListing:
         return len(self.found) == total
 
 
-def group_by_array(keys: Iterable[str], arrays: Iterable[str]) -> dict[str, list[str]]:
-    """The dataset's file keys that lie below each array, relative to that array (the deepest
-    array holding a key takes it)."""
-    paths = set(arrays)
-    grouped: dict[str, list[str]] = {path: [] for path in paths}
-    for key in keys:
-        parts = key.split("/")
-        for cut in range(len(parts) - 1, -1, -1):
-            prefix = "/".join(parts[:cut])
-            if prefix in paths:
-                grouped[prefix].append("/".join(parts[cut:]))
-                break
+def _span(keys: list[str], folder: str) -> tuple[int, int]:
+    """Where the keys below ``folder`` are in the sorted ``keys`` (all of them for the root)."""
+    if not folder:
+        return 0, len(keys)
+    start = bisect_left(keys, f"{folder}/")
+    return start, bisect_left(keys, f"{folder}{AFTER_SLASH}", start)
+
+
+class DatasetListing:
+    """One listing of a whole dataset (its file keys), asked what walking its metadata would
+    otherwise ask the store, one request each: whether a file is there, a folder's entries,
+    the files below a folder."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self.keys = sorted(keys)
+
+    def __contains__(self, key: str) -> bool:
+        # Searched, not hashed: a large dataset's millions of keys are not held twice.
+        at = bisect_left(self.keys, key)
+        return at < len(self.keys) and self.keys[at] == key
+
+    def entries(self, folder: str) -> list[tuple[str, bool]]:
+        """``(name, is_folder)`` for each entry directly below ``folder``, sorted, as
+        ``Location.list_entries`` gives them; folders holding no file are not seen."""
+        prefix = f"{folder}/" if folder else ""
+        keys = self.keys
+        at, stop = _span(keys, folder)
+        found = []
+        while at < stop:
+            name, slash, _ = keys[at][len(prefix) :].partition("/")
+            found.append((name, bool(slash)))
+            # Past the whole subfolder at once: a folder's keys are consecutive.
+            at = bisect_left(keys, f"{prefix}{name}{AFTER_SLASH}", at, stop) if slash else at + 1
+        return sorted(found)
+
+    def below(self, folder: str) -> list[str]:
+        """The keys below ``folder``, relative to it, sorted."""
+        start, stop = _span(self.keys, folder)
+        cut = len(folder) + 1 if folder else 0
+        return [key[cut:] for key in self.keys[start:stop]]
+
+
+def group_by_array(keys: list[str], arrays: Iterable[str]) -> dict[str, list[str]]:
+    """The dataset's file keys (sorted) that lie below each array, relative to that array (the
+    deepest array holding a key takes it)."""
+    paths = sorted(set(arrays))
+    grouped: dict[str, list[str]] = {}
+    for path in paths:
+        start, stop = _span(keys, path)
+        # The arrays below this one take their own keys.
+        inner = [other for other in paths[slice(*_span(paths, path))] if other != path]
+        own: list[str] = []
+        for inner_start, inner_stop in sorted(_span(keys, other) for other in inner):
+            own += keys[start:inner_start]
+            start = max(start, inner_stop)
+        own += keys[start:stop]
+        cut = len(path) + 1 if path else 0
+        grouped[path] = [key[cut:] for key in own]
     return grouped
 
 
@@ -120,12 +171,18 @@ def v3_key_pattern(encoding: dict[str, object], ndim: int) -> re.Pattern[str]:
     """The keys a Zarr v3 ``chunk_key_encoding`` gives the chunks of an ``ndim`` array."""
     configuration = encoding.get("configuration") or {}
     assert isinstance(configuration, dict)
-    number = r"(\d+)"
     if encoding.get("name") == "v2":
-        separator = re.escape(str(configuration.get("separator", ".")))
-        return re.compile("^" + separator.join([number] * max(ndim, 1)) + "$")
-    separator = re.escape(str(configuration.get("separator", "/")))
-    return re.compile("^c" + "".join(separator + number for _ in range(ndim)) + "$")
+        return _key_pattern(True, str(configuration.get("separator", ".")), ndim)
+    return _key_pattern(False, str(configuration.get("separator", "/")), ndim)
+
+
+@lru_cache(maxsize=256)
+def _key_pattern(v2: bool, separator: str, ndim: int) -> re.Pattern[str]:
+    # Made once per form: a plate asks again for each of its thousands of arrays.
+    number = r"(\d+)"
+    if v2:
+        return re.compile("^" + re.escape(separator).join([number] * max(ndim, 1)) + "$")
+    return re.compile("^c" + "".join(re.escape(separator) + number for _ in range(ndim)) + "$")
 
 
 def list_v3_files(
@@ -136,17 +193,16 @@ def list_v3_files(
     ``zarr.json`` would not read them."""
     listing = ArrayListing(grid=grid)
     pattern = v3_key_pattern(encoding, len(grid))
-    other_forms = [
-        v3_key_pattern({"name": name, "configuration": {"separator": sep}}, len(grid))
-        for name in ("default", "v2")
-        for sep in ("/", ".")
-    ]
     for key in keys:
         if key.rsplit("/", 1)[-1] in DOCUMENTS:
             continue
         match = pattern.match(key)
         if match is None:
-            if any(form.match(key) for form in other_forms):
+            if any(
+                _key_pattern(v2, separator, len(grid)).match(key)
+                for v2 in (False, True)
+                for separator in ("/", ".")
+            ):
                 raise ListingError(
                     f"{array}: chunk file {key} is not spelled as its zarr.json's "
                     f"chunk_key_encoding {encoding} says; readers would not find it"

@@ -200,8 +200,10 @@ class _Mender:
     def _parse_list(self, holder: Any, key: str, integer: bool, path: str, what: str) -> None:
         values = holder.get(key) if isinstance(holder, dict) else None
         if isinstance(values, list):
-            for index in range(len(values)):
-                self._parse(values, index, integer, path, f"{what}[{index}]")
+            for index, value in enumerate(values):
+                # Only a string is parsed: a plate's scales hold tens of thousands of numbers.
+                if isinstance(value, str):
+                    self._parse(values, index, integer, path, f"{what}[{index}]")
 
     def numbers(self) -> None:
         for path, attrs in self.layout.groups.items():

@@ -87,7 +87,7 @@ class V3Array:
     document: dict[str, Any]
 
     def input_array(self, fill_value: Any) -> InputArray:
-        return InputArray(
+        array = InputArray(
             chunks=self.chunks,
             compressor=None,
             filters=None,
@@ -98,6 +98,11 @@ class V3Array:
             shards=self.shards,
             document=self.document,
         )
+        # The document itself, not the copy validation made (the same keys and values): the
+        # arrays whose zarr.json has the same bytes share it (the source reads those once), and
+        # the plan numbers it once, by identity, instead of comparing each array's in full.
+        array.document = self.document
+        return array
 
 
 def _dtype(data_type: Any, endian: str | None) -> str:
