@@ -65,13 +65,24 @@ class LocalLocation(Location):
         return os.path.exists(self.child(path))
 
     def read_bytes(self, path: str) -> bytes | None:
+        # By file descriptor: a plate's tens of thousands of small documents pay for no
+        # buffered file object each.
         try:
-            with open(self.child(path), "rb") as handle:
-                return handle.read()
+            descriptor = os.open(self.child(path), os.O_RDONLY)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as err:
             raise StorageError(f"cannot read {self.child(path)}: {err}") from err
+        try:
+            parts = []
+            size = os.fstat(descriptor).st_size
+            while part := os.read(descriptor, max(size, 65536)):
+                parts.append(part)
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+        except OSError as err:
+            raise StorageError(f"cannot read {self.child(path)}: {err}") from err
+        finally:
+            os.close(descriptor)
 
     def write_parts(self, path: str, parts: Iterable[bytes]) -> None:
         # Through a temporary name and a rename, so the target is either old or whole.
