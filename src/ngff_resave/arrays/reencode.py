@@ -12,6 +12,8 @@ by jobs that need it.
 from __future__ import annotations
 
 import dataclasses
+import functools
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numcodecs
@@ -45,17 +47,28 @@ def v3_compressor_to_numcodecs(codecs: list[dict[str, Any]]) -> Codec | None:
     raise ValueError(f"no numcodecs form for v3 codec {codec['name']!r}")
 
 
+@functools.cache
+def codec_pool(threads: int) -> ThreadPoolExecutor:
+    """The process's threads that transcode chunks, ``threads`` of them, shared by every array
+    (a plate's job has thousands): numcodecs releases the GIL while it compresses."""
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="transcode")
+
+
 class ChunkTranscoder:
     """Turns one encoded v2 chunk of an array into an encoded v3 inner chunk: decoded by its
     v2 compressor and filters into the raw chunk bytes (in the input's byte and memory order)
-    and encoded by the output compressor, which costs little more than the compression."""
+    and encoded by the output compressor, which costs little more than the compression.
 
-    def __init__(self, array: PlannedArray) -> None:
+    :meth:`many` does a shard's chunks on ``threads`` threads at once (:func:`codec_pool`), so
+    the codecs keep every core busy while the job's shard workers read, write and read back."""
+
+    def __init__(self, array: PlannedArray, threads: int = 1) -> None:
         source = array.input
         self.dtype = np.dtype(array.dtype)
         self.decompressor = numcodecs.get_codec(source.compressor) if source.compressor else None
         self.filters = [numcodecs.get_codec(f) for f in source.filters or []]
         self.compressor = v3_compressor_to_numcodecs(array.output.codecs)
+        self.threads = threads
 
     def __call__(self, encoded: bytes) -> bytes:
         data: Any = encoded
@@ -68,6 +81,15 @@ class ChunkTranscoder:
         if self.compressor is None:
             return values.tobytes()
         return bytes(self.compressor.encode(values))
+
+    def many(self, chunks: list[bytes | None]) -> list[bytes | None]:
+        """Each chunk transcoded (None, an absent chunk, stays None), in order."""
+        present = [data for data in chunks if data is not None]
+        if self.threads <= 1 or len(present) <= 1:
+            done = iter([self(data) for data in present])
+        else:
+            done = codec_pool(self.threads).map(self, present)
+        return [None if data is None else next(done) for data in chunks]
 
 
 def stored_keys(metadata: Any, array: PlannedArray) -> Any:
