@@ -41,7 +41,7 @@ from ngff_resave.storage import Location, encode_json, open_location, write_loca
 
 if TYPE_CHECKING:
     from ngff_resave.arrays.linking import ChunkLinker
-    from ngff_resave.arrays.reencode import Reencoder
+    from ngff_resave.arrays.reencode import ChunkTranscoder, Reencoder
 
 LOG = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class ShardTask:
     target_loc: Location
     engine: Engine
     reencoder: Reencoder | None = None
-    transcoder: Callable[[bytes], bytes] | None = None
+    transcoder: ChunkTranscoder | None = None
     # Input chunks of this shard read at once (remote inputs; one at a time locally).
     reads_in_flight: int = 1
     # Referenced arrays in a new location: links to the input's chunk files (None in place).
@@ -235,7 +235,7 @@ class ShardTask:
         read = sum(len(data) for data in inner if data is not None)
         chunks = inner
         if self.transcoder is not None:
-            chunks = [None if data is None else self.transcoder(data) for data in inner]
+            chunks = self.transcoder.many(inner)
         parts = assemble_shard(chunks)
         name = v3_shard_key(array.shape, array.output.shards, self.index)
         key = f"{array.path}/{name}"
@@ -400,7 +400,7 @@ def run_convert_job(
             if engine == Engine.CHUNK_TRANSCODE:
                 from ngff_resave.arrays.reencode import ChunkTranscoder
 
-                transcoder = ChunkTranscoder(array)
+                transcoder = ChunkTranscoder(array, threads)
             elif engine not in (*COPYING, Engine.LINK):
                 assert reencoder is not None
                 reencoder.open(array, engine)
