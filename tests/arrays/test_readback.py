@@ -110,3 +110,134 @@ def test_ranges_are_cut_from_the_one_whole_read(tmp_path):
     assert sync(ask()) == [b"6789", b"234", b"0123456789", None]
     assert [(key, whole) for key, whole, _ in reads] == [("a/f", True), ("a/missing", True)]
     assert recording.whole == {"a/f": b"0123456789"}
+
+
+@pytest.mark.parametrize(
+    ("dtype", "order", "codec", "fill"),
+    [
+        ("|u1", "C", "blosc-zstd-5", 0),
+        (">u2", "F", "zstd-3", 7),
+        ("<f4", "C", "gzip-1", float("nan")),
+        ("<i4", "F", "none", -1),
+    ],
+)
+def test_the_shard_decoder_reads_every_shard_as_zarr_python_does(
+    tmp_path, dtype, order, codec, fill
+):
+    """Chunk by chunk, as zarr-python's array reads them: edge shards (the array is 150x150 in
+    shards of 64), inner chunks the shard has none of (the fill value), Fortran order through
+    the transpose codec, big-endian bytes, NaN."""
+    import json
+
+    import numpy as np
+    import zarr
+    from zarr.core.metadata import ArrayV3Metadata
+
+    from ngff_resave.arrays.codecs import array_metadata, named_codec
+    from ngff_resave.arrays.shards import shard_slices
+
+    shape, shards = [1, 150, 150], [1, 64, 64]
+    document = array_metadata(
+        shape=shape,
+        dtype=dtype,
+        chunks=[1, 16, 32],
+        shards=shards,
+        compressor_codecs=named_codec(codec, int(dtype[2:])),
+        fill_value=fill,
+        dimension_names=["z", "y", "x"],
+        order=order,
+    )
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "zarr.json").write_text(json.dumps(document))
+    written = zarr.open_array(str(tmp_path / "a"), mode="r+")
+    values = (np.arange(150 * 150) % 1000).astype(dtype).reshape(shape)
+    values[:, 16:32, :] = np.nan if np.isnan(fill) else fill  # inner chunks left unwritten
+    written[...] = values
+    decoder = readback.ShardDecoder(ArrayV3Metadata.from_dict(document))
+    store = LocalLocation.from_path(tmp_path).zarr_store()
+    read = zarr.open_array(str(tmp_path / "a"), mode="r")
+    for index in range(9):
+        region = shard_slices(shape, shards, index)
+        data, reader = decoder.fetch(store, f"a/{decoder.key(region)}")
+        assert data == (tmp_path / "a" / decoder.key(region)).read_bytes()
+        got = np.full([s.stop - s.start for s in region], 5, dtype=dtype)
+        for place, part in decoder.chunks(reader, region):
+            got[place] = part
+        np.testing.assert_array_equal(got, read[region])
+    # A shard with no file reads as the fill value.
+    assert decoder.fetch(store, "a/c/9/9/9") == (None, None)
+    filled = np.concatenate([part.ravel() for _, part in decoder.chunks(None, region)])
+    np.testing.assert_array_equal(filled, np.full(filled.shape, fill, dtype=dtype))
+
+
+def test_inner_chunks_written_in_each_others_places_differ_where_they_are(tmp_path, monkeypatch):
+    """A transcoded shard whose first two inner chunks trade places reads back other than the
+    input, and the proof names the inner chunk's region."""
+    from ngff_resave.arrays import convert
+
+    assemble = convert.assemble_shard
+
+    def swapped(chunks):
+        chunks = list(chunks)
+        chunks[0], chunks[1] = chunks[1], chunks[0]
+        return assemble(chunks)
+
+    monkeypatch.setattr(convert, "assemble_shard", swapped)
+    source = tmp_path / "in.ome.zarr"
+    write_image(
+        source, fluorescence(SHAPE, "<u2", seed=2), 1, ArrayStyle(chunks=(1, 1, 1, 64, 64)), "i"
+    )
+    row = settings_for(
+        "d", source, tmp_path / "o.ome.zarr", shards=[1, 1, 1, 128, 128], codec="blosc-zstd-5"
+    )
+    results = tmp_path / "r"
+    run = Run.current(results)
+    plan, _ = plan_and_record(row, results, run)
+    records = convert_jobs(plan, results, run, 2, 0.0)
+    (entry,) = [a for r in records for a in r["arrays"] if a["path"] == "0"]
+    assert entry["engine"] == "chunk transcode"
+    proof = entry["proof"]
+    assert proof["shards_differing"] == 4
+    assert proof["problem"].endswith(
+        "[0:1,0:1,0:1,0:128,0:128] read back differs from the input in [0:1,0:1,0:1,0:64,0:64]"
+    )
+
+
+def _transcoded_proof(tmp_path):
+    source = tmp_path / "in.ome.zarr"
+    write_image(
+        source, fluorescence(SHAPE, "<u2", seed=2), 1, ArrayStyle(chunks=(1, 1, 1, 64, 64)), "i"
+    )
+    row = settings_for(
+        "d", source, tmp_path / "o.ome.zarr", shards=[1, 1, 1, 128, 128], codec="blosc-zstd-5"
+    )
+    results = tmp_path / "r"
+    run = Run.current(results)
+    plan, _ = plan_and_record(row, results, run)
+    records = convert_jobs(plan, results, run, 2, 0.0)
+    (entry,) = [a for r in records for a in r["arrays"] if a["path"] == "0"]
+    assert entry["engine"] == "chunk transcode"
+    return entry["proof"]
+
+
+def test_a_transcoded_shard_at_another_key_or_corrupted_fails(tmp_path, monkeypatch):
+    from ngff_resave.arrays import convert
+
+    key = convert.v3_shard_key
+    monkeypatch.setattr(convert, "v3_shard_key", lambda shape, shards, i: key(shape, shards, 3 - i))
+    proof = _transcoded_proof(tmp_path / "moved")
+    assert proof["shards_differing"] == 4 and "read back differs" in proof["problem"]
+
+    monkeypatch.setattr(convert, "v3_shard_key", key)
+    write_parts = LocalLocation.write_parts
+
+    def flipping(self, path, parts):
+        data = bytearray(b"".join(parts))
+        if path.endswith("c/0/0/0/0/0"):
+            data[100] ^= 0xFF
+        write_parts(self, path, [bytes(data)])
+
+    monkeypatch.setattr(LocalLocation, "write_parts", flipping)
+    proof = _transcoded_proof(tmp_path / "flipped")
+    assert proof["shards_differing"] == 1
+    assert "[0:1,0:1,0:1,0:128,0:128]" in proof["problem"], proof
