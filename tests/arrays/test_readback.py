@@ -241,3 +241,35 @@ def test_a_transcoded_shard_at_another_key_or_corrupted_fails(tmp_path, monkeypa
     proof = _transcoded_proof(tmp_path / "flipped")
     assert proof["shards_differing"] == 1
     assert "[0:1,0:1,0:1,0:128,0:128]" in proof["problem"], proof
+
+
+def test_values_are_compared_as_values_whatever_their_layout():
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    big = rng.integers(0, 2**16, (3, 40, 48), dtype=np.uint16)
+    view = big[:, 8:24, 16:40]  # rows of 48 bytes: compared as words
+    assert readback.same_values(view, view.copy(), False)
+    changed = view.copy()
+    changed[2, 15, 23] ^= 1
+    assert not readback.same_values(view, changed, False)
+    # Other byte orders, odd rows, Fortran order, floats with NaN: compared item by item.
+    assert readback.same_values(view, view.astype(">u2"), False)
+    assert readback.same_values(big[:, :, :5], np.asfortranarray(big[:, :, :5]), False)
+    floats = rng.random((600, 700)).astype("<f4")
+    floats[3, 4] = np.nan
+    assert readback.same_values(floats, floats.copy(), True)
+    assert not readback.same_values(floats, floats.copy(), False)
+    other = floats.copy()
+    other[599, 699] += 1
+    assert not readback.same_values(floats, other, True)
+    assert not readback.same_values(floats, floats[:, :-1], True)
+
+
+def test_a_row_of_words_is_compared_with_a_strided_row_as_values():
+    import numpy as np
+
+    rows = np.arange(4 * 20, dtype=">u2").reshape(4, 20)
+    # The same values, the last axis strided: only one side could be viewed as words.
+    assert readback.same_values(rows, np.asfortranarray(rows), False)
+    assert readback.same_values(np.asfortranarray(rows), rows, False)

@@ -164,6 +164,10 @@ def same_values(wanted: Any, got: Any, nan: bool) -> bool:
     wanted, got = np.asanyarray(wanted), np.asanyarray(got)
     if wanted.shape != got.shape:
         return False
+    if wanted.dtype == got.dtype and wanted.dtype.kind in "iu" and _wordy(wanted) and _wordy(got):
+        # Integers of one type and byte order are equal as their bytes: compared as 8-byte
+        # words, where the rows of both allow, it takes half the time of item by item.
+        wanted, got = wanted.view(np.uint64), got.view(np.uint64)
     axis = next((n for n, extent in enumerate(wanted.shape) if extent > 1), None)
     if axis is None or wanted.size <= _SLAB_ITEMS:
         return bool(np.array_equal(wanted, got, equal_nan=nan))
@@ -176,6 +180,16 @@ def same_values(wanted: Any, got: Any, nan: bool) -> bool:
 
 
 _SLAB_ITEMS = 2**18
+
+
+def _wordy(values: Any) -> bool:
+    """Whether ``values`` can be viewed as 8-byte words along their last axis: it is contiguous
+    and a whole number of words long."""
+    return bool(
+        values.ndim
+        and values.strides[-1] == values.itemsize
+        and (values.shape[-1] * values.itemsize) % 8 == 0
+    )
 
 
 class ShardDecoder:
