@@ -51,11 +51,13 @@ from zarr.abc.store import (
     Store,
     SuffixByteRequest,
 )
+from zarr.codecs._v2 import V2Codec
 from zarr.codecs.sharding import ShardingCodec, _ShardReader
 from zarr.core.array_spec import ArrayConfig, ArraySpec
 from zarr.core.buffer import Buffer, BufferPrototype, default_buffer_prototype
 from zarr.core.chunk_grids import RegularChunkGrid
 from zarr.core.chunk_key_encodings import parse_chunk_key_encoding
+from zarr.core.codec_pipeline import BatchedCodecPipeline, fill_value_or_default
 from zarr.core.metadata import ArrayV3Metadata
 from zarr.core.sync import sync
 from zarr.storage import StorePath, WrapperStore
@@ -305,6 +307,58 @@ class ShardDecoder:
                 yield place, self.decode(data)[part]
 
 
+@dataclass
+class DecodedInput:
+    """The input chunks overlapping a shard's region as zarr-python reads them (its chunk key
+    encoding, its store, its codecs), decoded once: what a chunk transcode encodes and what
+    its read-back compares with. ``chunks``: each chunk's values by grid coordinate (whole
+    chunks, in the input's byte and memory order; None where the input has no chunk, which
+    reads as ``fill``)."""
+
+    region: tuple[slice, ...]
+    chunk_shape: tuple[int, ...]
+    chunks: dict[tuple[int, ...], Any]
+    fill: Any
+    dtype: Any
+
+    def chunk(self, coord: tuple[int, ...]) -> Any:
+        """The values of the chunk at grid coordinate ``coord`` (None: the input has none)."""
+        return self.chunks[coord]
+
+    def part(self, place: tuple[slice, ...]) -> Any:
+        """The input's values in ``place`` (relative to the region)."""
+        start = [s.start + p.start for s, p in zip(self.region, place, strict=True)]
+        coord = tuple(a // c for a, c in zip(start, self.chunk_shape, strict=True))
+        within = all(
+            p.stop - p.start <= c - a % c
+            for p, a, c in zip(place, start, self.chunk_shape, strict=True)
+        )
+        if not within:
+            return self._assembled()[place]
+        offset = tuple(
+            slice(a % c, a % c + p.stop - p.start)
+            for p, a, c in zip(place, start, self.chunk_shape, strict=True)
+        )
+        values = self.chunks[coord]
+        if values is None:
+            return np.full(tuple(p.stop - p.start for p in place), self.fill, dtype=self.dtype)
+        return values[offset]
+
+    def _assembled(self) -> Any:
+        out = np.full(tuple(s.stop - s.start for s in self.region), self.fill, dtype=self.dtype)
+        for coord, values in self.chunks.items():
+            if values is None:
+                continue
+            lo = [c * n for c, n in zip(coord, self.chunk_shape, strict=True)]
+            into, take = [], []
+            for a, n, s in zip(lo, self.chunk_shape, self.region, strict=True):
+                first, last = max(a, s.start), min(a + n, s.stop)
+                into.append(slice(first - s.start, last - s.start))
+                take.append(slice(first - a, last - a))
+            out[tuple(into)] = values[tuple(take)]
+        return out
+
+
 @dataclass(frozen=True)
 class _CopiedChunks:
     key: Callable[[tuple[int, ...]], str]
@@ -336,6 +390,7 @@ class Readback:
         self._opened: dict[tuple[str, str], Any] = {}
         self._copies: dict[str, _CopiedChunks] = {}
         self._decoders: dict[str, ShardDecoder | None] = {}
+        self._input_codecs: dict[str, Any] = {}
         self._lock = threading.Lock()
 
     def _metadata(self, side: str, array: PlannedArray) -> Any:
@@ -427,7 +482,8 @@ class Readback:
         data, reader = decoder.fetch(store, f"{array.path}/{key}")
         nan = np.dtype(array.dtype).kind in "fc"
         for place, got in decoder.chunks(reader, region):
-            if not same_values(wanted[place], got, nan):
+            part = wanted.part(place) if isinstance(wanted, DecodedInput) else wanted[place]
+            if not same_values(part, got, nan):
                 where = tuple(
                     slice(s.start + p.start, s.start + p.stop)
                     for s, p in zip(region, place, strict=True)
@@ -437,6 +493,69 @@ class Readback:
                     f"in [{_spell(where)}]"
                 )
         return {} if data is None else {key: data}
+
+    def input_chunks(
+        self, array: PlannedArray, region: tuple[slice, ...], held: dict[str, bytes]
+    ) -> DecodedInput:
+        """The input chunks overlapping ``region`` as zarr-python reads them: each at the key
+        its chunk key encoding gives (the mended separator where the plan mended it), the
+        files the job read (``held``, keys below the array) from memory, any other from the
+        input; decoded by zarr-python's codecs for the input's ``.zarray`` (compressor and
+        filters). Raises :class:`ValueError` naming the input where a chunk does not decode."""
+        metadata = self._metadata("input", array)
+        with self._lock:
+            if array.path not in self._input_codecs:
+                pipeline = BatchedCodecPipeline.from_codecs(
+                    [V2Codec(filters=metadata.filters, compressor=metadata.compressor)]
+                )
+                spec = metadata.get_chunk_spec(
+                    (0,) * metadata.ndim,
+                    ArrayConfig(order=metadata.order, write_empty_chunks=False),
+                    default_buffer_prototype(),
+                )
+                self._input_codecs[array.path] = (pipeline, spec)
+            pipeline, spec = self._input_codecs[array.path]
+        chunk_shape = tuple(metadata.chunks)
+        coords = list(
+            itertools.product(
+                *(
+                    range(s.start // c, -(-s.stop // c))
+                    for s, c in zip(region, chunk_shape, strict=True)
+                )
+            )
+        )
+        store = HeldStore(
+            self.source_store, {f"{array.path}/{key}": data for key, data in held.items()}
+        )
+
+        async def read() -> dict[tuple[int, ...], Any]:
+            found = await asyncio.gather(
+                *(
+                    store.get(f"{array.path}/{metadata.encode_chunk_key(c)}", spec.prototype)
+                    for c in coords
+                )
+            )
+            present = [(c, b) for c, b in zip(coords, found, strict=True) if b is not None]
+            decoded = await pipeline.decode([(b, spec) for _, b in present])
+            values: dict[tuple[int, ...], Any] = dict.fromkeys(coords)
+            for (c, _), chunk in zip(present, decoded, strict=True):
+                values[c] = chunk.as_numpy_array()
+            return values
+
+        try:
+            chunks = sync(read())
+        except Exception as err:
+            raise ValueError(
+                f"the input {self.source.child(array.path)} does not decode in "
+                f"[{_spell(region)}]: {type(err).__name__}: {err}"
+            ) from err
+        return DecodedInput(
+            region,
+            chunk_shape,
+            chunks,
+            fill_value_or_default(spec),
+            spec.dtype.to_native_dtype(),
+        )
 
     def _held_input(
         self, array: PlannedArray, region: tuple[slice, ...], held: dict[str, bytes]
@@ -463,14 +582,23 @@ class Readback:
         expected: Any = None,
         held: dict[str, bytes] | None = None,
         written: dict[str, bytes] | None = None,
+        decoded: DecodedInput | None = None,
     ) -> None:
-        """Shard ``index`` read back equals ``expected``, or else the input decoded from the
-        ``held`` files (keys below the array); the files ``written`` (keys below the array),
-        which storage vouched that it holds, decoded from memory."""
+        """Shard ``index`` read back equals ``expected``, or the input as zarr-python read it
+        (``decoded``: :meth:`input_chunks`), or else the input decoded from the ``held`` files
+        (keys below the array); the files ``written`` (keys below the array), which storage
+        vouched that it holds, decoded from memory."""
 
         def compare() -> dict[str, bytes]:
-            wanted = self._held_input(array, region, held or {}) if expected is None else expected
             decoder = self._decoder(array)
+            if decoded is not None and decoder is not None:
+                return self._compare_shard(array, decoder, region, decoded, written)
+            if decoded is not None:
+                wanted = decoded.part(tuple(slice(0, s.stop - s.start) for s in region))
+            elif expected is None:
+                wanted = self._held_input(array, region, held or {})
+            else:
+                wanted = expected
             if decoder is not None:
                 return self._compare_shard(array, decoder, region, np.asanyarray(wanted), written)
             got, files = self._read_back(array, region, written)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -59,8 +60,11 @@ class ChunkTranscoder:
     v2 compressor and filters into the raw chunk bytes (in the input's byte and memory order)
     and encoded by the output compressor, which costs little more than the compression.
 
-    :meth:`many` does a shard's chunks on ``threads`` threads at once (:func:`codec_pool`), so
-    the codecs keep every core busy while the job's shard workers read, write and read back."""
+    :meth:`encode` encodes a chunk already decoded (by zarr-python, for the read-back to
+    compare with: :meth:`~ngff_resave.arrays.readback.Readback.input_chunks`), so the input is
+    decoded once. :meth:`many` and :meth:`encode_many` do a shard's chunks on ``threads``
+    threads at once (:func:`codec_pool`), so the codecs keep every core busy while the job's
+    shard workers read, write and read back."""
 
     def __init__(self, array: PlannedArray, threads: int = 1) -> None:
         source = array.input
@@ -82,14 +86,29 @@ class ChunkTranscoder:
             return values.tobytes()
         return bytes(self.compressor.encode(values))
 
+    def encode(self, values: Any) -> bytes:
+        """A whole chunk's values (as decoded from the input: its byte and memory order, its
+        item size for blosc's shuffle) encoded by the output compressor."""
+        flat = np.ravel(values, order="K")  # the decoded bytes as they are in memory
+        if self.compressor is None:
+            return flat.tobytes()
+        return bytes(self.compressor.encode(flat))
+
     def many(self, chunks: list[bytes | None]) -> list[bytes | None]:
         """Each chunk transcoded (None, an absent chunk, stays None), in order."""
-        present = [data for data in chunks if data is not None]
+        return self._each(self, chunks)
+
+    def encode_many(self, chunks: list[Any]) -> list[bytes | None]:
+        """Each chunk's values encoded (None, an absent chunk, stays None), in order."""
+        return self._each(self.encode, chunks)
+
+    def _each(self, work: Callable[[Any], bytes], chunks: list[Any]) -> list[bytes | None]:
+        present = [chunk for chunk in chunks if chunk is not None]
         if self.threads <= 1 or len(present) <= 1:
-            done = iter([self(data) for data in present])
+            done = iter([work(chunk) for chunk in present])
         else:
-            done = codec_pool(self.threads).map(self, present)
-        return [None if data is None else next(done) for data in chunks]
+            done = codec_pool(self.threads).map(work, present)
+        return [None if chunk is None else next(done) for chunk in chunks]
 
 
 def stored_keys(metadata: Any, array: PlannedArray) -> Any:
