@@ -273,3 +273,38 @@ def test_a_row_of_words_is_compared_with_a_strided_row_as_values():
     # The same values, the last axis strided: only one side could be viewed as words.
     assert readback.same_values(rows, np.asfortranarray(rows), False)
     assert readback.same_values(np.asfortranarray(rows), rows, False)
+
+
+def test_a_transcoded_input_is_decoded_once_as_zarr_python_reads_it(tmp_path, monkeypatch):
+    """Chunk transcode: each input chunk is decoded once, by zarr-python from the files the
+    job read, and that is what is encoded and what the shard read back is compared with. A
+    chunk the job read at another key (a wrong key of its own) is not taken: zarr-python reads
+    the chunk at its own key, and the output holds the input's pixels."""
+    import numcodecs
+    import numpy as np
+    import zarr
+
+    from ngff_resave.source.v05 import EncodedChunks
+
+    decoded: Counter[str] = Counter()
+    decode = numcodecs.Blosc.decode
+
+    def counted(self, buf, out=None):
+        decoded[self.cname] += 1
+        return decode(self, buf, out)
+
+    monkeypatch.setattr(numcodecs.Blosc, "decode", counted)
+    key = EncodedChunks.key
+
+    def wrong(self, coord):
+        # The job's own key for chunk (0,0,0,0,1) is the one of chunk (0,0,0,1,1).
+        return key(self, (0, 0, 0, 1, 1) if tuple(coord) == (0, 0, 0, 0, 1) else coord)
+
+    monkeypatch.setattr(EncodedChunks, "key", wrong)
+    proof = _transcoded_proof(tmp_path)
+    source = tmp_path / "in.ome.zarr"
+    assert proof["problem"] is None and proof["shards_compared"] == 4
+    # 9 input chunks (150x150 in 64x64), each decoded once; the 9 new ones decoded once.
+    assert decoded == {"lz4": 9, "zstd": 9}
+    got = zarr.open_array(str(tmp_path / "o.ome.zarr" / "0"), mode="r")[...]
+    np.testing.assert_array_equal(got, zarr.open_array(str(source / "0"), mode="r")[...])

@@ -234,7 +234,15 @@ class ShardTask:
         inner = [None if coord is None else next(found) for coord in coords]
         read = sum(len(data) for data in inner if data is not None)
         chunks = inner
-        if self.transcoder is not None:
+        decoded = None
+        if self.transcoder is not None and self.readback is not None:
+            # The input as zarr-python reads it, decoded once: encoded, and compared with the
+            # shard read back.
+            decoded = self.readback.input_chunks(array, self.region, held)
+            chunks = self.transcoder.encode_many(
+                [None if coord is None else decoded.chunk(coord) for coord in coords]
+            )
+        elif self.transcoder is not None:
             chunks = self.transcoder.many(inner)
         parts = assemble_shard(chunks)
         name = v3_shard_key(array.shape, array.output.shards, self.index)
@@ -245,12 +253,12 @@ class ShardTask:
             self.target_loc.delete(key)
         else:
             written = self.target_loc.write_proven(key, parts)
-        if self.readback is not None and self.transcoder is not None:
+        if self.readback is not None and decoded is not None:
             self.readback.values(
                 self.array,
                 self.index,
                 self.region,
-                held=held,
+                decoded=decoded,
                 written=None if written is None else {name: written},
             )
         elif self.readback is not None:
