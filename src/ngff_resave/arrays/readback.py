@@ -22,10 +22,13 @@ What it is compared with depends on how the shard was made:
 * inner chunks copied as they are (``shard copy``): each inner chunk of the file zarr-python
   read is the input chunk's bytes (the codecs are the input's, which validation checks);
 * files copied as they are (``file copy``): the files zarr-python read are the input's files;
-* anything decoded on the way (``chunk transcode``, the re-encoders): the values zarr-python
-  reads equal the input's, as the re-encoder read them, or decoded by zarr-python from the
-  input files the job read (:class:`HeldStore`). The re-encoders write through zarr-python or
-  tensorstore, so their shards are always read back.
+* chunks transcoded (``chunk transcode``): the values zarr-python reads equal the input's as
+  zarr-python reads it (:meth:`Readback.input_chunks`: its chunk keys, the input files the job
+  read served from memory by :class:`HeldStore`, any other read from the input, its codecs),
+  which is also what the transcoder encoded, so each input chunk is decoded once;
+* regions re-encoded (the re-encoders): the values zarr-python reads equal the input's, as the
+  re-encoder read them. The re-encoders write through zarr-python or tensorstore, so their
+  shards are always read back.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """Re-encoding: arrays whose codec or chunk shape changes, decoded and encoded again.
 
-Three engines. When only the codec changes, :class:`ChunkTranscoder` turns each input chunk's
-bytes into an output inner chunk without building arrays (the shard is then assembled like a
-copied one). When the chunk shape changes, regions are decoded and encoded through
-:class:`Reencoder`: tensorstore (C++, multi-threaded, the faster one) where it can reach both
-stores and read the input, zarr-python for everything else (v2 filters, any zarr store). Both
-sides of both are built from the same :class:`~ngff_resave.storage.Location`. Imported only
-by jobs that need it.
+Three engines. When only the codec changes, :class:`ChunkTranscoder` encodes each input chunk,
+as the read-back's zarr-python decoded it, into an output inner chunk, a shard's chunks on the
+job's threads at once (the shard is then assembled like a copied one). When the chunk shape
+changes, regions are decoded and encoded through :class:`Reencoder`: tensorstore (C++,
+multi-threaded, the faster one) where it can reach both stores and read the input, zarr-python
+for everything else (v2 filters, any zarr store). Both sides of both are built from the same
+:class:`~ngff_resave.storage.Location`. Imported only by jobs that need it.
 """
 
 from __future__ import annotations
