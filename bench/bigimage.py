@@ -864,9 +864,19 @@ def reencode_verdict(summaries: Sequence[Summary], floor: Floor | None) -> str:
         parts.append(f"{within:.2f}x the codec floor with the read-back "
                      f"({'met' if within <= FLOOR_TARGET else 'not met'}: within "
                      f"{FLOOR_TARGET}x)")
+        convert = [r.steps["convert"].seconds for r in ours.runs if "convert" in r.steps]
+        if convert:
+            alone = statistics.median(convert)
+            parts.append(f"its convert jobs alone {fig(alone)} s, {alone / floor.seconds:.2f}x "
+                         "the floor (the rest is the workflow's own: Snakemake, planning, "
+                         "metadata, validation)")
+        parts.append(f"{ours.cpu_seconds / floor.cpu_seconds:.2f}x the floor's CPU seconds "
+                     "(a shared machine's other load stretches wall times, far less CPU "
+                     "seconds)")
         if tool is not None:
             parts.append(f"the tool {tool.seconds / floor.without_readback:.2f}x the floor "
-                         "without the read-back (it reads nothing back)")
+                         f"without the read-back (it reads nothing back), "
+                         f"{tool.cpu_seconds / floor.cpu_seconds:.2f}x its CPU seconds")
     parts.append(f"largest process {ours.peak_bytes / 2**20:.0f} MiB "
                  f"({'met' if ours.peak_bytes <= MEMORY_TARGET else 'not met'}: "
                  f"at most {MEMORY_TARGET / 2**20:.0f} MiB)")

@@ -242,6 +242,7 @@ def test_the_tiny_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     floor = rows.pop("codec floor, 2 cores")
     assert float(floor[1]) > 0 and float(floor[5]) > 0 and "blosc-zstd-5 encode" in floor[-1]
     assert "Re-encode (blosc-zstd-5): ours " in text and "the codec floor" in text
+    assert "its convert jobs alone" in text and "the floor's CPU seconds" in text
     # The re-encode is smaller than the input and proven in full.
     reencoded = rows["ngff-resave workflow, `codec: blosc-zstd-5`"]
     assert float(reencoded[6]) < float(rows["byte copy, `cp -r`"][6])

@@ -110,3 +110,201 @@ def test_ranges_are_cut_from_the_one_whole_read(tmp_path):
     assert sync(ask()) == [b"6789", b"234", b"0123456789", None]
     assert [(key, whole) for key, whole, _ in reads] == [("a/f", True), ("a/missing", True)]
     assert recording.whole == {"a/f": b"0123456789"}
+
+
+@pytest.mark.parametrize(
+    ("dtype", "order", "codec", "fill"),
+    [
+        ("|u1", "C", "blosc-zstd-5", 0),
+        (">u2", "F", "zstd-3", 7),
+        ("<f4", "C", "gzip-1", float("nan")),
+        ("<i4", "F", "none", -1),
+    ],
+)
+def test_the_shard_decoder_reads_every_shard_as_zarr_python_does(
+    tmp_path, dtype, order, codec, fill
+):
+    """Chunk by chunk, as zarr-python's array reads them: edge shards (the array is 150x150 in
+    shards of 64), inner chunks the shard has none of (the fill value), Fortran order through
+    the transpose codec, big-endian bytes, NaN."""
+    import json
+
+    import numpy as np
+    import zarr
+    from zarr.core.metadata import ArrayV3Metadata
+
+    from ngff_resave.arrays.codecs import array_metadata, named_codec
+    from ngff_resave.arrays.shards import shard_slices
+
+    shape, shards = [1, 150, 150], [1, 64, 64]
+    document = array_metadata(
+        shape=shape,
+        dtype=dtype,
+        chunks=[1, 16, 32],
+        shards=shards,
+        compressor_codecs=named_codec(codec, int(dtype[2:])),
+        fill_value=fill,
+        dimension_names=["z", "y", "x"],
+        order=order,
+    )
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "zarr.json").write_text(json.dumps(document))
+    written = zarr.open_array(str(tmp_path / "a"), mode="r+")
+    values = (np.arange(150 * 150) % 1000).astype(dtype).reshape(shape)
+    values[:, 16:32, :] = np.nan if np.isnan(fill) else fill  # inner chunks left unwritten
+    written[...] = values
+    decoder = readback.ShardDecoder(ArrayV3Metadata.from_dict(document))
+    store = LocalLocation.from_path(tmp_path).zarr_store()
+    read = zarr.open_array(str(tmp_path / "a"), mode="r")
+    for index in range(9):
+        region = shard_slices(shape, shards, index)
+        data, reader = decoder.fetch(store, f"a/{decoder.key(region)}")
+        assert data == (tmp_path / "a" / decoder.key(region)).read_bytes()
+        got = np.full([s.stop - s.start for s in region], 5, dtype=dtype)
+        for place, part in decoder.chunks(reader, region):
+            got[place] = part
+        np.testing.assert_array_equal(got, read[region])
+    # A shard with no file reads as the fill value.
+    assert decoder.fetch(store, "a/c/9/9/9") == (None, None)
+    filled = np.concatenate([part.ravel() for _, part in decoder.chunks(None, region)])
+    np.testing.assert_array_equal(filled, np.full(filled.shape, fill, dtype=dtype))
+
+
+def test_inner_chunks_written_in_each_others_places_differ_where_they_are(tmp_path, monkeypatch):
+    """A transcoded shard whose first two inner chunks trade places reads back other than the
+    input, and the proof names the inner chunk's region."""
+    from ngff_resave.arrays import convert
+
+    assemble = convert.assemble_shard
+
+    def swapped(chunks):
+        chunks = list(chunks)
+        chunks[0], chunks[1] = chunks[1], chunks[0]
+        return assemble(chunks)
+
+    monkeypatch.setattr(convert, "assemble_shard", swapped)
+    source = tmp_path / "in.ome.zarr"
+    write_image(
+        source, fluorescence(SHAPE, "<u2", seed=2), 1, ArrayStyle(chunks=(1, 1, 1, 64, 64)), "i"
+    )
+    row = settings_for(
+        "d", source, tmp_path / "o.ome.zarr", shards=[1, 1, 1, 128, 128], codec="blosc-zstd-5"
+    )
+    results = tmp_path / "r"
+    run = Run.current(results)
+    plan, _ = plan_and_record(row, results, run)
+    records = convert_jobs(plan, results, run, 2, 0.0)
+    (entry,) = [a for r in records for a in r["arrays"] if a["path"] == "0"]
+    assert entry["engine"] == "chunk transcode"
+    proof = entry["proof"]
+    assert proof["shards_differing"] == 4
+    assert proof["problem"].endswith(
+        "[0:1,0:1,0:1,0:128,0:128] read back differs from the input in [0:1,0:1,0:1,0:64,0:64]"
+    )
+
+
+def _transcoded_proof(tmp_path):
+    source = tmp_path / "in.ome.zarr"
+    write_image(
+        source, fluorescence(SHAPE, "<u2", seed=2), 1, ArrayStyle(chunks=(1, 1, 1, 64, 64)), "i"
+    )
+    row = settings_for(
+        "d", source, tmp_path / "o.ome.zarr", shards=[1, 1, 1, 128, 128], codec="blosc-zstd-5"
+    )
+    results = tmp_path / "r"
+    run = Run.current(results)
+    plan, _ = plan_and_record(row, results, run)
+    records = convert_jobs(plan, results, run, 2, 0.0)
+    (entry,) = [a for r in records for a in r["arrays"] if a["path"] == "0"]
+    assert entry["engine"] == "chunk transcode"
+    return entry["proof"]
+
+
+def test_a_transcoded_shard_at_another_key_or_corrupted_fails(tmp_path, monkeypatch):
+    from ngff_resave.arrays import convert
+
+    key = convert.v3_shard_key
+    monkeypatch.setattr(convert, "v3_shard_key", lambda shape, shards, i: key(shape, shards, 3 - i))
+    proof = _transcoded_proof(tmp_path / "moved")
+    assert proof["shards_differing"] == 4 and "read back differs" in proof["problem"]
+
+    monkeypatch.setattr(convert, "v3_shard_key", key)
+    write_parts = LocalLocation.write_parts
+
+    def flipping(self, path, parts):
+        data = bytearray(b"".join(parts))
+        if path.endswith("c/0/0/0/0/0"):
+            data[100] ^= 0xFF
+        write_parts(self, path, [bytes(data)])
+
+    monkeypatch.setattr(LocalLocation, "write_parts", flipping)
+    proof = _transcoded_proof(tmp_path / "flipped")
+    assert proof["shards_differing"] == 1
+    assert "[0:1,0:1,0:1,0:128,0:128]" in proof["problem"], proof
+
+
+def test_values_are_compared_as_values_whatever_their_layout():
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    big = rng.integers(0, 2**16, (3, 40, 48), dtype=np.uint16)
+    view = big[:, 8:24, 16:40]  # rows of 48 bytes: compared as words
+    assert readback.same_values(view, view.copy(), False)
+    changed = view.copy()
+    changed[2, 15, 23] ^= 1
+    assert not readback.same_values(view, changed, False)
+    # Other byte orders, odd rows, Fortran order, floats with NaN: compared item by item.
+    assert readback.same_values(view, view.astype(">u2"), False)
+    assert readback.same_values(big[:, :, :5], np.asfortranarray(big[:, :, :5]), False)
+    floats = rng.random((600, 700)).astype("<f4")
+    floats[3, 4] = np.nan
+    assert readback.same_values(floats, floats.copy(), True)
+    assert not readback.same_values(floats, floats.copy(), False)
+    other = floats.copy()
+    other[599, 699] += 1
+    assert not readback.same_values(floats, other, True)
+    assert not readback.same_values(floats, floats[:, :-1], True)
+
+
+def test_a_row_of_words_is_compared_with_a_strided_row_as_values():
+    import numpy as np
+
+    rows = np.arange(4 * 20, dtype=">u2").reshape(4, 20)
+    # The same values, the last axis strided: only one side could be viewed as words.
+    assert readback.same_values(rows, np.asfortranarray(rows), False)
+    assert readback.same_values(np.asfortranarray(rows), rows, False)
+
+
+def test_a_transcoded_input_is_decoded_once_as_zarr_python_reads_it(tmp_path, monkeypatch):
+    """Chunk transcode: each input chunk is decoded once, by zarr-python from the files the
+    job read, and that is what is encoded and what the shard read back is compared with. A
+    chunk the job read at another key (a wrong key of its own) is not taken: zarr-python reads
+    the chunk at its own key, and the output holds the input's pixels."""
+    import numcodecs
+    import numpy as np
+    import zarr
+
+    from ngff_resave.source.v05 import EncodedChunks
+
+    decoded: Counter[str] = Counter()
+    decode = numcodecs.Blosc.decode
+
+    def counted(self, buf, out=None):
+        decoded[self.cname] += 1
+        return decode(self, buf, out)
+
+    monkeypatch.setattr(numcodecs.Blosc, "decode", counted)
+    key = EncodedChunks.key
+
+    def wrong(self, coord):
+        # The job's own key for chunk (0,0,0,0,1) is the one of chunk (0,0,0,1,1).
+        return key(self, (0, 0, 0, 1, 1) if tuple(coord) == (0, 0, 0, 0, 1) else coord)
+
+    monkeypatch.setattr(EncodedChunks, "key", wrong)
+    proof = _transcoded_proof(tmp_path)
+    source = tmp_path / "in.ome.zarr"
+    assert proof["problem"] is None and proof["shards_compared"] == 4
+    # 9 input chunks (150x150 in 64x64), each decoded once; the 9 new ones decoded once.
+    assert decoded == {"lz4": 9, "zstd": 9}
+    got = zarr.open_array(str(tmp_path / "o.ome.zarr" / "0"), mode="r")[...]
+    np.testing.assert_array_equal(got, zarr.open_array(str(source / "0"), mode="r")[...])

@@ -41,7 +41,7 @@ from ngff_resave.storage import Location, encode_json, open_location, write_loca
 
 if TYPE_CHECKING:
     from ngff_resave.arrays.linking import ChunkLinker
-    from ngff_resave.arrays.reencode import Reencoder
+    from ngff_resave.arrays.reencode import ChunkTranscoder, Reencoder
 
 LOG = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class ShardTask:
     target_loc: Location
     engine: Engine
     reencoder: Reencoder | None = None
-    transcoder: Callable[[bytes], bytes] | None = None
+    transcoder: ChunkTranscoder | None = None
     # Input chunks of this shard read at once (remote inputs; one at a time locally).
     reads_in_flight: int = 1
     # Referenced arrays in a new location: links to the input's chunk files (None in place).
@@ -234,8 +234,16 @@ class ShardTask:
         inner = [None if coord is None else next(found) for coord in coords]
         read = sum(len(data) for data in inner if data is not None)
         chunks = inner
-        if self.transcoder is not None:
-            chunks = [None if data is None else self.transcoder(data) for data in inner]
+        decoded = None
+        if self.transcoder is not None and self.readback is not None:
+            # The input as zarr-python reads it, decoded once: encoded, and compared with the
+            # shard read back.
+            decoded = self.readback.input_chunks(array, self.region, held)
+            chunks = self.transcoder.encode_many(
+                [None if coord is None else decoded.chunk(coord) for coord in coords]
+            )
+        elif self.transcoder is not None:
+            chunks = self.transcoder.many(inner)
         parts = assemble_shard(chunks)
         name = v3_shard_key(array.shape, array.output.shards, self.index)
         key = f"{array.path}/{name}"
@@ -245,12 +253,12 @@ class ShardTask:
             self.target_loc.delete(key)
         else:
             written = self.target_loc.write_proven(key, parts)
-        if self.readback is not None and self.transcoder is not None:
+        if self.readback is not None and decoded is not None:
             self.readback.values(
                 self.array,
                 self.index,
                 self.region,
-                held=held,
+                decoded=decoded,
                 written=None if written is None else {name: written},
             )
         elif self.readback is not None:
@@ -400,7 +408,7 @@ def run_convert_job(
             if engine == Engine.CHUNK_TRANSCODE:
                 from ngff_resave.arrays.reencode import ChunkTranscoder
 
-                transcoder = ChunkTranscoder(array)
+                transcoder = ChunkTranscoder(array, threads)
             elif engine not in (*COPYING, Engine.LINK):
                 assert reencoder is not None
                 reencoder.open(array, engine)

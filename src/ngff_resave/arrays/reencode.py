@@ -1,17 +1,20 @@
 """Re-encoding: arrays whose codec or chunk shape changes, decoded and encoded again.
 
-Three engines. When only the codec changes, :class:`ChunkTranscoder` turns each input chunk's
-bytes into an output inner chunk without building arrays (the shard is then assembled like a
-copied one). When the chunk shape changes, regions are decoded and encoded through
-:class:`Reencoder`: tensorstore (C++, multi-threaded, the faster one) where it can reach both
-stores and read the input, zarr-python for everything else (v2 filters, any zarr store). Both
-sides of both are built from the same :class:`~ngff_resave.storage.Location`. Imported only
-by jobs that need it.
+Three engines. When only the codec changes, :class:`ChunkTranscoder` encodes each input chunk,
+as the read-back's zarr-python decoded it, into an output inner chunk, a shard's chunks on the
+job's threads at once (the shard is then assembled like a copied one). When the chunk shape
+changes, regions are decoded and encoded through :class:`Reencoder`: tensorstore (C++,
+multi-threaded, the faster one) where it can reach both stores and read the input, zarr-python
+for everything else (v2 filters, any zarr store). Both sides of both are built from the same
+:class:`~ngff_resave.storage.Location`. Imported only by jobs that need it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numcodecs
@@ -45,17 +48,31 @@ def v3_compressor_to_numcodecs(codecs: list[dict[str, Any]]) -> Codec | None:
     raise ValueError(f"no numcodecs form for v3 codec {codec['name']!r}")
 
 
+@functools.cache
+def codec_pool(threads: int) -> ThreadPoolExecutor:
+    """The process's threads that transcode chunks, ``threads`` of them, shared by every array
+    (a plate's job has thousands): numcodecs releases the GIL while it compresses."""
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="transcode")
+
+
 class ChunkTranscoder:
     """Turns one encoded v2 chunk of an array into an encoded v3 inner chunk: decoded by its
     v2 compressor and filters into the raw chunk bytes (in the input's byte and memory order)
-    and encoded by the output compressor, which costs little more than the compression."""
+    and encoded by the output compressor, which costs little more than the compression.
 
-    def __init__(self, array: PlannedArray) -> None:
+    :meth:`encode` encodes a chunk already decoded (by zarr-python, for the read-back to
+    compare with: :meth:`~ngff_resave.arrays.readback.Readback.input_chunks`), so the input is
+    decoded once. :meth:`many` and :meth:`encode_many` do a shard's chunks on ``threads``
+    threads at once (:func:`codec_pool`), so the codecs keep every core busy while the job's
+    shard workers read, write and read back."""
+
+    def __init__(self, array: PlannedArray, threads: int = 1) -> None:
         source = array.input
         self.dtype = np.dtype(array.dtype)
         self.decompressor = numcodecs.get_codec(source.compressor) if source.compressor else None
         self.filters = [numcodecs.get_codec(f) for f in source.filters or []]
         self.compressor = v3_compressor_to_numcodecs(array.output.codecs)
+        self.threads = threads
 
     def __call__(self, encoded: bytes) -> bytes:
         data: Any = encoded
@@ -68,6 +85,30 @@ class ChunkTranscoder:
         if self.compressor is None:
             return values.tobytes()
         return bytes(self.compressor.encode(values))
+
+    def encode(self, values: Any) -> bytes:
+        """A whole chunk's values (as decoded from the input: its byte and memory order, its
+        item size for blosc's shuffle) encoded by the output compressor."""
+        flat = np.ravel(values, order="K")  # the decoded bytes as they are in memory
+        if self.compressor is None:
+            return flat.tobytes()
+        return bytes(self.compressor.encode(flat))
+
+    def many(self, chunks: list[bytes | None]) -> list[bytes | None]:
+        """Each chunk transcoded (None, an absent chunk, stays None), in order."""
+        return self._each(self, chunks)
+
+    def encode_many(self, chunks: list[Any]) -> list[bytes | None]:
+        """Each chunk's values encoded (None, an absent chunk, stays None), in order."""
+        return self._each(self.encode, chunks)
+
+    def _each(self, work: Callable[[Any], bytes], chunks: list[Any]) -> list[bytes | None]:
+        present = [chunk for chunk in chunks if chunk is not None]
+        if self.threads <= 1 or len(present) <= 1:
+            done = iter([work(chunk) for chunk in present])
+        else:
+            done = codec_pool(self.threads).map(work, present)
+        return [None if chunk is None else next(done) for chunk in chunks]
 
 
 def stored_keys(metadata: Any, array: PlannedArray) -> Any:
