@@ -4,6 +4,7 @@ decode fails its own array and no other; the log names each failure and sums up 
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -51,9 +52,7 @@ def test_a_shard_that_does_not_decode_fails_its_array_alone(tmp_path, monkeypatc
     damage(shard, how, inner_count(source, ARRAY))
     decoded = []
     decode_stored = pixels._decode_stored
-    monkeypatch.setattr(
-        pixels, "_decode_stored", lambda *a: decoded.append(a[1]) or decode_stored(*a)
-    )
+    monkeypatch.setattr(pixels, "_decode_stored", lambda *a: decoded.append(a) or decode_stored(*a))
     report = validate_dataset(plan, mode, sample=8, seed=1, threads=1).to_json()
     assert len(decoded) == len(plan.arrays)  # each shard by zarr-python's codecs, directly
     assert report["failed"] == [f"array {ARRAY}: values equal the input ({mode})"]
@@ -96,3 +95,19 @@ def test_the_log_sums_up_checks_passed_and_names_each_failure(tmp_path, caplog):
     assert f"ok: {len(plan.arrays)} x array *: dimension_names equal the axes" in lines
     assert len(lines) < len(report.checks) / 2
     assert not [line for line in lines if line.startswith("ok: array ")]
+
+
+def test_an_array_whose_zarr_json_differs_in_one_value_is_decoded_by_its_own(tmp_path):
+    """The arrays of a plate share a layout parsed once; one whose document says its shard
+    index comes first is read as it says, and fails alone."""
+    plan, source = upgraded(tmp_path)
+    document = source / ARRAY / "zarr.json"
+    metadata = json.loads(document.read_text())
+    metadata["codecs"][0]["configuration"]["index_location"] = "start"
+    document.write_text(json.dumps(metadata))
+    report = validate_dataset(plan, "full", sample=8, seed=1, threads=1).to_json()
+    assert report["failed_arrays"] == [ARRAY]
+    assert report["failed"] == [
+        f"array {ARRAY}: codecs, fill value and chunk keys as planned",
+        f"array {ARRAY}: values equal the input (full)",
+    ]
