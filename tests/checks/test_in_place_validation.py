@@ -4,8 +4,10 @@ decode fails its own array and no other; the log names each failure and sums up 
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ import v05_inputs
 from conftest import run_pipeline, settings_for
 from test_validation import inner_count, rewrite_shard, shard_chunks
 
-from ngff_resave.checks import pixels
+from ngff_resave.checks import pixels, validation
 from ngff_resave.checks.validation import validate_dataset
 from ngff_resave.model.plan import Plan
 
@@ -111,3 +113,18 @@ def test_an_array_whose_zarr_json_differs_in_one_value_is_decoded_by_its_own(tmp
         f"array {ARRAY}: codecs, fill value and chunk keys as planned",
         f"array {ARRAY}: values equal the input (full)",
     ]
+
+
+def test_documents_are_read_and_arrays_compared_with_the_collector_paused(tmp_path, monkeypatch):
+    plan, _ = upgraded(tmp_path)
+    collecting = []
+
+    def noting(step, *args):
+        collecting.append(gc.isenabled())
+        return step(*args)
+
+    for name in ("Nodes", "compare_arrays"):
+        monkeypatch.setattr(validation, name, partial(noting, getattr(validation, name)))
+    assert validate_dataset(plan, "full", sample=8, seed=1, threads=1).valid
+    assert collecting == [False, False]
+    assert gc.isenabled()
