@@ -123,8 +123,29 @@ def test_documents_are_read_and_arrays_compared_with_the_collector_paused(tmp_pa
         collecting.append(gc.isenabled())
         return step(*args)
 
-    for name in ("Nodes", "compare_arrays"):
+    for name in ("Nodes", "ArrayComparison"):
         monkeypatch.setattr(validation, name, partial(noting, getattr(validation, name)))
     assert validate_dataset(plan, "full", sample=8, seed=1, threads=1).valid
     assert collecting == [False, False]
     assert gc.isenabled()
+
+
+def test_the_shards_are_checked_while_the_groups_are(tmp_path, monkeypatch):
+    """The worker processes start before the groups are validated; the report keeps its
+    order: the root, the groups, the arrays, the seed, the crate."""
+    plan, _ = upgraded(tmp_path)
+    steps = []
+    for module, name in ((pixels, "_start_processes"), (validation, "validate_models")):
+        step = getattr(module, name)
+        monkeypatch.setattr(
+            module, name, partial(lambda step, name, *a: steps.append(name) or step(*a), step, name)
+        )
+    checks = validate_dataset(plan, "full", sample=8, seed=1, threads=2).checks
+    assert steps == ["_start_processes", "validate_models"]
+    names = [c["check"] for c in checks]
+    first_array = next(i for i, n in enumerate(names) if n.startswith("array "))
+    last_array = max(i for i, n in enumerate(names) if n.startswith("array "))
+    assert names[0].startswith("root zarr.json")
+    assert all(n.startswith(("0.6 JSON schemas", "groups:")) for n in names[1:first_array])
+    assert names[last_array + 1] == "sample seed"
+    assert names[last_array + 2 :] and all(n.startswith("crate: ") for n in names[last_array + 2 :])

@@ -874,9 +874,9 @@ def _check_shards(checks: list[_ArrayCheck], tasks: list[tuple[int, int]], send:
         send.close()
 
 
-def _check_in_processes(checks: list[_ArrayCheck], workers: int) -> None:
+def _start_processes(checks: list[_ArrayCheck], workers: int) -> list[tuple[Any, Any]]:
     """Decoding and comparing costs Python time per shard and per array, which threads do not
-    share out: split the shards over forked worker processes."""
+    share out: the shards split over forked worker processes, started here."""
     tasks = [(i, shard) for i, check in enumerate(checks) for shard in check.shard_indices()]
     context = multiprocessing.get_context("fork")
     running = []
@@ -888,6 +888,11 @@ def _check_in_processes(checks: list[_ArrayCheck], workers: int) -> None:
         process.start()
         send.close()
         running.append((receive, process))
+    return running
+
+
+def _gather(checks: list[_ArrayCheck], running: list[tuple[Any, Any]]) -> None:
+    """The problems the worker processes found, once they are done."""
     for receive, process in running:
         try:
             found = receive.recv()
@@ -899,70 +904,98 @@ def _check_in_processes(checks: list[_ArrayCheck], workers: int) -> None:
             checks[check_index].problems.update(problems)
 
 
-def compare_arrays(
-    plan: Plan,
-    nodes: Nodes,
-    source: Location,
-    target: Location,
-    mode: str,
-    sample: int,
-    seed: int,
-    threads: int,
-    report: Report,
-    records: Iterable[dict[str, Any]] = (),
-) -> None:
+class ArrayComparison:
     """Every array against its input. ``full``/``sample``: an array its convert jobs read back
     whole (``records``) has its recorded files listed on storage and ``sample`` input chunks
     re-read on both sides; any other array is read whole (full) or at the sample (sample).
-    ``reread``: every array read whole on both sides."""
-    rng = random.Random(seed)
-    proofs = {} if mode == "reread" else gather_proofs(plan, records)
-    check_files(proofs, target)
-    LOG.info(
-        "%s mode: %d of %d arrays read back by their convert jobs; %d random input chunks "
-        "re-read per array, seed %d",
-        mode,
-        len(proofs),
-        len(plan.arrays),
-        sample,
-        seed,
-    )
-    source_store = source.zarr_store(read_only=True)
-    target_store = target.zarr_store(read_only=True)
-    checks = []
-    for array in plan.arrays:
-        proof = proofs.get(array.path)
-        sampled = proof is not None or mode == "sample"
-        checks.append(
-            _ArrayCheck(
-                array,
-                nodes.doc(array.path),
-                _sample(array, rng, sample) if sampled else None,
-                source,
-                target,
-                source_store,
-                target_store,
-                sampled_decode=mode == "sample" and array.output.as_input and plan.in_place,
-                proof=proof,
+    ``reread``: every array read whole on both sides.
+
+    Begun, then finished into a report: the shards of a local dataset are checked by worker
+    processes from the start, while the caller checks the rest."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        nodes: Nodes,
+        source: Location,
+        target: Location,
+        mode: str,
+        sample: int,
+        seed: int,
+        threads: int,
+        records: Iterable[dict[str, Any]] = (),
+    ) -> None:
+        rng = random.Random(seed)
+        proofs = {} if mode == "reread" else gather_proofs(plan, records)
+        check_files(proofs, target)
+        LOG.info(
+            "%s mode: %d of %d arrays read back by their convert jobs; %d random input chunks "
+            "re-read per array, seed %d",
+            mode,
+            len(proofs),
+            len(plan.arrays),
+            sample,
+            seed,
+        )
+        source_store = source.zarr_store(read_only=True)
+        target_store = target.zarr_store(read_only=True)
+        self.mode = mode
+        self.nodes = nodes
+        self.checks = []
+        for array in plan.arrays:
+            proof = proofs.get(array.path)
+            sampled = proof is not None or mode == "sample"
+            self.checks.append(
+                _ArrayCheck(
+                    array,
+                    nodes.doc(array.path),
+                    _sample(array, rng, sample) if sampled else None,
+                    source,
+                    target,
+                    source_store,
+                    target_store,
+                    sampled_decode=mode == "sample" and array.output.as_input and plan.in_place,
+                    proof=proof,
+                )
             )
+        shards = sum(len(check.shard_indices()) for check in self.checks)
+        self.workers, reads = io_plan(
+            threads, source, target, max(a.shard_bytes for a in plan.arrays)
         )
-    shards = sum(len(check.shard_indices()) for check in checks)
-    workers, reads = io_plan(threads, source, target, max(a.shard_bytes for a in plan.arrays))
-    for check in checks:
-        check.reads_in_flight = reads
-    # Remote stores hold an event loop a forked process cannot use; their checks wait on
-    # requests more than on Python, so threads, enough to keep the requests in flight.
-    local = source.local_path is not None and target.local_path is not None
-    if local and threads > 1 and shards >= WORTH_PROCESSES:
-        _check_in_processes(checks, threads)
-    else:
-        pending = ((check, index) for check in checks for index in check.shard_indices())
-        _run_bounded((partial(_check_batch, batch) for batch in _batches(pending)), workers)
-    for check in checks:
-        where = nodes.where(check.path) if check.doc is None else ""
-        for name, ok, detail in _metadata_checks(check.array, check.doc, where):
-            report.add(name, ok, detail, array=check.path)
-        ok, detail = check.result()
-        report.add(
-            f"array {check.path}: values equal the input ({mode})", ok, detail, array=check.path
+        for check in self.checks:
+            check.reads_in_flight = reads
+        # Remote stores hold an event loop a forked process cannot use; their checks wait on
+        # requests more than on Python, so threads, enough to keep the requests in flight.
+        local = source.local_path is not None and target.local_path is not None
+        self.running = (
+            _start_processes(self.checks, threads)
+            if local and threads > 1 and shards >= WORTH_PROCESSES
+            else None
         )
+
+    def finish(self, report: Report) -> None:
+        """Every array's checks into ``report``: its zarr.json against the plan (checked while
+        the worker processes run), then its values."""
+        metadata = [
+            _metadata_checks(
+                check.array, check.doc, self.nodes.where(check.path) if check.doc is None else ""
+            )
+            for check in self.checks
+        ]
+        if self.running is not None:
+            _gather(self.checks, self.running)
+        else:
+            pending = ((check, index) for check in self.checks for index in check.shard_indices())
+            _run_bounded(
+                (partial(_check_batch, batch) for batch in _batches(pending)), self.workers
+            )
+        for check, found in zip(self.checks, metadata, strict=True):
+            for name, ok, detail in found:
+                report.add(name, ok, detail, array=check.path)
+            ok, detail = check.result()
+            report.add(
+                f"array {check.path}: values equal the input ({self.mode})",
+                ok,
+                detail,
+                array=check.path,
+            )
