@@ -363,3 +363,20 @@ def test_a_server_without_checksums_has_each_shard_read_back(
     assert stored_by(records) == {"read back"}
     details = [c["detail"] for c in report.to_json()["checks"] if "values equal" in c["check"]]
     assert details and all("shards read back by zarr-python" in d for d in details)
+
+
+def test_reread_on_s3_decodes_every_shard_fetched_from_the_server(
+    examples, tmp_path, s3_server, s3_bucket, fault_proxy
+):
+    """Shards whose codecs decode synchronously are fetched through zarr-python's store at the
+    keys its chunk key encoding gives, all in flight together, then decoded by its codecs."""
+    s3_server.upload(examples[IMAGE], f"{s3_bucket}/in/img.ome.zarr")
+    proxy = fault_proxy(s3_server.endpoint, faults={})
+    plan, records, converting, _ = convert_through(proxy, s3_bucket, tmp_path, codec="keep")
+    written = sorted(set(shard_requests(converting, "PUT")))
+    proxy.log.clear()
+    report = validate_dataset(plan, "reread", 8, 1, 2, records)
+    assert report.valid, report.failed
+    assert written and sorted(set(shard_requests(proxy.log, "GET"))) == written
+    details = [c["detail"] for c in report.to_json()["checks"] if "values equal" in c["check"]]
+    assert details and all("decoded; every inner chunk byte-identical" in d for d in details)

@@ -4,7 +4,10 @@ decode fails its own array and no other; the log names each failure and sums up 
 
 from __future__ import annotations
 
+import gc
+import json
 import logging
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,7 @@ import v05_inputs
 from conftest import run_pipeline, settings_for
 from test_validation import inner_count, rewrite_shard, shard_chunks
 
-from ngff_resave.checks import pixels
+from ngff_resave.checks import pixels, validation
 from ngff_resave.checks.validation import validate_dataset
 from ngff_resave.model.plan import Plan
 
@@ -51,9 +54,7 @@ def test_a_shard_that_does_not_decode_fails_its_array_alone(tmp_path, monkeypatc
     damage(shard, how, inner_count(source, ARRAY))
     decoded = []
     decode_stored = pixels._decode_stored
-    monkeypatch.setattr(
-        pixels, "_decode_stored", lambda *a: decoded.append(a[1]) or decode_stored(*a)
-    )
+    monkeypatch.setattr(pixels, "_decode_stored", lambda *a: decoded.append(a) or decode_stored(*a))
     report = validate_dataset(plan, mode, sample=8, seed=1, threads=1).to_json()
     assert len(decoded) == len(plan.arrays)  # each shard by zarr-python's codecs, directly
     assert report["failed"] == [f"array {ARRAY}: values equal the input ({mode})"]
@@ -96,3 +97,55 @@ def test_the_log_sums_up_checks_passed_and_names_each_failure(tmp_path, caplog):
     assert f"ok: {len(plan.arrays)} x array *: dimension_names equal the axes" in lines
     assert len(lines) < len(report.checks) / 2
     assert not [line for line in lines if line.startswith("ok: array ")]
+
+
+def test_an_array_whose_zarr_json_differs_in_one_value_is_decoded_by_its_own(tmp_path):
+    """The arrays of a plate share a layout parsed once; one whose document says its shard
+    index comes first is read as it says, and fails alone."""
+    plan, source = upgraded(tmp_path)
+    document = source / ARRAY / "zarr.json"
+    metadata = json.loads(document.read_text())
+    metadata["codecs"][0]["configuration"]["index_location"] = "start"
+    document.write_text(json.dumps(metadata))
+    report = validate_dataset(plan, "full", sample=8, seed=1, threads=1).to_json()
+    assert report["failed_arrays"] == [ARRAY]
+    assert report["failed"] == [
+        f"array {ARRAY}: codecs, fill value and chunk keys as planned",
+        f"array {ARRAY}: values equal the input (full)",
+    ]
+
+
+def test_documents_are_read_and_arrays_compared_with_the_collector_paused(tmp_path, monkeypatch):
+    plan, _ = upgraded(tmp_path)
+    collecting = []
+
+    def noting(step, *args):
+        collecting.append(gc.isenabled())
+        return step(*args)
+
+    for name in ("Nodes", "ArrayComparison"):
+        monkeypatch.setattr(validation, name, partial(noting, getattr(validation, name)))
+    assert validate_dataset(plan, "full", sample=8, seed=1, threads=1).valid
+    assert collecting == [False, False]
+    assert gc.isenabled()
+
+
+def test_the_shards_are_checked_while_the_groups_are(tmp_path, monkeypatch):
+    """The worker processes start before the groups are validated; the report keeps its
+    order: the root, the groups, the arrays, the seed, the crate."""
+    plan, _ = upgraded(tmp_path)
+    steps = []
+    for module, name in ((pixels, "_start_processes"), (validation, "validate_models")):
+        step = getattr(module, name)
+        monkeypatch.setattr(
+            module, name, partial(lambda step, name, *a: steps.append(name) or step(*a), step, name)
+        )
+    checks = validate_dataset(plan, "full", sample=8, seed=1, threads=2).checks
+    assert steps == ["_start_processes", "validate_models"]
+    names = [c["check"] for c in checks]
+    first_array = next(i for i, n in enumerate(names) if n.startswith("array "))
+    last_array = max(i for i, n in enumerate(names) if n.startswith("array "))
+    assert names[0].startswith("root zarr.json")
+    assert all(n.startswith(("0.6 JSON schemas", "groups:")) for n in names[1:first_array])
+    assert names[last_array + 1] == "sample seed"
+    assert names[last_array + 2 :] and all(n.startswith("crate: ") for n in names[last_array + 2 :])

@@ -12,7 +12,6 @@ takes their results from their own validation instead of loading and validating 
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import posixpath
 from collections.abc import Iterable
@@ -26,7 +25,7 @@ from pydantic_zarr.v3 import ArraySpec, GroupSpec, from_flat_group
 
 from ngff_resave.arrays.codecs import planned_array_metadata
 from ngff_resave.checks import spec_schemas
-from ngff_resave.checks.results import Report, join_path, spell_error
+from ngff_resave.checks.results import Report, content_key, join_path, spell_error
 from ngff_resave.model.plan import Plan
 from ngff_resave.ome.attributes import group_metadata
 from ngff_resave.ome.v06 import TransformError
@@ -168,7 +167,7 @@ class _Models:
         # Valid images by content: the fields of a plate are mostly alike, and an image whose
         # documents equal those of a valid one is valid too (its failures are still found one
         # by one, so that each names its own path).
-        self.valid_images: dict[str, tuple[Any, dict[str, Any]]] = {}
+        self.valid_images: dict[bytes, tuple[Any, dict[str, Any]]] = {}
 
     def model(self, name: str, path: str) -> tuple[Any, dict[str, Any]]:
         """The validated model of kind ``name`` at ``path`` and its flat members tree (keys
@@ -191,8 +190,8 @@ class _Models:
             raise error
         return built, flat
 
-    def _image_content(self, path: str) -> str | None:
-        """An image's group and array documents as one text, or None when it has labels or
+    def _image_content(self, path: str) -> bytes | None:
+        """An image's group and array documents as one key, or None when it has labels or
         its documents are not all there (then it is validated on its own)."""
         doc = self.nodes.doc(path)
         if doc is None or self.nodes.doc(join_path(path, "labels")) is not None:
@@ -210,7 +209,7 @@ class _Models:
         unnamed = [{**m, "name": ""} if isinstance(m.get("name"), str) else m for m in multiscales]
         ome = {**doc["attributes"]["ome"], "multiscales": unnamed}
         key = {**doc, "attributes": {**doc["attributes"], "ome": ome}}
-        return json.dumps([key, paths, arrays], sort_keys=True)
+        return content_key([key, paths, arrays])
 
     def _nested(self, name: str, path: str) -> tuple[Any, dict[str, Any]]:
         try:

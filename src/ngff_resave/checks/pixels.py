@@ -12,8 +12,8 @@ chunks per array with the input.
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
-import json
 import logging
 import multiprocessing
 import os
@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import cached_property, lru_cache, partial
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,9 @@ import zarr
 from zarr.abc.codec import SupportsSyncCodec
 from zarr.codecs.sharding import MAX_UINT_64 as SHARD_EMPTY
 from zarr.codecs.sharding import ShardingCodec, ShardingCodecIndexLocation
+from zarr.core.array_spec import parse_array_config
 from zarr.core.buffer import default_buffer_prototype
+from zarr.core.chunk_grids import RegularChunkGrid
 from zarr.core.metadata import ArrayV2Metadata, ArrayV3Metadata
 from zarr.core.sync import sync
 from zarr.storage import StorePath
@@ -51,7 +53,7 @@ from ngff_resave.arrays.shards import (
 )
 from ngff_resave.checks.hierarchy import Nodes
 from ngff_resave.checks.proofs import Proof, check_files, gather_proofs
-from ngff_resave.checks.results import Report, join_path, spell_error
+from ngff_resave.checks.results import Report, content_key, join_path, spell_error
 from ngff_resave.model.plan import Mode, Plan, PlannedArray
 from ngff_resave.source.listing import parse
 from ngff_resave.source.v05 import EncodedChunks
@@ -82,17 +84,105 @@ def _dig(value: Any, *keys: str | int) -> Any:
     return value
 
 
-@lru_cache(maxsize=256)
-def _parsed_layout(layout: str) -> ArrayV3Metadata:
-    return ArrayV3Metadata.from_dict(json.loads(layout))
+@dataclass(frozen=True)
+class _Shard:
+    """What zarr-python's sharding codec finds before decoding a shard: its index's size and
+    place, and the chains that decode the index and the inner chunks."""
+
+    index_size: int
+    index_at_start: bool
+    index: _Chain
+    inner: _Chain
 
 
-def output_metadata(doc: dict[str, Any]) -> ArrayV3Metadata:
-    """zarr-python's metadata of an output array from its stored ``zarr.json`` but its
-    attributes (which no decoding reads), parsed once per layout: the thousands of arrays of a
-    plate have a few layouts, and parsing costs more than decoding a small array."""
+class _Chain:
+    """A chain of zarr-python codecs that decode synchronously (see :func:`_decodes_directly`),
+    ready to decode: each codec given the array spec its place in the chain resolves, as
+    zarr-python's codec pipeline gives it; a sharding codec (first in the chain) as
+    :class:`_Shard`. Built once per layout: building costs more than decoding a tiny shard."""
+
+    def __init__(self, codecs: list[Any], spec: Any) -> None:
+        specs = []
+        for codec in codecs:
+            specs.append(spec)
+            spec = codec.resolve_metadata(spec)
+        # In decoding order: the last codec first.
+        self.steps = list(zip(reversed(codecs), reversed(specs), strict=True))
+        self.shard: _Shard | None = None
+        if codecs and isinstance(codecs[0], ShardingCodec):
+            codec, shard_spec = self.steps.pop()
+            per_shard = codec._get_chunks_per_shard(shard_spec)
+            self.shard = _Shard(
+                codec._shard_index_size(per_shard),
+                codec.index_location == ShardingCodecIndexLocation.start,
+                _Chain(list(codec.index_codecs), codec._get_index_chunk_spec(per_shard)),
+                _Chain(list(codec.codecs), codec._get_chunk_spec(shard_spec)),
+            )
+
+    def decode(self, data: Any) -> Any:
+        """``data`` decoded; a shard is decoded whole (nothing is returned)."""
+        for codec, spec in self.steps:
+            data = codec._decode_sync(data, spec)
+        if self.shard is not None:
+            _decode_shard(self.shard, data)
+            return None
+        return data
+
+
+@dataclass
+class _Layout:
+    """An output array's ``zarr.json`` but its attributes (which no decoding reads) as
+    zarr-python reads it: its metadata, and its codecs ready to decode a stored chunk."""
+
+    metadata: ArrayV3Metadata
+    _chain: _Chain | None = None
+
+    @property
+    def chunk_shape(self) -> tuple[int, ...]:
+        """Of the stored chunks: their regular grid's (see :func:`_check_batch`)."""
+        grid = self.metadata.chunk_grid
+        assert isinstance(grid, RegularChunkGrid)
+        return grid.chunk_shape
+
+    def chain(self) -> _Chain:
+        """The codecs that decode any stored chunk: zarr-python gives every chunk of a regular
+        grid the same spec, that of the grid's chunk shape."""
+        if self._chain is None:
+            metadata = self.metadata
+            spec = metadata.get_chunk_spec(
+                (0,) * len(metadata.shape), parse_array_config(None), default_buffer_prototype()
+            )
+            self._chain = _Chain(list(metadata.codecs), spec)
+        return self._chain
+
+
+# Layouts by content (see _layout); a long-lived process sees many: it keeps the last ones.
+_LAYOUTS: dict[bytes, _Layout] = {}
+
+
+def _layout(doc: dict[str, Any]) -> _Layout:
+    """The layout of an output array from its stored ``zarr.json``, parsed once per layout:
+    the thousands of arrays of a plate have a few layouts, and parsing costs more than decoding
+    a small array."""
     layout = {key: value for key, value in doc.items() if key != "attributes"}
-    return _parsed_layout(json.dumps(layout, sort_keys=True))
+    key = content_key(layout)
+    found = _LAYOUTS.get(key)
+    if found is None:
+        if len(_LAYOUTS) >= 256:
+            _LAYOUTS.clear()
+        found = _LAYOUTS[key] = _Layout(ArrayV3Metadata.from_dict(copy.deepcopy(layout)))
+    return found
+
+
+@lru_cache(maxsize=4096)
+def _shard_region(shape: tuple[int, ...], shards: tuple[int, ...], index: int) -> tuple[slice, ...]:
+    return shard_slices(list(shape), list(shards), index)
+
+
+def _region(array: PlannedArray, index: int) -> tuple[slice, ...]:
+    """The region of shard ``index``, found once per shape and shard: a plate's thousands of
+    arrays have a few."""
+    return _shard_region(tuple(array.shape), tuple(array.output.shards), index)
 
 
 def _metadata_checks(
@@ -181,18 +271,22 @@ class _ArrayCheck:
         with self._lock:
             if side not in self._opened:
                 if side == "output":
-                    if self.doc is None or self.doc.get("node_type") != "array":
-                        raise FileNotFoundError(f"no array zarr.json at {self._out()}")
                     # zarr parses the already loaded zarr.json; it is not read again.
                     self._opened[side] = zarr.Array(
                         zarr.AsyncArray(
-                            metadata=output_metadata(self.doc),
+                            metadata=self.layout().metadata,
                             store_path=StorePath(self.target_store, self.path),
                         )
                     )
                 else:
                     self._opened[side] = self._open_input()
             return self._opened[side]
+
+    def layout(self) -> _Layout:
+        """The layout its ``zarr.json`` gives the output array."""
+        if self.doc is None or self.doc.get("node_type") != "array":
+            raise FileNotFoundError(f"no array zarr.json at {self._out()}")
+        return _layout(self.doc)
 
     def _open_input(self) -> Any:
         """The input array; from its metadata document read as it is (zarr's own opening
@@ -247,7 +341,7 @@ class _ArrayCheck:
     def _out(self, key: str = "") -> str:
         return self.target.child(join_path(self.path, key))
 
-    @property
+    @cached_property
     def decodes_only(self) -> bool:
         """Whether its shards are checked apart from their values (bytes or files against the
         input's, see :meth:`before_decoding`), then decoded by zarr-python with nothing more to
@@ -275,7 +369,7 @@ class _ArrayCheck:
         return self._copied_bytes(index), [region]
 
     def check_shard(self, index: int) -> None:
-        region = shard_slices(self.array.shape, self.array.output.shards, index)
+        region = _region(self.array, index)
         try:
             if self.proof is not None:
                 problem = self._proven_sample(index, region)
@@ -598,38 +692,42 @@ def _check_batch(shards: list[tuple[_ArrayCheck, int]]) -> None:
     """Shards checked as :meth:`_ArrayCheck.check_shard` checks them, with the same problems;
     those of :attr:`~_ArrayCheck.decodes_only` arrays decoded by zarr-python all in one call
     into its event loop, not one call each."""
-    decoding: list[tuple[_ArrayCheck, int, tuple[slice, ...], Any, list[tuple[slice, ...]]]] = []
+    # Whole shards whose codecs zarr-python decodes synchronously are read, then decoded here
+    # by its codecs (_decode_stored); other regions through its arrays (``output``).
+    decoding: list[tuple[_ArrayCheck, int, tuple[slice, ...], _Layout, Any, list[Any]]] = []
     for check, index in shards:
         if not check.decodes_only:
             check.check_shard(index)
             continue
-        region = shard_slices(check.array.shape, check.array.output.shards, index)
+        region = _region(check.array, index)
         try:
             problem, parts = check.before_decoding(index, region)
             if problem or not parts:
                 check.finish(index, problem)
-            else:
-                output = check._open("output")
-                decoding.append((check, index, region, output, parts))
+                continue
+            layout = check.layout()
+            metadata = layout.metadata
+            direct = (
+                parts == [region]
+                and len(metadata.shape) == len(region)
+                and isinstance(metadata.chunk_grid, RegularChunkGrid)
+                and _decodes_directly(metadata.codecs)
+            )
+            output = None if direct else check._open("output")
+            decoding.append((check, index, region, layout, output, parts))
         except Exception as err:  # noqa: BLE001 - an unreadable shard is a failed check
             check.finish(index, check.unreadable(region, err))
 
-    # Whole shards whose codecs zarr-python decodes synchronously: their stored chunks fetched
-    # by zarr-python, then decoded here (_decode_stored); other regions through its arrays.
-    direct = [
-        parts == [region]
-        and len(output.metadata.shape) == len(region)
-        and _decodes_directly(output.metadata.codecs)
-        for _, _, region, output, parts in decoding
-    ]
+    # The stored chunks of each shard decoded here: keys below the root, by zarr-python's
+    # chunk key encoding.
     stored = [
-        [
-            (coords, output._async_array.store_path / output.metadata.encode_chunk_key(coords))
-            for coords in _grid_chunks(output.metadata.chunk_grid.chunk_shape, region)
+        []
+        if output is not None
+        else [
+            join_path(check.path, layout.metadata.encode_chunk_key(coords))
+            for coords in _grid_chunks(layout.chunk_shape, region)
         ]
-        if is_direct
-        else []
-        for (_, _, region, output, _), is_direct in zip(decoding, direct, strict=True)
+        for check, _, region, layout, output, _ in decoding
     ]
 
     async def decode(output: Any, parts: list[tuple[slice, ...]]) -> None:
@@ -637,60 +735,53 @@ def _check_batch(shards: list[tuple[_ArrayCheck, int]]) -> None:
             for part in parts:
                 await output._async_array.getitem(part)
 
-    async def get(place: Any) -> Any:
+    async def get(store: Any, key: str) -> Any:
         async with in_flight:
-            return await place.get(prototype)
+            return await store.get(key, prototype)
 
     prototype = default_buffer_prototype()
-    places = [place for chunks in stored for _, place in chunks]
-    # Local files at zarr-python's keys are read here, at once (its local store would hand each
-    # read to a thread of its own); remote ones through its store, all in flight together.
-    read_here = [
-        _read_local(check.target, place, prototype)
-        for (check, *_), chunks in zip(decoding, stored, strict=True)
-        if check.target.local_path is not None
-        for _, place in chunks
+    places = [
+        (check, key) for (check, *_), keys in zip(decoding, stored, strict=True) for key in keys
     ]
-    remote = len(read_here) < len(places)
+    # Local files are read here, at once (zarr-python's local store would hand each read to a
+    # thread of its own); remote ones through its store, all in flight together.
+    remote = any(check.target.local_path is None for check, _ in places)
+    arrays = [(output, parts) for *_, output, parts in decoding if output is not None]
 
     # As many requests in flight as zarr-python allows one array's reads.
     in_flight = asyncio.Semaphore(max(1, int(zarr.config.get("async.concurrency"))))
 
     async def read_all() -> tuple[list[Any], list[Any]]:
         fetched = asyncio.gather(
-            *(get(place) for place in places if remote), return_exceptions=True
+            *(get(check.target_store, key) for check, key in places if remote),
+            return_exceptions=True,
         )
         decoded = asyncio.gather(
-            *(
-                decode(item[3], item[4])
-                for item, is_direct in zip(decoding, direct, strict=True)
-                if not is_direct
-            ),
-            return_exceptions=True,
+            *(decode(output, parts) for output, parts in arrays), return_exceptions=True
         )
         return list(await fetched), list(await decoded)
 
-    fetched, decoded = ([], []) if not remote and all(direct) else sync(read_all())
-    files, results = iter(fetched if remote else read_here), iter(decoded)
-    for (check, index, region, output, _), is_direct, chunks in zip(
-        decoding, direct, stored, strict=True
-    ):
-        if is_direct:
+    fetched, decoded = ([], []) if not remote and not arrays else sync(read_all())
+    files = iter(fetched if remote else [_read_local(prototype, place) for place in places])
+    results = iter(decoded)
+    for (check, index, region, layout, output, _), keys in zip(decoding, stored, strict=True):
+        if output is None:
             result: Any = None
-            for coords, _ in chunks:
+            for _ in keys:
                 data = next(files)
                 if result is None:
-                    result = _decode_stored(output, coords, data)
+                    result = _decode_stored(layout, data)
         else:
             result = next(results)
         failed = isinstance(result, BaseException)
         check.finish(index, check.unreadable(region, result) if failed else "")
 
 
-def _read_local(target: Location, place: Any, prototype: Any) -> Any:
-    """The local file at a zarr-python store path below ``target``'s root, or the error."""
+def _read_local(prototype: Any, place: tuple[_ArrayCheck, str]) -> Any:
+    """The local file ``key`` below its array's output root, or the error."""
+    check, key = place
     try:
-        data = target.read_bytes(place.path)
+        data = check.target.read_bytes(key)
     except Exception as err:  # noqa: BLE001 - reported as the shard's problem
         return err
     return None if data is None else prototype.buffer.from_bytes(data)
@@ -715,8 +806,8 @@ _DIRECT: dict[tuple[int, bool], tuple[Any, bool]] = {}
 
 def _decodes_directly(codecs: Any, inner: bool = False) -> bool:
     """Whether every codec of a chain decodes synchronously (zarr-python's own codecs do, but
-    its sharding codec, whose inner and index chains :func:`_decode_chain` decodes instead when
-    it comes first)."""
+    its sharding codec, whose inner and index chains :class:`_Chain` decodes instead when it
+    comes first)."""
     known = _DIRECT.get((id(codecs), inner))
     if known is not None and known[0] is codecs:
         return known[1]
@@ -740,7 +831,7 @@ def _chain_decodes_directly(codecs: list[Any], inner: bool) -> bool:
     return True
 
 
-def _decode_stored(output: Any, coords: tuple[int, ...], data: Any) -> BaseException | None:
+def _decode_stored(layout: _Layout, data: Any) -> BaseException | None:
     """A stored chunk of the output (a shard: its index and every inner chunk) decoded by
     zarr-python's codecs as its arrays decode it, without their event loop: each of the
     thousands of tiny arrays of a plate costs far more there than its pixels. What failed to
@@ -750,49 +841,26 @@ def _decode_stored(output: Any, coords: tuple[int, ...], data: Any) -> BaseExcep
     if data is None:
         return None
     try:
-        array = output._async_array
-        spec = array.metadata.get_chunk_spec(coords, array.config, default_buffer_prototype())
-        _decode_chain(list(array.metadata.codecs), data, spec)
+        layout.chain().decode(data)
     except Exception as err:  # noqa: BLE001 - a chunk that does not decode is a failed check
         return err
     return None
 
 
-def _decode_chain(codecs: list[Any], data: Any, spec: Any) -> Any:
-    """``data`` decoded by a chain of zarr-python codecs (see :func:`_decodes_directly`), each
-    given the array spec its place in the chain resolves, as zarr-python's codec pipeline does."""
-    specs = []
-    for codec in codecs:
-        specs.append(spec)
-        spec = codec.resolve_metadata(spec)
-    for codec, codec_spec in zip(reversed(codecs), reversed(specs), strict=True):
-        if isinstance(codec, ShardingCodec):
-            _decode_shard(codec, data, codec_spec)
-            return None  # first in the chain (see _decodes_directly): nothing is left to do
-        data = codec._decode_sync(data, codec_spec)
-    return data
-
-
-def _decode_shard(codec: ShardingCodec, data: Any, spec: Any) -> None:
+def _decode_shard(shard: _Shard, data: Any) -> None:
     """A shard decoded as zarr-python's sharding codec decodes it: its index through the index
     codecs (their CRC32C checked), then every chunk the index names through the inner codecs."""
-    per_shard = codec._get_chunks_per_shard(spec)
-    size = codec._shard_index_size(per_shard)
+    size = shard.index_size
     if len(data) < size:
         raise ValueError(f"a shard of {len(data)} bytes has no index of {size} bytes")
-    start = codec.index_location == ShardingCodecIndexLocation.start
-    index_bytes = data[:size] if start else data[len(data) - size :]
-    index = _decode_chain(
-        list(codec.index_codecs), index_bytes, codec._get_index_chunk_spec(per_shard)
-    ).as_numpy_array()
-    chunk_spec = codec._get_chunk_spec(spec)
-    inner = list(codec.codecs)
+    index_bytes = data[:size] if shard.index_at_start else data[len(data) - size :]
+    index = shard.index.decode(index_bytes).as_numpy_array()
     for offset, nbytes in index.reshape(-1, 2).tolist():
         if (offset, nbytes) == (SHARD_EMPTY, SHARD_EMPTY):
             continue
         if offset + nbytes > len(data):
             raise ValueError(f"an inner chunk at {offset}+{nbytes} past the shard's {len(data)}")
-        _decode_chain(inner, data[offset : offset + nbytes], chunk_spec)
+        shard.inner.decode(data[offset : offset + nbytes])
 
 
 def _check_shards(checks: list[_ArrayCheck], tasks: list[tuple[int, int]], send: Any) -> None:
@@ -806,9 +874,9 @@ def _check_shards(checks: list[_ArrayCheck], tasks: list[tuple[int, int]], send:
         send.close()
 
 
-def _check_in_processes(checks: list[_ArrayCheck], workers: int) -> None:
+def _start_processes(checks: list[_ArrayCheck], workers: int) -> list[tuple[Any, Any]]:
     """Decoding and comparing costs Python time per shard and per array, which threads do not
-    share out: split the shards over forked worker processes."""
+    share out: the shards split over forked worker processes, started here."""
     tasks = [(i, shard) for i, check in enumerate(checks) for shard in check.shard_indices()]
     context = multiprocessing.get_context("fork")
     running = []
@@ -820,6 +888,11 @@ def _check_in_processes(checks: list[_ArrayCheck], workers: int) -> None:
         process.start()
         send.close()
         running.append((receive, process))
+    return running
+
+
+def _gather(checks: list[_ArrayCheck], running: list[tuple[Any, Any]]) -> None:
+    """The problems the worker processes found, once they are done."""
     for receive, process in running:
         try:
             found = receive.recv()
@@ -831,69 +904,98 @@ def _check_in_processes(checks: list[_ArrayCheck], workers: int) -> None:
             checks[check_index].problems.update(problems)
 
 
-def compare_arrays(
-    plan: Plan,
-    nodes: Nodes,
-    source: Location,
-    target: Location,
-    mode: str,
-    sample: int,
-    seed: int,
-    threads: int,
-    report: Report,
-    records: Iterable[dict[str, Any]] = (),
-) -> None:
+class ArrayComparison:
     """Every array against its input. ``full``/``sample``: an array its convert jobs read back
     whole (``records``) has its recorded files listed on storage and ``sample`` input chunks
     re-read on both sides; any other array is read whole (full) or at the sample (sample).
-    ``reread``: every array read whole on both sides."""
-    rng = random.Random(seed)
-    proofs = {} if mode == "reread" else gather_proofs(plan, records)
-    check_files(proofs, target)
-    LOG.info(
-        "%s mode: %d of %d arrays read back by their convert jobs; %d random input chunks "
-        "re-read per array, seed %d",
-        mode,
-        len(proofs),
-        len(plan.arrays),
-        sample,
-        seed,
-    )
-    source_store = source.zarr_store(read_only=True)
-    target_store = target.zarr_store(read_only=True)
-    checks = []
-    for array in plan.arrays:
-        proof = proofs.get(array.path)
-        sampled = proof is not None or mode == "sample"
-        checks.append(
-            _ArrayCheck(
-                array,
-                nodes.doc(array.path),
-                _sample(array, rng, sample) if sampled else None,
-                source,
-                target,
-                source_store,
-                target_store,
-                sampled_decode=mode == "sample" and array.output.as_input and plan.in_place,
-                proof=proof,
+    ``reread``: every array read whole on both sides.
+
+    Begun, then finished into a report: the shards of a local dataset are checked by worker
+    processes from the start, while the caller checks the rest."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        nodes: Nodes,
+        source: Location,
+        target: Location,
+        mode: str,
+        sample: int,
+        seed: int,
+        threads: int,
+        records: Iterable[dict[str, Any]] = (),
+    ) -> None:
+        rng = random.Random(seed)
+        proofs = {} if mode == "reread" else gather_proofs(plan, records)
+        check_files(proofs, target)
+        LOG.info(
+            "%s mode: %d of %d arrays read back by their convert jobs; %d random input chunks "
+            "re-read per array, seed %d",
+            mode,
+            len(proofs),
+            len(plan.arrays),
+            sample,
+            seed,
+        )
+        source_store = source.zarr_store(read_only=True)
+        target_store = target.zarr_store(read_only=True)
+        self.mode = mode
+        self.nodes = nodes
+        self.checks = []
+        for array in plan.arrays:
+            proof = proofs.get(array.path)
+            sampled = proof is not None or mode == "sample"
+            self.checks.append(
+                _ArrayCheck(
+                    array,
+                    nodes.doc(array.path),
+                    _sample(array, rng, sample) if sampled else None,
+                    source,
+                    target,
+                    source_store,
+                    target_store,
+                    sampled_decode=mode == "sample" and array.output.as_input and plan.in_place,
+                    proof=proof,
+                )
             )
+        shards = sum(len(check.shard_indices()) for check in self.checks)
+        self.workers, reads = io_plan(
+            threads, source, target, max(a.shard_bytes for a in plan.arrays)
         )
-    shards = sum(len(check.shard_indices()) for check in checks)
-    workers, reads = io_plan(threads, source, target, max(a.shard_bytes for a in plan.arrays))
-    for check in checks:
-        check.reads_in_flight = reads
-    # Remote stores hold an event loop a forked process cannot use; their checks wait on
-    # requests more than on Python, so threads, enough to keep the requests in flight.
-    local = source.local_path is not None and target.local_path is not None
-    if local and threads > 1 and shards >= WORTH_PROCESSES:
-        _check_in_processes(checks, threads)
-    else:
-        pending = ((check, index) for check in checks for index in check.shard_indices())
-        _run_bounded((partial(_check_batch, batch) for batch in _batches(pending)), workers)
-    for check in checks:
-        for name, ok, detail in _metadata_checks(check.array, check.doc, nodes.where(check.path)):
-            report.add(name, ok, detail, array=check.path)
-        ok, detail = check.result()
-        report.add(
-            f"array {check.path}: values equal the input ({mode})", ok, detail, array=check.path
+        for check in self.checks:
+            check.reads_in_flight = reads
+        # Remote stores hold an event loop a forked process cannot use; their checks wait on
+        # requests more than on Python, so threads, enough to keep the requests in flight.
+        local = source.local_path is not None and target.local_path is not None
+        self.running = (
+            _start_processes(self.checks, threads)
+            if local and threads > 1 and shards >= WORTH_PROCESSES
+            else None
         )
+
+    def finish(self, report: Report) -> None:
+        """Every array's checks into ``report``: its zarr.json against the plan (checked while
+        the worker processes run), then its values."""
+        metadata = [
+            _metadata_checks(
+                check.array, check.doc, self.nodes.where(check.path) if check.doc is None else ""
+            )
+            for check in self.checks
+        ]
+        if self.running is not None:
+            _gather(self.checks, self.running)
+        else:
+            pending = ((check, index) for check in self.checks for index in check.shard_indices())
+            _run_bounded(
+                (partial(_check_batch, batch) for batch in _batches(pending)), self.workers
+            )
+        for check, found in zip(self.checks, metadata, strict=True):
+            for name, ok, detail in found:
+                report.add(name, ok, detail, array=check.path)
+            ok, detail = check.result()
+            report.add(
+                f"array {check.path}: values equal the input ({self.mode})",
+                ok,
+                detail,
+                array=check.path,
+            )

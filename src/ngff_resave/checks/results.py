@@ -3,6 +3,7 @@ caller redoes just those (see :mod:`ngff_resave.records.outcomes`)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import posixpath
 import warnings
@@ -10,6 +11,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 LOG = logging.getLogger("ngff_resave.checks.validation")
 
@@ -122,3 +125,16 @@ def spell_error(err: BaseException) -> str:
 def join_path(parent: str, child: str) -> str:
     path = posixpath.normpath(posixpath.join(parent, child.strip("/"))) if child else parent
     return "" if path == "." else path
+
+
+def content_key(value: Any) -> bytes:
+    """A JSON value as bytes that differ whenever values differ (1, 1.0 and true apart; the
+    order of an object's keys aside): the key of work cached per distinct document. By orjson,
+    but where its ``null`` may stand for NaN or an infinity, or it refuses a value."""
+    try:
+        data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer beyond 64 bits
+        data = b"null"
+    if b"null" not in data:
+        return b"o" + data
+    return b"j" + json.dumps(value, sort_keys=True).encode()

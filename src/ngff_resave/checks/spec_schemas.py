@@ -23,7 +23,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from jsonschema import validators as jsonschema_validators
 from referencing import Registry, Resource
 
-from ngff_resave.checks.results import join_path
+from ngff_resave.checks.results import content_key, join_path
 
 VERSION = "0.6"
 # OME key -> schema file; an image label is also an image.
@@ -159,7 +159,7 @@ def _multiscale_problems(
     return problems
 
 
-def _schema_key(attributes: dict[str, Any]) -> str:
+def _schema_key(attributes: dict[str, Any]) -> bytes:
     """The attributes as the schemas see them: a multiscale's name is free text, so any string
     validates alike (a plate's thousands of fields then cost one validation)."""
     ome = attributes.get("ome")
@@ -169,13 +169,13 @@ def _schema_key(attributes: dict[str, Any]) -> str:
             for m in ome["multiscales"]
         ]
         attributes = {**attributes, "ome": {**ome, "multiscales": unnamed}}
-    return json.dumps(attributes, sort_keys=True)
+    return content_key(attributes)
 
 
 def hierarchy_problems(documents: dict[str, dict[str, Any] | None]) -> dict[str, list[str]]:
     """Per group path, what the 0.6 schemas and the rules between documents reject."""
     found: dict[str, list[str]] = {}
-    schema_verdicts: dict[str, list[str]] = {}
+    schema_verdicts: dict[bytes, list[str]] = {}
     for path, doc in documents.items():
         if not doc or doc.get("node_type") != "group":
             continue

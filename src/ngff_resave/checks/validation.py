@@ -13,7 +13,7 @@ from typing import Any
 
 from ngff_resave.arrays.resources import collector_paused
 from ngff_resave.checks.hierarchy import Nodes, validate_models
-from ngff_resave.checks.pixels import compare_arrays
+from ngff_resave.checks.pixels import ArrayComparison
 from ngff_resave.checks.results import Report, spell_error
 from ngff_resave.model.plan import Plan
 from ngff_resave.ome.attributes import OME_KEYS
@@ -66,13 +66,27 @@ def validate_dataset(
     records: Iterable[dict[str, Any]] = (),
 ) -> Report:
     """Check the converted dataset of a plan against its input and the ``records`` of its
-    convert jobs (see :func:`~ngff_resave.checks.pixels.compare_arrays` for what each mode
+    convert jobs (see :class:`~ngff_resave.checks.pixels.ArrayComparison` for what each mode
     reads); never raises for an invalid dataset."""
+    # The cycle collector would walk the documents read and the checks made again and again as
+    # they grow (0.4 s of a plate's pixel comparison alone); once off, it walks what is left
+    # when it is on again, and the documents are gone by then.
+    with collector_paused():
+        return _validated(plan, mode, sample, seed, threads, records)
+
+
+def _validated(
+    plan: Plan,
+    mode: str,
+    sample: int,
+    seed: int | None,
+    threads: int,
+    records: Iterable[dict[str, Any]],
+) -> Report:
     report = Report(plan.dataset)
     source = open_location(plan.input, plan.input_storage)
     target = open_location(plan.output, plan.output_storage)
-    with collector_paused():
-        nodes = Nodes(target, ["", *plan.groups, *(a.path for a in plan.arrays)], threads)
+    nodes = Nodes(target, ["", *plan.groups, *(a.path for a in plan.arrays)], threads)
     root_json = nodes.doc("")
     version = ((root_json or {}).get("attributes", {}).get("ome", {}) or {}).get("version")
     if not report.add(
@@ -82,30 +96,37 @@ def validate_dataset(
         group="",
     ):
         return report
-    with collector_paused():
-        validate_models(plan, nodes, report)
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**32)
+    # Begun first: a local dataset's shards are checked by worker processes meanwhile.
+    arrays = ArrayComparison(plan, nodes, source, target, mode, sample, seed, threads, records)
+    validate_models(plan, nodes, report)
     for path in copied_files(plan):
         report.add(f"file {path} copied", source.read_bytes(path) == target.read_bytes(path))
     _check_extras(plan, nodes, source, target, report)
-    if seed is None:
-        seed = random.SystemRandom().randrange(2**32)
-    compare_arrays(plan, nodes, source, target, mode, sample, seed, threads, report, records)
+    crate = _crate_checks(plan, source, target)
+    arrays.finish(report)
     if mode != "reread":
         report.checks.append({"check": "sample seed", "ok": True, "detail": str(seed)})
+    for check, ok, detail in crate:
+        report.add(check, ok, detail)
+    return report
+
+
+def _crate_checks(plan: Plan, source: Location, target: Location) -> list[tuple[str, bool, str]]:
+    """The output's RO-Crate against the plan and the input's crate; or, with no crate of
+    ours, the input's copied as it is."""
     if plan.crate:
         document = target.read_json(CRATE_FILE)
-        if report.add("crate: ro-crate-metadata.json present", document is not None):
-            assert document is not None
-            # The input's own crate is not compared as a copied file: the output's must keep
-            # its entities and properties (but those the sheet replaced) and add the conversion.
-            carried = read_input_crate(plan, source)
-            versions = (plan.input_version, plan.ngff_version)
-            for check, ok, detail in check_crate(document, plan.crate, carried, versions):
-                report.add(check, ok, detail)
-    elif carries_input_crate(plan) and CRATE_FILE not in plan.files and not plan.in_place:
-        # No crate of ours: the input's is copied as it is.
-        report.add(
-            f"file {CRATE_FILE} copied",
-            source.read_bytes(CRATE_FILE) == target.read_bytes(CRATE_FILE),
-        )
-    return report
+        found = [("crate: ro-crate-metadata.json present", document is not None, "")]
+        if document is None:
+            return found
+        # The input's own crate is not compared as a copied file: the output's must keep its
+        # entities and properties (but those the sheet replaced) and add the conversion.
+        carried = read_input_crate(plan, source)
+        versions = (plan.input_version, plan.ngff_version)
+        return found + list(check_crate(document, plan.crate, carried, versions))
+    if carries_input_crate(plan) and CRATE_FILE not in plan.files and not plan.in_place:
+        copied = source.read_bytes(CRATE_FILE) == target.read_bytes(CRATE_FILE)
+        return [(f"file {CRATE_FILE} copied", copied, "")]
+    return []
