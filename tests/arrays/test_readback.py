@@ -183,20 +183,7 @@ def test_inner_chunks_written_in_each_others_places_differ_where_they_are(tmp_pa
         return assemble(chunks)
 
     monkeypatch.setattr(convert, "assemble_shard", swapped)
-    source = tmp_path / "in.ome.zarr"
-    write_image(
-        source, fluorescence(SHAPE, "<u2", seed=2), 1, ArrayStyle(chunks=(1, 1, 1, 64, 64)), "i"
-    )
-    row = settings_for(
-        "d", source, tmp_path / "o.ome.zarr", shards=[1, 1, 1, 128, 128], codec="blosc-zstd-5"
-    )
-    results = tmp_path / "r"
-    run = Run.current(results)
-    plan, _ = plan_and_record(row, results, run)
-    records = convert_jobs(plan, results, run, 2, 0.0)
-    (entry,) = [a for r in records for a in r["arrays"] if a["path"] == "0"]
-    assert entry["engine"] == "chunk transcode"
-    proof = entry["proof"]
+    proof = _transcoded_proof(tmp_path)
     assert proof["shards_differing"] == 4
     assert proof["problem"].endswith(
         "[0:1,0:1,0:1,0:128,0:128] read back differs from the input in [0:1,0:1,0:1,0:64,0:64]"
