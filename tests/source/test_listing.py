@@ -12,6 +12,7 @@ import tensorstore as ts
 import zarr
 from conftest import run_pipeline, settings_for
 from input_defects import LABEL_NAME, label_with_undeclared_nested_keys
+from v2_images import COMPRESSORS, write_v2_image
 
 from ngff_resave.model.plan import PlanError
 from ngff_resave.sheet.plan import plan_row
@@ -111,6 +112,21 @@ def test_a_listed_chunk_read_as_absent_fails_the_job_instead_of_writing_fill(
     with pytest.raises(Exception, match=r"listed when the dataset was planned but reads as absent"):
         convert_jobs(plan, tmp_path / "results", run, 2, 0.0)
     assert not (tmp_path / "out.ome.zarr" / "zarr.json").exists()
+
+
+def test_an_array_without_its_optional_metadata_file_converts_through_zarr_python(tmp_path):
+    """zarr-python asks for a v2 array's .zattrs whether it is there or not: a missing one is
+    no listed chunk read as absent."""
+    root = tmp_path / "in.zarr"
+    expected = write_v2_image(root, COMPRESSORS["zstd"])
+    (root / "0" / ".zattrs").unlink(missing_ok=True)
+    settings = settings_for("d", root, tmp_path / "out.zarr", chunks=[1, 1, 1, 16, 16])
+    result = run_pipeline(settings, tmp_path / "r")
+    assert result.records[0]["arrays"][0]["engine"] == "zarr-python"
+    assert result.report.valid, result.report.failed
+    np.testing.assert_array_equal(
+        zarr.open_array(tmp_path / "out.zarr" / "0", mode="r")[:], expected
+    )
 
 
 def test_listing_classifies_keys_whichever_chunks_exist():

@@ -45,6 +45,6 @@ class ListedStore(WrapperStore[Store]):
     ) -> Buffer | None:
         buffer = await super().get(key, prototype, byte_range)
         name = key.removeprefix(self.prefix)
-        if buffer is None and key.startswith(self.prefix) and self.listed.holds_file(name):
+        if buffer is None and key.startswith(self.prefix) and self.listed.holds_chunk_file(name):
             self.listed.check_found(key, None)
         return buffer

@@ -266,6 +266,13 @@ class ListedFiles:
         coord = file_coord(self.array, name)
         return coord is None or self.holds(coord)
 
+    def holds_chunk_file(self, name: str) -> bool:
+        """Whether ``name`` below the array is the key of a chunk (or shard) file the listing
+        found; any other name (the array's own metadata, which zarr-python asks for whether
+        it is there or not) is none."""
+        coord = file_coord(self.array, name)
+        return coord is not None and self.holds(coord)
+
     def check_found(self, where: str, data: bytes | None) -> None:
         """Raise when a listed file (``where``: its URL) read as absent."""
         if data is None and self.listed:
