@@ -394,24 +394,23 @@ class Plan(_Model):
 
     def _pixels_digest(self) -> str:
         # A field at its default is left out, so plans made before it existed keep their digest.
-        left_out = (
-            set(METADATA_ONLY)
-            | {"documents", "output_codecs"}
-            | {
-                name
-                for name, default in (
-                    ("in_place", False),
-                    ("input_version", "0.4"),
-                    ("input_zarr_format", 2),
-                )
-                if getattr(self, name) == default
-            }
-        )
+        left_out = set(METADATA_ONLY) | {
+            name
+            for name, default in (
+                ("in_place", False),
+                ("input_version", "0.4"),
+                ("input_zarr_format", 2),
+            )
+            if getattr(self, name) == default
+        }
         # The listing's counts decide which shards are read, not their values: records made
         # before inputs were listed stay good (a mended separator changes the plan itself).
         exclude: dict[str, Any] = dict.fromkeys(left_out, True)
         exclude["arrays"] = {"__all__": {"input": {"files_found": True, "present": True}}}
-        return digest(self.model_dump_json(exclude=exclude).encode())
+        # As the file has them: each distinct document and codecs once (the tables are
+        # digested with the arrays that number them), not a plate's thousands of copies.
+        context = {_SHARED_DOCUMENTS: _DocumentTable()}
+        return digest(self.model_dump_json(exclude=exclude, context=context).encode())
 
     @property
     def skipped(self) -> list[InventoryItem]:
