@@ -13,7 +13,7 @@ import json
 import logging
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar, cast
+from typing import Any, Final, Generic, Literal, TypeVar, cast
 
 from pydantic import (
     BaseModel,
@@ -31,6 +31,7 @@ from ngff_resave.storage import read_local_bytes
 LOG = logging.getLogger(__name__)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+T = TypeVar("T")
 
 PLAN_FORMAT: Final = 4
 # Plan fields that change the metadata and crate written, never the pixels.
@@ -47,38 +48,46 @@ CODECS_REF: Final = "$codecs"
 _SHARED_DOCUMENTS: Final = "shared documents"
 
 
-class _DocumentTable:
-    """The distinct documents and output codecs of a plan's arrays as it is written, each
-    numbered once."""
+class _Numbering(Generic[T]):
+    """Distinct JSON values, each numbered once. The arrays of a plan read from one file share
+    their value objects: looked up by identity first (they stay alive while the plan is
+    written), by content (key order too) else."""
 
     def __init__(self) -> None:
-        self.documents: list[dict[str, Any]] = []
-        # Arrays read from one plan share their document objects: looked up by identity first
-        # (they stay alive while the plan is written), by content (key order too) else.
+        self.values: list[T] = []
         self._by_id: dict[int, int] = {}
         self._by_content: dict[str, int] = {}
 
-        self.codecs: list[list[dict[str, Any]]] = []
-        self._codecs_by_id: dict[int, int] = {}
-        self._codecs_by_content: dict[str, int] = {}
+    def number(self, value: T) -> int:
+        index = self._by_id.get(id(value))
+        if index is None:
+            index = self._by_content.setdefault(json.dumps(value), len(self.values))
+            if index == len(self.values):
+                self.values.append(value)
+            self._by_id[id(value)] = index
+        return index
+
+
+class _DocumentTable:
+    """The distinct documents and output codecs of a plan's arrays as it is written."""
+
+    def __init__(self) -> None:
+        self._documents = _Numbering[dict[str, Any]]()
+        self._codecs = _Numbering[list[dict[str, Any]]]()
+
+    @property
+    def documents(self) -> list[dict[str, Any]]:
+        return self._documents.values
+
+    @property
+    def codecs(self) -> list[list[dict[str, Any]]]:
+        return self._codecs.values
 
     def ref(self, document: dict[str, Any]) -> dict[str, int]:
-        index = self._by_id.get(id(document))
-        if index is None:
-            index = self._by_content.setdefault(json.dumps(document), len(self.documents))
-            if index == len(self.documents):
-                self.documents.append(document)
-            self._by_id[id(document)] = index
-        return {DOCUMENT_REF: index}
+        return {DOCUMENT_REF: self._documents.number(document)}
 
     def codecs_ref(self, codecs: list[dict[str, Any]]) -> list[dict[str, int]]:
-        index = self._codecs_by_id.get(id(codecs))
-        if index is None:
-            index = self._codecs_by_content.setdefault(json.dumps(codecs), len(self.codecs))
-            if index == len(self.codecs):
-                self.codecs.append(codecs)
-            self._codecs_by_id[id(codecs)] = index
-        return [{CODECS_REF: index}]
+        return [{CODECS_REF: self._codecs.number(codecs)}]
 
 
 class Mode(StrEnum):
