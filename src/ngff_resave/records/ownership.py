@@ -19,6 +19,7 @@ import re
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -191,32 +192,42 @@ def read_claim(target: Location) -> dict[str, Any] | None:
     return claim if claim is not None and claim.get("tool") == "ngff-resave" else None
 
 
-def written_by_workflow(path: str, claim: dict[str, Any]) -> bool:
+def written_by_workflow(claim: dict[str, Any]) -> Callable[[str], bool]:
     """Whether a file below an output is one the workflow writes there: metadata documents,
     the crate, the claim, chunks and shards of the arrays it claimed (and the links of
-    referenced ones), the files it copied, and the temporary files of interrupted writes."""
-    name = path.rsplit("/", 1)[-1]
-    if name == "zarr.json" or path in (CLAIM_FILE, CRATE_FILE) or TEMPORARY_NAME.match(name):
-        return True
-    # The input's own documents an in-place run keeps (and their copies in the earlier layout).
-    if path == ORIGINALS_ARCHIVE or path.startswith(f"{ORIGINALS}/"):
-        return True
-    if path in claim.get("files", []):
-        return True
-    for array in claim.get("arrays", []):
-        if path.startswith(f"{array}/"):
-            key = path[len(array) + 1 :]
-            # In place every chunk and shard file is the input's own.
-            if not claim.get("in_place") and (
-                key.startswith("c/") or V2_CHUNK_KEY.match(key) is not None
-            ):
-                return True
-    return False
+    referenced ones), the files it copied, and the temporary files of interrupted writes.
+    The claim's lists are indexed once: a plate's claim names thousands of arrays, and its
+    output holds tens of thousands of files."""
+    files = set(claim.get("files", []))
+    # In place every chunk and shard file is the input's own.
+    arrays = set() if claim.get("in_place") else set(claim.get("arrays", []))
+
+    def written(path: str) -> bool:
+        name = path.rsplit("/", 1)[-1]
+        if name == "zarr.json" or path in (CLAIM_FILE, CRATE_FILE) or TEMPORARY_NAME.match(name):
+            return True
+        # The input's own documents an in-place run keeps (and their copies in the earlier
+        # layout).
+        if path == ORIGINALS_ARCHIVE or path.startswith(f"{ORIGINALS}/") or path in files:
+            return True
+        # The array folders holding the file, the nearest first.
+        cut = len(path)
+        while (cut := path.rfind("/", 0, cut)) > 0:
+            if path[:cut] in arrays:
+                key = path[cut + 1 :]
+                if key.startswith("c/") or V2_CHUNK_KEY.match(key) is not None:
+                    return True
+        return False
+
+    return written
 
 
 def foreign_files(target: Location, claim: dict[str, Any] | None) -> list[str]:
     """The files below the output the workflow did not write (all of them without a claim)."""
-    return [p for p in target.list_files() if claim is None or not written_by_workflow(p, claim)]
+    if claim is None:
+        return target.list_files()
+    written = written_by_workflow(claim)
+    return [p for p in target.list_files() if not written(p)]
 
 
 def _name_some(paths: list[str]) -> str:

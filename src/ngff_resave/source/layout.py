@@ -15,7 +15,6 @@ import logging
 import posixpath
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -859,7 +858,7 @@ def read_source(location: Location, dataset: str) -> SourceLayout:
         claim = read_claim(location) if CLAIM_FILE in listing else None
         if claim is not None and claim.get("in_place"):
             LOG.info("%s holds metadata written in place: read past it", location.url)
-            written_here = partial(written_by_workflow, claim=claim)
+            written_here = written_by_workflow(claim)
             # The input's documents that run replaced: from its archive, in one read.
             try:
                 originals = read_originals(location) or {}
