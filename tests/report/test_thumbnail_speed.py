@@ -1,7 +1,8 @@
 """A plate's wells read directly (documents and chunk files through the location, chunks decoded
 by zarr-python's codecs without its event loop): the same data and the same picture as through
 zarr-python, for sharded and unsharded levels and the codecs around them; what it does not
-handle is left to zarr-python, failures included."""
+handle is left to zarr-python, failures included. Wells alike are coloured at once: each the
+picture it is drawn alone."""
 
 from __future__ import annotations
 
@@ -21,7 +22,16 @@ from zarr.codecs import (
 )
 
 from ngff_resave.report import thumbnails
-from ngff_resave.report.thumbnails import ImageView, render_dataset, render_plate
+from ngff_resave.report.thumbnails import (
+    GREY_PERCENTILES,
+    GRID_BACKGROUND,
+    GRID_GAP,
+    ImageView,
+    grey_limits,
+    render_dataset,
+    render_image,
+    render_plate,
+)
 from ngff_resave.storage import open_location
 
 TCZYX = [
@@ -250,3 +260,98 @@ def test_png_is_the_same_picture(tmp_path):
     thumbnail = render_dataset(open_location(str(path)))
     with Image.open(BytesIO(thumbnail.png())) as image:
         assert np.array_equal(np.asarray(image.convert("RGB")), thumbnail.pixels)
+
+
+# The kinds of wells of a plate of many alike: (axes, options of _image), None for no fields.
+KINDS: list[tuple[list[dict[str, str]], dict[str, Any]] | None] = [
+    (TCZYX, {}),
+    (TCZYX, {"omero": True}),
+    # Missing values (NaN) where the level is not written.
+    (CYX, {"dtype": "float32", "partial": True, "fill": float("nan")}),
+    (YX, {"dtype": "uint8", "side": 20}),
+    None,
+    (TCZYX, {"partial": True, "side": 30}),
+    (CYX, {"dtype": "float32"}),
+]
+
+
+def _plate_of_alike_wells(root: zarr.Group, storage: Any, rows: int, columns: int) -> None:
+    """Wells of each kind of KINDS (their data different), two fields of two levels each; the
+    lowest level of one float well all missing values."""
+    wells = []
+    for row in range(rows):
+        for column in range(columns):
+            path = f"{chr(ord('A') + row)}/{column + 1}"
+            wells.append({"path": path, "rowIndex": row, "columnIndex": column})
+            kind = KINDS[(row + column) % len(KINDS)]
+            images = [] if kind is None else [{"path": "0"}, {"path": "1"}]
+            well = root.create_group(path)
+            well.attrs["ome"] = {"version": "0.5", "well": {"images": images}}
+            if kind is None:
+                continue
+            axes, options = kind
+            for image in images:
+                seed = 100 * row + column + 50 * int(image["path"])
+                _image(well.create_group(image["path"]), axes, storage(len(axes)), seed, **options)
+    missing = root[f"A/{len(KINDS)}/0/1"]
+    assert isinstance(missing, zarr.Array)
+    missing[...] = np.nan
+    root.attrs["ome"] = {
+        "version": "0.5",
+        "plate": {
+            "rows": [{"name": chr(ord("A") + row)} for row in range(rows)],
+            "columns": [{"name": str(column + 1)} for column in range(columns)],
+            "wells": wells,
+        },
+    }
+
+
+@pytest.mark.parametrize("codecs", ["sharded", "unsharded, transposed, big-endian, gzip"])
+def test_alike_wells_coloured_at_once_are_each_drawn_as_alone(tmp_path, monkeypatch, codecs):
+    path = tmp_path / "plate.ome.zarr"
+    rows, columns = 5, 8
+    _plate_of_alike_wells(
+        zarr.open_group(str(path), mode="w", zarr_format=3), CODECS[codecs], rows, columns
+    )
+    stacks: list[int] = []
+    tiles = ImageView.tiles
+
+    def spy(view: ImageView, reads: np.ndarray, side: int) -> np.ndarray:
+        stacks.append(len(reads))
+        return tiles(view, reads, side)
+
+    monkeypatch.setattr(ImageView, "tiles", spy)
+    _no_zarr_wells(monkeypatch)
+    drawn = render_dataset(open_location(str(path)))
+    # Every kind of well with fields, five or six of each, coloured together.
+    assert sorted(stacks) == [5, 5, 6, 6, 6, 6]
+    # The straightforward way: each well's first field drawn alone through zarr-python, in
+    # its cell of the grid.
+    cell = 1024 // columns
+    expected = np.full_like(drawn.pixels, GRID_BACKGROUND)
+    for row in range(rows):
+        for column in range(columns):
+            if KINDS[(row + column) % len(KINDS)] is None:
+                continue
+            field = zarr.open_group(str(path / chr(ord("A") + row) / str(column + 1) / "0"))
+            tile = render_image(field, cell, cell).pixels
+            top = GRID_GAP + row * (cell + GRID_GAP) + (cell - tile.shape[0]) // 2
+            left = GRID_GAP + column * (cell + GRID_GAP) + (cell - tile.shape[1]) // 2
+            expected[top : top + tile.shape[0], left : left + tile.shape[1]] = tile
+    assert drawn.shows == f"plate of 5 x 8: 34 wells, first field of each, {cell} px cells"
+    assert np.array_equal(drawn.pixels, expected)
+
+
+def test_grey_limits_are_each_planes_percentiles():
+    rng = np.random.default_rng(3)
+    integers = rng.integers(0, 4000, (6, 17, 23)).astype(np.float64)
+    floats = rng.normal(0, 1e3, (6, 17, 23))
+    floats[1, :5] = np.nan
+    floats[4] = np.nan
+    for planes in (integers, floats):
+        low, high = grey_limits(planes)
+        for index, plane in enumerate(planes):
+            if np.isnan(plane).all():
+                assert low[index] == high[index] == 0
+            else:
+                assert [low[index], high[index]] == list(np.nanpercentile(plane, GREY_PERCENTILES))

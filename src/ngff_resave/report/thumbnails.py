@@ -5,7 +5,8 @@ channels coloured by the ``omero`` rendering settings when present, else the fir
 greyscale with an automatic contrast; labels as a coloured overlay. A plate is a grid of its
 wells (first field of each), and a bioformats2raw layout shows its first series. A plate's
 thousands of small fields are read with zarr-python's own codecs but not its per-array
-machinery (see :func:`_read_wells_directly`): the same data, in a fraction of the time."""
+machinery (see :func:`_read_wells_directly`), and those alike coloured at once (see
+:meth:`ImageView.tiles`): the same picture, in a fraction of the time."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import asyncio
 import colorsys
 import io
 import itertools
-import json
 import logging
 import math
 from collections.abc import Callable
@@ -38,7 +38,7 @@ from zarr.core.metadata.v3 import ArrayV3Metadata
 from zarr.core.sync import sync
 
 from ngff_resave.ome.attributes import multiscale_axes
-from ngff_resave.storage import Location, decode_json
+from ngff_resave.storage import Location, decode_json, encode_line
 
 LOG = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ GRID_GAP = 2
 GRID_BACKGROUND = 40
 # Wells of a plate read at once (reads waiting on storage, not cores).
 PLATE_READS = 64
+# Wells of a plate coloured at once.
+PLATE_TILES = 512
 # zlib's level for thumbnail PNGs (see Thumbnail.png).
 PNG_LEVEL = 3
 
@@ -146,24 +148,43 @@ class ImageView:
 
     def colour(self, data: np.ndarray) -> tuple[np.ndarray, str]:
         """The RGB picture of the plane read at ``selection``, and what it shows."""
-        planes = plane_of(data, self.roles)
-        pixels, colouring = colour_channels(planes, [setting for _, setting in self.channels])
+        pixels, colouring = self.colour_many(data[np.newaxis])
         levels = self.levels
         shows = (
             f"level {len(levels) - 1} of {len(levels)} ({levels[-1]['path']}), "
             f"z {self.z} of {axis_size(self.shape, self.roles, 'z')}, {colouring}"
         )
-        return pixels, shows
+        return pixels[0], shows
+
+    def colour_many(self, reads: np.ndarray) -> tuple[np.ndarray, str]:
+        """The RGB pictures of planes read at ``selection``, stacked on a first axis, each as
+        :meth:`colour` draws it alone; how they are coloured."""
+        settings = [setting for _, setting in self.channels]
+        return colour_channels(planes_of(reads, self.roles), settings)
 
     def finish(self, pixels: np.ndarray, shows: str, min_side: int) -> Thumbnail:
         """The picture sampled and enlarged as it says."""
         if self.step > 1:
             shows += f", every {self.step}th pixel"
-        factor = max(1, min_side // max(pixels.shape[:2]))
+        factor = enlargement(pixels.shape[:2], min_side)
         if factor > 1:
             pixels = pixels.repeat(factor, axis=0).repeat(factor, axis=1)
             shows += f", enlarged {factor}x"
         return Thumbnail(pixels, shows)
+
+    def tiles(self, reads: np.ndarray, side: int) -> np.ndarray:
+        """The pictures of planes read at ``selection``, stacked on a first axis, each as
+        :meth:`finish` draws it alone at ``side``: a plate's wells alike, coloured at once."""
+        pixels, _ = self.colour_many(reads)
+        factor = enlargement(pixels.shape[1:3], side)
+        if factor > 1:
+            pixels = pixels.repeat(factor, axis=1).repeat(factor, axis=2)
+        return pixels
+
+
+def enlargement(size: tuple[int, ...], min_side: int) -> int:
+    """The whole factor that brings a picture of ``size`` (height, width) to ``min_side``."""
+    return max(1, min_side // max(size))
 
 
 def axis_roles(axes: list[dict[str, Any]]) -> list[str]:
@@ -218,16 +239,8 @@ def plane_step(shape: tuple[int, ...], roles: list[str], max_side: int) -> int:
     return max(1, math.ceil(side / max_side))
 
 
-def read_plane(
-    array: zarr.Array, roles: list[str], z: int, step: int, channels: list[int]
-) -> np.ndarray:
-    """The given channels x y x x at ``z`` and the first time point, every ``step``-th pixel;
-    only those channels are read."""
-    return plane_of(np.asarray(array.oindex[plane_selection(roles, z, step, channels)]), roles)
-
-
 def plane_selection(roles: list[str], z: int, step: int, channels: list[int]) -> tuple[Any, ...]:
-    """The orthogonal selection of :func:`read_plane`."""
+    """The channels, the middle z, the first time point and every ``step``-th y and x."""
     selection: list[Any] = []
     for role in roles:
         if role in ("y", "x"):
@@ -241,36 +254,51 @@ def plane_selection(roles: list[str], z: int, step: int, channels: list[int]) ->
     return tuple(selection)
 
 
-def plane_of(read: np.ndarray, roles: list[str]) -> np.ndarray:
-    """The channels x y x x planes (float) of what :func:`plane_selection` read."""
-    data = np.asarray(read, dtype=np.float64)
-    order = [roles.index(r) for r in ("c", "y", "x") if r in roles]
-    data = data.transpose(order + [i for i in range(data.ndim) if i not in order])
-    planes = data.reshape(data.shape[: len(order)])
-    return planes if "c" in roles else planes[np.newaxis]
+def planes_of(reads: np.ndarray, roles: list[str]) -> np.ndarray:
+    """The n x channels x y x x planes (float) of n reads of :func:`plane_selection` stacked
+    on a first axis."""
+    data = np.asarray(reads, dtype=np.float64)
+    order = [1 + roles.index(r) for r in ("c", "y", "x") if r in roles]
+    data = data.transpose([0, *order, *(i for i in range(1, data.ndim) if i not in order)])
+    planes = data.reshape(data.shape[: 1 + len(order)])
+    return planes if "c" in roles else planes[:, np.newaxis]
 
 
 def colour_channels(planes: np.ndarray, settings: list[dict[str, Any]]) -> tuple[np.ndarray, str]:
-    """RGB from the omero settings of each plane (colour, window), or the one plane in
-    greyscale stretched between its low and high percentiles. Missing values (NaN) are black."""
+    """RGB pictures (n x y x x x 3) of n stacks of planes (n x channels x y x x), each from the
+    omero settings of its planes (colour, window), or its first plane in greyscale stretched
+    between its low and high percentiles. Missing values (NaN) are black."""
     if settings:
-        rgb = np.zeros(planes.shape[1:] + (3,))
-        for plane, setting in zip(planes, settings, strict=True):
+        rgb = np.zeros((planes.shape[0], *planes.shape[2:], 3))
+        for plane, setting in zip(np.moveaxis(planes, 1, 0), settings, strict=True):
             window = setting["window"]
             low, high = float(window["start"]), float(window["end"])
             scaled = np.nan_to_num(np.clip((plane - low) / max(high - low, 1e-12), 0.0, 1.0))
             rgb += scaled[..., np.newaxis] * hex_colour(setting.get("color", "FFFFFF"))
         return to_bytes(np.clip(rgb, 0.0, 1.0)), f"{len(settings)} channel(s) coloured by omero"
-    plane = planes[0]
-    if np.isnan(plane).all():
-        low = high = 0.0
-    else:
-        low, high = np.nanpercentile(plane, GREY_PERCENTILES)
-    scaled = np.nan_to_num(np.clip((plane - low) / max(high - low, 1e-12), 0.0, 1.0))
+    first = planes[:, 0]
+    lows, highs = (limits[:, np.newaxis, np.newaxis] for limits in grey_limits(first))
+    scaled = np.nan_to_num(np.clip((first - lows) / np.maximum(highs - lows, 1e-12), 0.0, 1.0))
     return (
-        to_bytes(np.repeat(scaled[..., np.newaxis], 3, axis=2)),
+        np.repeat(to_bytes(scaled)[..., np.newaxis], 3, axis=-1),
         "channel 0 in greyscale, auto contrast",
     )
+
+
+def grey_limits(planes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each plane's low and high percentiles, both 0 for a plane of missing values only. For
+    planes without missing values (integer data's always) numpy's percentiles along an axis:
+    one call for all, the same values as one call per plane."""
+    flat = planes.reshape(len(planes), -1)
+    missing = np.isnan(flat)
+    if flat.size and not missing.any():
+        low, high = np.percentile(flat, GREY_PERCENTILES, axis=1)
+        return low, high
+    limits = np.zeros((2, len(planes)))
+    for index, (plane, gaps) in enumerate(zip(flat, missing, strict=True)):
+        if not gaps.all():
+            limits[:, index] = np.nanpercentile(plane, GREY_PERCENTILES)
+    return limits[0], limits[1]
 
 
 def hex_colour(text: str) -> np.ndarray:
@@ -387,19 +415,27 @@ def render_plate(plate_group: zarr.Group, location: Location | None = None) -> T
         # that loop's thread (and that on the file reads), thousands of waits for a large plate.
         reads = sync(_read_wells(plate_group, [wells[index] for index in remaining], cell))
         found.update(zip(remaining, reads, strict=True))
-    tiles: list[np.ndarray | None] = []
-    for index in range(len(wells)):
-        read = found[index]
+    tiles: dict[int, np.ndarray] = {}
+    # Wells read through one view (the direct read's alike wells) coloured at once: the same
+    # pixels as one by one, without a dozen numpy calls for each of thousands of wells.
+    alike: dict[int, tuple[ImageView, list[int], list[np.ndarray]]] = {}
+    for index, read in found.items():
         if isinstance(read, zarr.Group):
             # A field with labels: drawn as an image is, its labels over it.
-            tiles.append(render_image(read, cell, cell).pixels)
+            tiles[index] = render_image(read, cell, cell).pixels
         elif read is not None:
             view, data = read
-            tiles.append(view.finish(*view.colour(data), cell).pixels)
-        else:
-            tiles.append(None)
+            _, indices, planes = alike.setdefault(id(view), (view, [], []))
+            indices.append(index)
+            planes.append(data)
+    for view, indices, planes in alike.values():
+        # So many at once, so that a large plate's floating-point planes are not all held.
+        for start in range(0, len(indices), PLATE_TILES):
+            drawn = view.tiles(np.stack(planes[start : start + PLATE_TILES]), cell)
+            tiles.update(zip(indices[start : start + PLATE_TILES], drawn, strict=True))
     shown = 0
-    for well, tile in zip(wells, tiles, strict=True):
+    for index, well in enumerate(wells):
+        tile = tiles.get(index)
         if tile is None:
             continue
         top = GRID_GAP + well["rowIndex"] * (cell + GRID_GAP) + (cell - tile.shape[0]) // 2
@@ -470,9 +506,7 @@ class _DirectWell:
     field: str
     ome: dict[str, Any] = dataclass_field(default_factory=dict)
     level: str = ""
-    reader: _LevelReader | None = None
-    view: ImageView | None = None
-    wanted: list[np.ndarray] = dataclass_field(default_factory=list)
+    alike: _Alike | None = None
     keys: dict[tuple[int, ...], str] = dataclass_field(default_factory=dict)
     data: np.ndarray | None = None
 
@@ -482,10 +516,10 @@ def _read_wells_directly(
 ) -> dict[int, WellRead]:
     """What :func:`_read_wells` reads, by well index, for the wells read here: the same
     documents and chunk (or shard) files, each stage of every well at once through the
-    location's ``read_many``, every distinct array document parsed once, chunks decoded one by
-    one by zarr-python's own codecs. (zarr-python parses every array's document again and reads
-    through a dozen tasks of its event loop per array: for a plate of thousands of tiny fields,
-    nearly all of the time.)
+    location's ``read_many``, chunks decoded one by one by zarr-python's own codecs. Wells
+    alike (see :class:`_Alike`) share one view and one plan of what to decode, each worked out
+    once. (zarr-python parses every array's document again and reads through a dozen tasks of
+    its event loop per array: for a plate of thousands of tiny fields, nearly all of the time.)
 
     Left to :func:`_read_wells`, and so read (or failing) as before: a well with anything out of
     the ordinary, such as a document missing, not Zarr v3 or with consolidated metadata, a
@@ -508,8 +542,8 @@ def _read_wells_directly(
     fields = location.read_many(paths)
     _each(live, _open_field, fields[0::2], fields[1::2])
     paths = [f"{state.field}/{state.level}/zarr.json" for state in live.values()]
-    readers: dict[str, _LevelReader] = {}
-    _each(live, partial(_plan_reads, readers=readers, cell=cell), location.read_many(paths))
+    alikes: dict[str, _Alike] = {}
+    _each(live, partial(_plan_reads, alikes=alikes, cell=cell), location.read_many(paths))
     states = list(live.items())
     # In batches, so that the files of only so many wells are held at once.
     for start in range(0, len(states), PLATE_READS):
@@ -518,8 +552,8 @@ def _read_wells_directly(
         chunks = dict(zip(paths, location.read_many(paths), strict=True))
         _each(batch, _read_level, [chunks] * len(batch))
         for index, state in batch.items():
-            if state.view is not None and state.data is not None:
-                done[index] = (state.view, state.data)
+            if state.alike is not None and state.data is not None:
+                done[index] = (state.alike.view, state.data)
     return done
 
 
@@ -557,53 +591,123 @@ def _open_field(state: _DirectWell, document: bytes | None, labels: bytes | None
 
 
 def _plan_reads(
-    state: _DirectWell, document: bytes | None, readers: dict[str, _LevelReader], cell: int
+    state: _DirectWell, document: bytes | None, alikes: dict[str, _Alike], cell: int
 ) -> None:
-    """The lowest level's reader, what of it is shown and the chunk files that holds."""
+    """The well's :class:`_Alike` and the chunk files of its lowest level that it reads."""
     node = {key: value for key, value in _node(document, "array").items() if key != "attributes"}
-    # Arrays alike but for their attributes (a plate's thousands of levels) parsed once.
-    text = json.dumps(node)
-    if text not in readers:
-        readers[text] = _LevelReader(ArrayV3Metadata.from_dict(node))
-    reader = state.reader = readers[text]
-    metadata = reader.metadata
-    state.view = ImageView(state.ome, metadata.shape, cell, metadata.chunks)
-    state.wanted = _wanted_indices(state.view.selection, metadata.shape)
-    touched = list(itertools.product(*_chunk_indices(state.wanted, reader.chunk_shape)))
-    if len(touched) * math.prod(reader.chunk_shape) > DIRECT_ELEMENTS:
-        raise _LeftToZarr("a large lowest level")
+    # All that the view and the reading depend on: a plate's thousands of wells are alike but
+    # for their fields' names and their levels' attributes.
+    settings = (state.ome.get("omero") or {}).get("channels") or []
+    axes = multiscale_axes(state.ome["multiscales"][0])
+    key = encode_line([node, axes, settings])
+    if key not in alikes:
+        alikes[key] = _Alike(ArrayV3Metadata.from_dict(node), state.ome, cell)
+    alike = state.alike = alikes[key]
     level = f"{state.field}/{state.level}"
-    state.keys = {coords: f"{level}/{metadata.encode_chunk_key(coords)}" for coords in touched}
+    state.keys = {coords: f"{level}/{chunk}" for coords, chunk in alike.keys.items()}
 
 
 def _read_level(state: _DirectWell, chunks: dict[str, bytes | None]) -> None:
-    reader = state.reader
-    assert reader is not None
+    alike = state.alike
+    assert alike is not None
 
-    def load(coords: tuple[int, ...], local: list[np.ndarray]) -> np.ndarray | None:
-        data = chunks[state.keys[coords]]
+    def load(part: _Part) -> np.ndarray | None:
+        data = chunks[state.keys[part.coords]]
         if data is None:
             return None
         if not data:
             raise _LeftToZarr("an empty chunk file")
-        return reader.chunk.read(memoryview(data), local)
+        return alike.chunk.read(memoryview(data), part)
 
-    state.data = _gather(reader.chunk_shape, state.wanted, reader.chunk.spec, load)
+    state.data = alike.selection.gather(load)
 
 
-class _LevelReader:
-    """How the direct read reads an array: made once per distinct array document."""
+class _Alike:
+    """What the direct read of wells alike shares: lowest levels of one array document (but
+    for its attributes), fields of the same axes and channel settings. How a chunk of the
+    level is read, which chunks and what of them, and the view that draws the wells (its
+    ``levels`` those of the first well: a plate's wells are drawn without what they show)."""
 
-    def __init__(self, metadata: ArrayV3Metadata) -> None:
+    def __init__(self, metadata: ArrayV3Metadata, ome: dict[str, Any], cell: int) -> None:
         if not isinstance(metadata.chunk_grid, RegularChunkGrid):
             raise _LeftToZarr("not a regular chunk grid")
-        self.metadata = metadata
-        self.chunk_shape: tuple[int, ...] = metadata.chunk_grid.chunk_shape
+        chunk_shape = metadata.chunk_grid.chunk_shape
         # Every chunk of a regular grid has the same spec (edge chunks are whole chunks).
         spec = metadata.get_chunk_spec(
             (0,) * len(metadata.shape), ArrayConfig.from_dict({}), default_buffer_prototype()
         )
         self.chunk = _ChunkReader(metadata.codecs, spec)
+        self.view = ImageView(ome, metadata.shape, cell, metadata.chunks)
+        wanted = _wanted_indices(self.view.selection, metadata.shape)
+        touched = math.prod(len(chunks) for chunks in _chunk_indices(wanted, chunk_shape))
+        if touched * math.prod(chunk_shape) > DIRECT_ELEMENTS:
+            raise _LeftToZarr("a large lowest level")
+        self.selection = _Selection(chunk_shape, wanted, self.chunk)
+        self.keys = {
+            part.coords: metadata.encode_chunk_key(part.coords) for part in self.selection.parts
+        }
+
+
+@dataclass
+class _Part:
+    """One chunk's share of a :class:`_Selection`."""
+
+    coords: tuple[int, ...]
+    # Where its values go in the selection's answer; None when they are the whole answer.
+    target: tuple[np.ndarray, ...] | None
+    # Its wanted values' indices in the chunk (numpy's open mesh of them); None for all of
+    # them, in order.
+    local: tuple[np.ndarray, ...] | None
+    # For a shard, the shares of its inner chunks.
+    inner: _Selection | None
+
+
+class _Selection:
+    """The ``wanted`` indices along each axis (an orthogonal selection) of an array (or shard)
+    in chunks of ``chunk_shape``, each read by ``reader``: which chunks hold them, and what of
+    each. Worked out once for all the arrays read alike."""
+
+    def __init__(
+        self, chunk_shape: tuple[int, ...], wanted: list[np.ndarray], reader: _ChunkReader
+    ) -> None:
+        self.shape = tuple(len(indices) for indices in wanted)
+        self.dtype = reader.spec.dtype.to_native_dtype()
+        self.fill_value = reader.spec.fill_value
+        touched = list(itertools.product(*_chunk_indices(wanted, chunk_shape)))
+        owners = [indices // size for indices, size in zip(wanted, chunk_shape, strict=True)]
+        self.parts: list[_Part] = []
+        for coords in touched:
+            where = [
+                np.flatnonzero(owner == chunk) for owner, chunk in zip(owners, coords, strict=True)
+            ]
+            local = [
+                indices[positions] - chunk * size
+                for indices, positions, chunk, size in zip(
+                    wanted, where, coords, chunk_shape, strict=True
+                )
+            ]
+            target = np.ix_(*where) if len(touched) > 1 else None
+            whole = all(
+                np.array_equal(indices, np.arange(size))
+                for indices, size in zip(local, chunk_shape, strict=True)
+            )
+            inner = reader.inner_selection(local)
+            self.parts.append(_Part(coords, target, None if whole else np.ix_(*local), inner))
+
+    def gather(self, load: Callable[[_Part], np.ndarray | None]) -> np.ndarray:
+        """The selected values; ``load(part)`` reads a chunk's share, None for an absent chunk
+        (the fill value there)."""
+        if len(self.parts) == 1:
+            # All in one chunk: its share is the whole answer.
+            values = load(self.parts[0])
+            if values is None:
+                return np.full(self.shape, self.fill_value, self.dtype)
+            return np.asarray(values, dtype=self.dtype)
+        out = np.empty(self.shape, dtype=self.dtype)
+        for part in self.parts:
+            values = load(part)
+            out[part.target] = self.fill_value if values is None else values
+        return out
 
 
 class _ChunkReader:
@@ -647,23 +751,33 @@ class _ChunkReader:
             self.stages.append((stage, spec))
             spec = cast(Codec, stage).resolve_metadata(spec)
 
-    def read(self, data: memoryview, wanted: list[np.ndarray]) -> np.ndarray:
-        """The ``wanted`` indices along each axis of one encoded chunk."""
+    def inner_selection(self, wanted: list[np.ndarray]) -> _Selection | None:
+        """For a shard, what its inner chunks hold of the ``wanted`` indices; else None."""
         if self.shard is None:
-            return self.decode(data)[np.ix_(*wanted)]
+            return None
+        return _Selection(self.shard.chunk_shape, wanted, self.inner)
+
+    def read(self, data: memoryview, part: _Part) -> np.ndarray:
+        """The ``part`` wanted of one encoded chunk."""
+        if part.inner is None:
+            chunk = self.decode(data)
+            # All of the chunk: copied (indexing takes several times as long), not kept as it
+            # is: it may be a view of the file read (a whole shard), which the well would hold.
+            return chunk.copy() if part.local is None else chunk[part.local]
         size = self.index_size
         if size > len(data):
             raise _LeftToZarr("a shard shorter than its index")
-        at_start = self.shard.index_location == ShardingCodecIndexLocation.start
+        shard = cast(ShardingCodec, self.shard)
+        at_start = shard.index_location == ShardingCodecIndexLocation.start
         index = self.index.decode(data[:size] if at_start else data[len(data) - size :])
 
-        def load(coords: tuple[int, ...], local: list[np.ndarray]) -> np.ndarray | None:
-            offset, length = (int(value) for value in index[coords])
+        def load(inner: _Part) -> np.ndarray | None:
+            offset, length = (int(value) for value in index[inner.coords])
             if offset == ABSENT and length == ABSENT:
                 return None
-            return self.inner.read(data[offset : offset + length], local)
+            return self.inner.read(data[offset : offset + length], inner)
 
-        return _gather(self.shard.chunk_shape, wanted, self.spec, load)
+        return part.inner.gather(load)
 
     def decode(self, data: memoryview) -> np.ndarray:
         """One whole chunk (no shard) decoded."""
@@ -696,45 +810,6 @@ def _chunk_indices(wanted: list[np.ndarray], chunk_shape: tuple[int, ...]) -> li
         sorted(set((indices // size).tolist()))
         for indices, size in zip(wanted, chunk_shape, strict=True)
     ]
-
-
-def _gather(
-    chunk_shape: tuple[int, ...],
-    wanted: list[np.ndarray],
-    spec: ArraySpec,
-    load: Callable[[tuple[int, ...], list[np.ndarray]], np.ndarray | None],
-) -> np.ndarray:
-    """The ``wanted`` indices along each axis (an orthogonal selection) of an array (or shard)
-    of ``spec`` in chunks of ``chunk_shape``; ``load(chunk, its wanted indices)`` reads a
-    chunk's part, None for an absent chunk (the fill value there)."""
-    dtype = spec.dtype.to_native_dtype()
-    touched = list(itertools.product(*_chunk_indices(wanted, chunk_shape)))
-    if len(touched) == 1:
-        # All in one chunk: its part is the whole answer.
-        coords = touched[0]
-        local = [
-            indices - chunk * size
-            for indices, chunk, size in zip(wanted, coords, chunk_shape, strict=True)
-        ]
-        part = load(coords, local)
-        if part is None:
-            return np.full(tuple(len(indices) for indices in wanted), spec.fill_value, dtype)
-        return np.asarray(part, dtype=dtype)
-    out = np.empty(tuple(len(indices) for indices in wanted), dtype=dtype)
-    owners = [indices // size for indices, size in zip(wanted, chunk_shape, strict=True)]
-    for coords in touched:
-        where = [
-            np.flatnonzero(owner == chunk) for owner, chunk in zip(owners, coords, strict=True)
-        ]
-        local = [
-            indices[positions] - chunk * size
-            for indices, positions, chunk, size in zip(
-                wanted, where, coords, chunk_shape, strict=True
-            )
-        ]
-        part = load(coords, local)
-        out[np.ix_(*where)] = spec.fill_value if part is None else part
-    return out
 
 
 def _ome_attributes(attributes: Any) -> dict[str, Any]:
