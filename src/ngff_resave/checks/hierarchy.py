@@ -24,8 +24,6 @@ from importlib.machinery import PathFinder
 from types import ModuleType
 from typing import Any
 
-from pydantic_zarr.v3 import ArraySpec, GroupSpec, from_flat_group
-
 from ngff_resave.arrays.codecs import planned_array_metadata
 from ngff_resave.checks import spec_schemas
 from ngff_resave.checks.results import Report, content_key, join_path, spell_error
@@ -109,7 +107,7 @@ class Nodes:
                 f"Expected to find a group at '{path}', but no group was "
                 f"found there ({self.where(path)})."
             )
-        return GroupSpec(attributes=doc.get("attributes", {}), members=None)
+        return _specs().GroupSpec(attributes=doc.get("attributes", {}), members=None)
 
     def array_spec(self, path: str) -> Any:
         """The ``ArraySpec`` of a required array, built once (what ``check_array_path`` does)."""
@@ -126,7 +124,7 @@ class Nodes:
                 f"Expected to find an array at '{path}', but a "
                 f"{doc.get('node_type')!r} node was found there instead."
             )
-        spec: Any = ArraySpec.model_validate(
+        spec: Any = _specs().ArraySpec.model_validate(
             {
                 "attributes": doc.get("attributes", {}),
                 "shape": doc.get("shape"),
@@ -145,6 +143,15 @@ class Nodes:
 
 class _NestedGroupError(ValueError):
     """A group fails because an OME group it holds fails; the message names that group."""
+
+
+def _specs() -> ModuleType:
+    """pydantic-zarr's v3 specs, imported when a model check first needs them: they import
+    zarr-python, which planning (in Snakemake's own process for a small sheet) otherwise does
+    without."""
+    import pydantic_zarr.v3
+
+    return pydantic_zarr.v3
 
 
 def model_module(version: str) -> ModuleType | None:
@@ -245,14 +252,14 @@ class _Models:
     def _build(cls: Any, attributes: dict[str, Any], flat: dict[str, Any], ome: Any = None) -> Any:
         """The model from its attributes and flat members; an ``ome`` block validated already
         is passed as the instance (pydantic keeps instances), not validated a second time."""
-        members = from_flat_group({k: v for k, v in flat.items() if k}).members
+        members = _specs().from_flat_group({k: v for k, v in flat.items() if k}).members
         if ome is not None:
             attributes = {**attributes, "ome": ome}
         return cls(attributes=attributes, members=members)
 
     def _image(self, path: str) -> tuple[Any, dict[str, Any]]:
         attributes, attrs = self._ome(self.ozm.image.ImageAttrs, path)
-        flat: dict[str, Any] = {"": GroupSpec(attributes=attributes, members=None)}
+        flat: dict[str, Any] = {"": _specs().GroupSpec(attributes=attributes, members=None)}
         for array_path in attrs.get_array_paths():
             flat["/" + array_path.strip("/")] = self.nodes.array_spec(join_path(path, array_path))
         for group_path in attrs.get_optional_group_paths():  # "labels"
@@ -271,7 +278,7 @@ class _Models:
 
     def _labels(self, path: str) -> tuple[Any, dict[str, Any]]:
         attributes, attrs = self._ome(self.ozm.labels.LabelsAttrs, path)
-        flat: dict[str, Any] = {"": GroupSpec(attributes=attributes, members=None)}
+        flat: dict[str, Any] = {"": _specs().GroupSpec(attributes=attributes, members=None)}
         for label in attrs.labels:
             full = join_path(path, label)
             if self.nodes.doc(full) is None:
