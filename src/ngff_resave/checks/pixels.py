@@ -416,6 +416,9 @@ class _ArrayCheck:
         ]
         if not wanted:
             return ""
+        present = [c for i in wanted if (c := coords[i]) is not None]
+        encoded = EncodedChunks(self.source, self.path, array.input, self.reads_in_flight)
+        found = iter(encoded.read(present))
         files = files or _OutputFiles(self.target, self.path)
         key = v3_shard_key(shape, shards, index)
         size = files.size(key)
@@ -423,9 +426,6 @@ class _ArrayCheck:
         if size is not None:
             tail = files.read(key, max(0, size - index_bytes(len(coords))), size)
             entries = index_entries(tail, size, len(coords), self._out(key))
-        present = [c for i in wanted if (c := coords[i]) is not None]
-        encoded = EncodedChunks(self.source, self.path, array.input, self.reads_in_flight)
-        found = iter(encoded.read(present))
         for i in wanted:
             coord = coords[i]
             expected = None if coord is None else next(found)

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import posixpath
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -111,9 +112,9 @@ class FsspecLocation(Location):
             raise
         except Exception as err:
             raise StorageError(f"cannot look at {self.child(path)}: {describe(err)}") from err
-        stored = head.get("ChecksumCRC32C")
-        crc = None if stored is None else int.from_bytes(base64.b64decode(stored), "big")
-        return StoredChecksum(int(head["ContentLength"]), crc, head.get("ETag"))
+        return StoredChecksum(
+            int(head["ContentLength"]), _crc32c(head.get("ChecksumCRC32C")), head.get("ETag")
+        )
 
     def read_range(self, path: str, start: int, stop: int, version: str | None = None) -> bytes:
         """On S3 one ranged GET, with ``version`` (an ETag) sent as ``If-Match``: S3 answers 412
@@ -187,17 +188,21 @@ class FsspecLocation(Location):
         import google_crc32c
 
         sent = base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode()
-        digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
         bucket, key, _ = fs.split_path(full)
-        try:
-            self._retried(
+        with ThreadPoolExecutor(max_workers=1) as uploading:
+            put = uploading.submit(
+                self._retried,
                 path,
                 lambda: fs.pipe_file(
                     full, data, chunksize=_ONE_PUT, ChecksumAlgorithm="CRC32C", ChecksumCRC32C=sent
                 ),
             )
-        except Exception as err:
-            raise StorageError(f"cannot write {self.child(path)}: {describe(err)}") from err
+            # The MD5 while the bytes go up (hashlib lets other threads run meanwhile).
+            digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+            try:
+                put.result()
+            except Exception as err:
+                raise StorageError(f"cannot write {self.child(path)}: {describe(err)}") from err
         try:
             head = self._retried(
                 path,
@@ -283,3 +288,15 @@ def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
 
 def _is_s3(fs: fsspec.AbstractFileSystem) -> bool:
     return "s3" in _protocols(fs)
+
+
+def _crc32c(value: str | None) -> int | None:
+    """S3's base64 CRC32C of a whole object; None for none, or for the checksum of the parts of
+    a multipart upload (``...-N``), which is not the object's."""
+    if not value or "-" in value:
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        return None
+    return int.from_bytes(raw, "big") if len(raw) == 4 else None
