@@ -419,7 +419,8 @@ class _ArrayCheck:
         present = [c for i in wanted if (c := coords[i]) is not None]
         encoded = EncodedChunks(self.source, self.path, array.input, self.reads_in_flight)
         found = iter(encoded.read(present))
-        files = files or _OutputFiles(self.target, self.path)
+        if files is None:
+            files = _OutputFiles(self.target, self.path)
         key = v3_shard_key(shape, shards, index)
         size = files.size(key)
         entries = None
@@ -472,7 +473,8 @@ class _ArrayCheck:
             if len(keys) == 1
             else [({c}, k) for c, k in zip(coords, keys, strict=True)]
         )
-        files = files or _OutputFiles(self.target, self.path)
+        if files is None:
+            files = _OutputFiles(self.target, self.path)
         source_root, target_root = self.source.local_path, self.target.local_path
         for held, name in held_files:
             if self.sampled is not None and not held & self.sampled:
