@@ -22,6 +22,7 @@ under their other names avoids::
 from __future__ import annotations
 
 import errno
+import hashlib
 import http.client
 import os
 import socket
@@ -549,6 +550,13 @@ class ProxyHandler(QuietHandler):
         number, fault = proxy.next_fault(self.command, self.path)
         if proxy.before is not None:
             proxy.before(self.command, self.path)
+        if proxy.alter_body is not None and body:
+            altered = proxy.alter_body(self.command, self.path, body)
+            if len(altered) != len(body) and not chunked:
+                self.headers.replace_header("Content-Length", str(len(altered)))
+            body = altered
+        if proxy.opaque_etags and self.headers.get("If-Match"):
+            self.headers.replace_header("If-Match", proxy.real_etag(self.headers["If-Match"]))
         if fault == "drop":
             self._drop()
             return
@@ -565,6 +573,7 @@ class ProxyHandler(QuietHandler):
             self.send_bytes(502, f"proxy: {err}\n".encode(), head=self.command == "HEAD")
             return
         bodiless = self.command == "HEAD" or status in (204, 304) or status < 200
+        proxy.record(self.command, self.path, self.headers.get("Range"), len(payload))
         if fault == "cut" and (bodiless or len(payload) < 2):
             # Nothing to cut short: this request goes through, the fault waits for another.
             proxy.give_back(number, fault)
@@ -576,6 +585,8 @@ class ProxyHandler(QuietHandler):
                 continue
             if proxy.strip_checksums and lower.startswith("x-amz-checksum-"):
                 continue
+            if proxy.opaque_etags and lower == "etag":
+                value = proxy.opaque_etag(value)
             self.send_header(name, value)
         if not bodiless:
             self.send_header("Content-Length", str(len(payload)))
@@ -613,11 +624,16 @@ class FaultProxy:
     a run sees each kind (a ``"cut"`` that had to pass goes to the very next request).
     Requests are forwarded unchanged (the client's Host header included, so a SigV4 signature
     stays valid) but for hop-by-hop headers; the answer likewise, but that ``strip_checksums``
-    removes S3's ``x-amz-checksum-*`` headers from answers (a store that keeps no checksums).
+    removes S3's ``x-amz-checksum-*`` headers from answers (a store that keeps no checksums)
+    and ``opaque_etags`` gives each ETag of an answer as another value, not the MD5 of the
+    body (as S3 does for an object encrypted with SSE-KMS), taken back in an ``If-Match``.
     ``before(method, path)``, when given, is called before each request is forwarded (to change
-    the target's objects between two requests of a client).
+    the target's objects between two requests of a client); ``alter_body(method, path, body)``
+    gives the request body to forward instead of ``body`` (a body damaged on its way, its
+    headers, checksums included, as the client sent them).
     ``injected`` counts the faults of each kind, ``requests`` every request seen and ``log``
-    has ``(number, method, path, fault or "")`` of each.
+    has ``(number, method, path, fault or "")`` of each; ``answered`` has ``(method, path,
+    Range header or None, bytes of the answer's body)`` of each request forwarded.
     """
 
     target_url: str
@@ -626,10 +642,13 @@ class FaultProxy:
     every: int = 3
     timeout: float = SOCKET_TIMEOUT
     strip_checksums: bool = False
+    opaque_etags: bool = False
     before: Callable[[str, str], None] | None = None
+    alter_body: Callable[[str, str, bytes], bytes] | None = None
     injected: dict[str, int] = field(init=False)
     requests: int = field(init=False, default=0)
     log: list[tuple[int, str, str, str]] = field(init=False, default_factory=list)
+    answered: list[tuple[str, str, str | None, int]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.target = loopback_address(self.target_url)
@@ -644,6 +663,7 @@ class FaultProxy:
         # A fault was given back: the next request is due one, whatever ``every`` says.
         self._owed = False
         self._server: ProxyServer | None = None
+        self._etags: dict[str, str] = {}
 
     @property
     def endpoint(self) -> str:
@@ -673,6 +693,21 @@ class FaultProxy:
                         break
             self.log.append((number, method, path, fault or ""))
             return number, fault
+
+    def record(self, method: str, path: str, byte_range: str | None, nbytes: int) -> None:
+        with self._lock:
+            self.answered.append((method, path, byte_range, nbytes))
+
+    def opaque_etag(self, etag: str) -> str:
+        """Another ETag for ``etag``, as long, not the MD5 of the object's body."""
+        opaque = '"' + hashlib.md5(b"opaque " + etag.encode()).hexdigest() + '"'
+        with self._lock:
+            self._etags[opaque] = etag
+        return opaque
+
+    def real_etag(self, etag: str) -> str:
+        with self._lock:
+            return self._etags.get(etag, etag)
 
     def give_back(self, number: int, kind: str) -> None:
         """The fault chosen for request ``number`` could not be injected: it stays in the

@@ -23,6 +23,7 @@ from remote_servers import (  # noqa: F401 - fixtures
 )
 
 from ngff_resave.arrays.convert import ConvertError, run_convert_job
+from ngff_resave.checks import pixels
 from ngff_resave.checks.validation import validate_dataset
 from ngff_resave.model.plan import SheetEntry
 from ngff_resave.ome.metadata import write_metadata
@@ -232,7 +233,7 @@ def test_a_missing_required_key_fails_the_row_naming_dataset_key_and_status(
     assert ".zarray (not found: 404" in message
 
 
-# --- What proves that S3 holds a shard as written: the server's checksum, or a read-back ---
+# --- What proves that S3 holds a shard as written: the server's own digest, or a read-back ---
 
 SHARD_KEY = re.compile(r"/out/.+/c(/\d+)+$")
 
@@ -241,6 +242,16 @@ def shard_requests(log: list[tuple[int, str, str, str]], method: str) -> list[st
     """The paths of the requests ``method`` of output shard objects in a proxy's log."""
     paths = (urllib_path(path) for _, m, path, _ in log if m == method)
     return [path for path in paths if SHARD_KEY.search(path)]
+
+
+def shard_gets(proxy) -> list[tuple[str, str | None, int]]:
+    """``(path, Range header or None, bytes answered)`` of each GET of an output shard object
+    the proxy forwarded."""
+    return [
+        (urllib_path(path), byte_range, nbytes)
+        for method, path, byte_range, nbytes in proxy.answered
+        if method == "GET" and SHARD_KEY.search(urllib_path(path))
+    ]
 
 
 def urllib_path(path: str) -> str:
@@ -275,15 +286,29 @@ def stored_by(records: list[dict]) -> set[str]:
     }
 
 
+def proof_problems(records: list[dict]) -> list[str]:
+    return [
+        entry["proof"]["problem"]
+        for record in records
+        for entry in record["arrays"]
+        if entry["proof"]["problem"]
+    ]
+
+
+def read_in_ranges(monkeypatch) -> None:
+    """Validation reads the example's small shards in ranges, as it reads large ones."""
+    monkeypatch.setattr(pixels._OutputFiles, "REQUEST_BYTES", 0)
+
+
 @pytest.mark.parametrize("codec", ["keep", "blosc-zstd-5"], ids=["shard copy", "chunk transcode"])
 def test_s3_to_s3_proves_each_shard_by_the_servers_checksum_without_downloading_it(
-    examples, tmp_path, s3_server, s3_bucket, fault_proxy, codec
+    examples, tmp_path, s3_server, s3_bucket, fault_proxy, codec, monkeypatch
 ):
     s3_server.upload(examples[IMAGE], f"{s3_bucket}/in/img.ome.zarr")
     proxy = fault_proxy(s3_server.endpoint, faults={})
     plan, records, converting, report = convert_through(proxy, s3_bucket, tmp_path, codec=codec)
     assert report.valid, report.failed
-    # Every shard written was asked for its checksum, none downloaded again.
+    # Every shard written was asked for its ETag and checksum, none downloaded again.
     puts, heads = shard_requests(converting, "PUT"), shard_requests(converting, "HEAD")
     assert puts and sorted(heads) == sorted(puts)
     assert shard_requests(converting, "GET") == []
@@ -293,6 +318,28 @@ def test_s3_to_s3_proves_each_shard_by_the_servers_checksum_without_downloading_
     assert_same_pixels(
         examples[IMAGE], f"{s3_bucket}/out/img.ome.zarr", s3_options(s3_server.endpoint)
     )
+    # Validation reads these small shards whole (fewer bytes than a request per range costs)
+    # and finds each the size and CRC32C recorded, without asking for their checksums...
+    proxy.log.clear()
+    proxy.answered.clear()
+    again = validate_dataset(plan, "full", 2, 7, 2, records)
+    assert again.valid, again.failed
+    gets = shard_gets(proxy)
+    assert gets and not any(byte_range for _, byte_range, _ in gets), gets
+    assert shard_requests(proxy.log, "HEAD") == []
+    # ...and larger ones (here: as if they were) by the size and CRC32C the server keeps with
+    # them (a HEAD), then only the byte ranges of their index and sampled chunks.
+    read_in_ranges(monkeypatch)
+    proxy.log.clear()
+    proxy.answered.clear()
+    again = validate_dataset(plan, "full", 2, 7, 2, records)
+    assert again.valid, again.failed
+    gets = shard_gets(proxy)
+    assert gets and all(byte_range for _, byte_range, _ in gets), gets
+    read = {path for path, _, _ in gets}
+    assert read == set(shard_requests(proxy.log, "HEAD"))
+    sizes = s3_server.fs().du(f"{s3_bucket}/out/img.ome.zarr", total=False)
+    assert sum(n for _, _, n in gets) < sum(sizes[path.lstrip("/")] for path in read)
 
 
 def test_a_zarr_v3_input_copied_file_by_file_to_s3_is_proven_by_the_servers_checksum(
@@ -310,12 +357,49 @@ def test_a_zarr_v3_input_copied_file_by_file_to_s3_is_proven_by_the_servers_chec
     assert stored_by(records) == {"server checksum"}
 
 
+def flip_first_shard_byte(changed: list[str]):
+    """``alter_body`` of a proxy: the first shard PUT arrives with its first byte flipped."""
+
+    def alter(method: str, path: str, body: bytes) -> bytes:
+        if method == "PUT" and SHARD_KEY.search(urllib_path(path)) and not changed:
+            changed.append(urllib_path(path))
+            return bytes([body[0] ^ 0xFF]) + body[1:]
+        return body
+
+    return alter
+
+
+@pytest.mark.parametrize("codec", ["keep", "blosc-zstd-5"], ids=["shard copy", "chunk transcode"])
+def test_a_shard_damaged_on_its_way_to_the_server_is_found_by_the_servers_etag(
+    examples, tmp_path, s3_server, s3_bucket, fault_proxy, codec
+):
+    """moto keeps the CRC32C a PUT sends without checking it against the body (S3 would
+    refuse the PUT: BadDigest), so a HEAD answers the checksum of the bytes sent; its ETag is
+    the MD5 of the bytes it stored, not of those: the shard is read back and the damage found."""
+    s3_server.upload(examples[IMAGE], f"{s3_bucket}/in/img.ome.zarr")
+    changed: list[str] = []
+    proxy = fault_proxy(s3_server.endpoint, faults={}, alter_body=flip_first_shard_byte(changed))
+    _, records, converting, report = convert_through(proxy, s3_bucket, tmp_path, codec=codec)
+    (path,) = changed
+    assert stored_by(records) == {"server checksum", "read back"}
+    assert shard_requests(converting, "GET") == [path]
+    (problem,) = proof_problems(records)
+    array = f"s3:/{path.rsplit('/c/', 1)[0]}"
+    assert array in problem, problem
+    assert not report.valid
+    assert array in failed_details(report), report.failed
+
+
+def failed_details(report) -> str:
+    return " ".join(c["detail"] for c in report.to_json()["checks"] if not c["ok"])
+
+
 @pytest.mark.parametrize("algorithm", ["CRC32C", "CRC32"])
-def test_an_object_changed_on_the_server_after_its_upload_fails_naming_it(
+def test_an_object_changed_on_the_server_after_its_upload_fails_the_job_naming_it(
     examples, tmp_path, s3_server, s3_bucket, fault_proxy, algorithm
 ):
-    """Replaced with a CRC32C of its own, the server's checksum differs and the job fails;
-    with another checksum, the job cannot compare it, reads the object back and finds it."""
+    """Replaced (by another size) before the job asks for it, with a CRC32C of its own or
+    none: the server names another size and checksum, and the job fails."""
     s3_server.upload(examples[IMAGE], f"{s3_bucket}/in/img.ome.zarr")
     changed: list[str] = []
     fs = s3_server.fs()
@@ -331,38 +415,101 @@ def test_an_object_changed_on_the_server_after_its_upload_fails_naming_it(
             fs.pipe_file(path.lstrip("/"), other, ChecksumAlgorithm=algorithm, **extra)
 
     proxy = fault_proxy(s3_server.endpoint, faults={}, before=overwrite)
-    if algorithm == "CRC32C":
-        with pytest.raises(ConvertError) as failed:
-            convert_through(proxy, s3_bucket, tmp_path)
-        (path,) = changed
-        message = str(failed.value)
-        assert f"s3:/{path}: the server holds 27 bytes of CRC32C {checksum} there" in message
-        return
-    _, records, _, report = convert_through(proxy, s3_bucket, tmp_path)
+    with pytest.raises(ConvertError) as failed:
+        convert_through(proxy, s3_bucket, tmp_path)
     (path,) = changed
-    assert not report.valid
-    assert stored_by(records) == {"server checksum", "read back"}
-    (problem,) = [
-        entry["proof"]["problem"]
-        for record in records
-        for entry in record["arrays"]
-        if entry["proof"]["problem"]
-    ]
-    assert f"s3:/{path}: 27 bytes" in problem, problem
+    stored = checksum if algorithm == "CRC32C" else None
+    message = str(failed.value)
+    assert f"s3:/{path}: the server holds 27 bytes of CRC32C {stored} there" in message
 
 
-def test_a_server_without_checksums_has_each_shard_read_back(
-    examples, tmp_path, s3_server, s3_bucket, fault_proxy
+@pytest.mark.parametrize("ranges", [True, False], ids=["read in ranges", "read whole"])
+@pytest.mark.parametrize("replacement", ["its own CRC32C", "no CRC32C", "the recorded CRC32C"])
+def test_an_output_object_replaced_after_the_job_fails_validation(
+    examples, tmp_path, s3_server, s3_bucket, fault_proxy, replacement, ranges, monkeypatch
 ):
+    """An output shard replaced after its job by as many other bytes: with a CRC32C of its own
+    (the server's differs from the job's record), with none (validation reads the shard whole
+    and its CRC32C differs), or claiming the recorded one, as moto keeps it unchecked (S3 would
+    refuse that PUT): the shard's index and chunks, read in ranges, are not the input's. A
+    shard read whole is found another by its own CRC32C."""
+    if ranges:
+        read_in_ranges(monkeypatch)
     s3_server.upload(examples[IMAGE], f"{s3_bucket}/in/img.ome.zarr")
-    proxy = fault_proxy(s3_server.endpoint, faults={}, strip_checksums=True)
+    proxy = fault_proxy(s3_server.endpoint, faults={})
+    plan, records, converting, report = convert_through(proxy, s3_bucket, tmp_path)
+    assert report.valid, report.failed
+    path = shard_requests(converting, "PUT")[0].lstrip("/")
+    fs = s3_server.fs()
+    size = fs.size(path)
+    other = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    sent = {
+        "its own CRC32C": google_crc32c.value(other),
+        "the recorded CRC32C": google_crc32c.value(fs.cat_file(path)),
+    }
+    extra = {}
+    if replacement in sent:
+        value = base64.b64encode(sent[replacement].to_bytes(4, "big")).decode()
+        extra = {"ChecksumAlgorithm": "CRC32C", "ChecksumCRC32C": value}
+    fs.pipe_file(path, other, **extra)
+    # Every input chunk sampled: the replaced shard is among those checked.
+    report = validate_dataset(plan, "full", 10**6, None, 2, records)
+    assert not report.valid
+    problems = failed_details(report)
+    array = path.rsplit("/c/", 1)[0]
+    assert f"s3://{array}" in problems, problems
+    if replacement != "the recorded CRC32C" or not ranges:
+        server = ranges and replacement in sent
+        how = "stored with it on the server" if server else "read whole"
+        assert f"s3://{path} is not the file its convert job wrote" in problems, problems
+        assert how in problems, problems
+
+
+@pytest.mark.parametrize(
+    ("strip_checksums", "opaque_etags"),
+    [(True, False), (False, True), (True, True)],
+    ids=["no checksums", "etags not md5", "neither"],
+)
+def test_a_server_without_checksums_or_md5_etags_has_shards_read_back(
+    examples,
+    tmp_path,
+    s3_server,
+    s3_bucket,
+    fault_proxy,
+    strip_checksums,
+    opaque_etags,
+    monkeypatch,
+):
+    """The server's ETag, the MD5 of the object, proves a shard held as written, whether the
+    server keeps checksums or not; where ETags are not the MD5 (S3's for SSE-KMS objects), each
+    shard is read back. Validation reads in ranges only where the server keeps a CRC32C."""
+    read_in_ranges(monkeypatch)
+    s3_server.upload(examples[IMAGE], f"{s3_bucket}/in/img.ome.zarr")
+    proxy = fault_proxy(
+        s3_server.endpoint,
+        faults={},
+        strip_checksums=strip_checksums,
+        opaque_etags=opaque_etags,
+    )
     plan, records, converting, report = convert_through(proxy, s3_bucket, tmp_path)
     assert report.valid, report.failed
     puts = shard_requests(converting, "PUT")
-    assert puts and sorted(shard_requests(converting, "GET")) == sorted(puts)
-    assert stored_by(records) == {"read back"}
+    gets = shard_requests(converting, "GET")
     details = [c["detail"] for c in report.to_json()["checks"] if "values equal" in c["check"]]
-    assert details and all("shards read back by zarr-python" in d for d in details)
+    if opaque_etags:
+        assert puts and sorted(gets) == sorted(puts)
+        assert stored_by(records) == {"read back"}
+        assert details and all("shards read back by zarr-python" in d for d in details)
+    else:
+        assert puts and gets == []
+        assert stored_by(records) == {"server checksum"}
+    proxy.answered.clear()
+    again = validate_dataset(plan, "full", 2, 7, 2, records)
+    assert again.valid, again.failed
+    validating = shard_gets(proxy)
+    assert validating
+    ranged = [byte_range is not None for _, byte_range, _ in validating]
+    assert all(ranged) if not strip_checksums else not any(ranged), validating
 
 
 def test_reread_on_s3_decodes_every_shard_fetched_from_the_server(

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import google_crc32c
 import numpy as np
 import pytest
 from remote_servers import S3Server, s3_bucket_fixture, s3_server_fixture  # noqa: F401
@@ -28,6 +29,8 @@ from ngff_resave.storage import (
     LocalLocation,
     Location,
     StorageError,
+    StoredChecksum,
+    StoredOtherwise,
     open_location,
     read_local_record,
     temporary_name,
@@ -50,6 +53,8 @@ class StorageTests:
     atomic_put: bool
     # Whether keys are flat names (S3), not paths: then a file does not stop a write below it.
     flat_keys: bool = False
+    # Whether the store tells an object's checksum without sending it (S3).
+    server_checksums: bool = False
 
     @pytest.fixture
     def location(self) -> Iterator[Location]:
@@ -113,6 +118,26 @@ class StorageTests:
             StorageError, match=re.escape(f"cannot write {location.child('file.bin/in')}")
         ):
             location.write_bytes("file.bin/in", b"y")
+
+    def test_read_range(self, location: Location) -> None:
+        location.write_bytes("a/data.bin", b"0123456789")
+        assert location.read_range("a/data.bin", 2, 5) == b"234"
+        assert location.read_range("a/data.bin", 7, 10) == b"789"
+        with pytest.raises(FileNotFoundError):
+            location.read_range("a/missing.bin", 0, 1)
+
+    def test_stored_checksum(self, location: Location) -> None:
+        data = b"proven bytes"
+        written = location.write_proven("a/shard", [data[:5], data[5:]])
+        stored = location.stored_checksum("a/shard")
+        if self.server_checksums:
+            # The server's ETag is the MD5 of those bytes: they need not be read back.
+            assert written == data
+            assert stored == StoredChecksum(len(data), google_crc32c.value(data), stored.version)
+            assert stored.version
+        else:
+            assert written is None and stored is None
+        assert location.read_bytes("a/shard") == data
 
     def test_read_json(self, location: Location) -> None:
         location.write_bytes("object.json", b'{"a": [1, 2]}')
@@ -404,10 +429,47 @@ class TestS3(StorageTests):
     tensorstore = False
     atomic_put = True
     flat_keys = True
+    server_checksums = True
 
     @pytest.fixture
     def location(self, s3_server: S3Server, s3_bucket: str) -> Iterator[Location]:
         yield open_location(f"{s3_bucket}/root", s3_server.storage_options)
+
+    def test_a_read_is_one_request(self, location: Location, monkeypatch) -> None:
+        """s3fs asks an object's size (a HEAD) before reading it whole, unless it listed the
+        folder itself; a file here costs one GET."""
+        location.write_bytes("a/data.bin", b"data")
+        fs, _ = location._fs("")  # type: ignore[attr-defined]
+        fs.invalidate_cache()
+        calls: list[str] = []
+        call = fs._call_s3
+
+        async def counted(method, *args, **kwargs):
+            calls.append(method)
+            return await call(method, *args, **kwargs)
+
+        monkeypatch.setattr(fs, "_call_s3", counted)
+        assert location.read_bytes("a/data.bin") == b"data"
+        assert location.read_bytes("a/missing.bin") is None
+        assert calls == ["get_object", "get_object"]
+
+    def test_a_range_of_another_version_is_refused(
+        self, location: Location, s3_server: S3Server
+    ) -> None:
+        location.write_proven("a/shard", [b"first bytes"])
+        stored = location.stored_checksum("a/shard")
+        assert stored is not None
+        assert location.read_range("a/shard", 0, 5, stored.version) == b"first"
+        # Replaced on the server: a range of the version asked for is no longer there.
+        s3_server.fs().pipe_file(location.url.removeprefix("s3://") + "/a/shard", b"other bytes")
+        with pytest.raises(StoredOtherwise, match="is no longer the object of ETag"):
+            location.read_range("a/shard", 0, 5, stored.version)
+        assert location.read_range("a/shard", 0, 5) == b"other"
+        replaced = location.stored_checksum("a/shard")
+        # A client's default checksum is CRC32, not CRC32C: no CRC32C kept with it.
+        assert replaced is not None and replaced.crc32c is None and replaced.size == 11
+        with pytest.raises(FileNotFoundError):
+            location.stored_checksum("a/missing")
 
     def test_location_reaches_the_test_server(
         self, location: Location, s3_server: S3Server

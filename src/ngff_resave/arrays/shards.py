@@ -127,18 +127,29 @@ def assemble_shard(chunks: list[bytes | None]) -> list[bytes] | None:
     return [*(c for c in chunks if c is not None), index_bytes, checksum]
 
 
+def index_bytes(count: int) -> int:
+    """The size of the index at the end of a shard of ``count`` inner chunks (with its CRC32C)."""
+    return 16 * count + 4
+
+
 def shard_entries(data: bytes, count: int, where: str) -> list[tuple[int, int]]:
     """The ``(offset, nbytes)`` pairs of the index at the end of a shard this workflow wrote,
     after checking their CRC32C and that each lies within the chunk bytes."""
-    size = 16 * count + 4
-    if len(data) < size:
-        raise ValueError(f"{where}: {len(data)} bytes, shorter than its index ({size} bytes)")
-    index = data[-size:-4]
-    if struct.unpack("<I", data[-4:])[0] != google_crc32c.value(index):
+    return index_entries(data[-index_bytes(count) :], len(data), count, where)
+
+
+def index_entries(tail: bytes, total: int, count: int, where: str) -> list[tuple[int, int]]:
+    """:func:`shard_entries` from the shard's last bytes ``tail`` (at least its index) and its
+    size ``total``, the rest of it unread."""
+    size = index_bytes(count)
+    if total < size or len(tail) < size:
+        raise ValueError(f"{where}: {total} bytes, shorter than its index ({size} bytes)")
+    index = tail[-size:-4]
+    if struct.unpack("<I", tail[-4:])[0] != google_crc32c.value(index):
         raise ValueError(f"{where}: the CRC32C of the shard index does not match")
     values = struct.unpack(f"<{2 * count}Q", index)
     entries = list(zip(values[0::2], values[1::2], strict=True))
-    end = len(data) - size
+    end = total - size
     for number, (offset, nbytes) in enumerate(entries):
         if (offset, nbytes) != (EMPTY, EMPTY) and offset + nbytes > end:
             raise ValueError(f"{where}: inner chunk {number} lies outside the chunk bytes")

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import zarr
 from zarr.abc.codec import SupportsSyncCodec
+from zarr.abc.store import OffsetByteRequest, RangeByteRequest, SuffixByteRequest
 from zarr.codecs.sharding import MAX_UINT_64 as SHARD_EMPTY
 from zarr.codecs.sharding import ShardingCodec, ShardingCodecIndexLocation
 from zarr.core.array_spec import parse_array_config
@@ -35,18 +36,19 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.chunk_grids import RegularChunkGrid
 from zarr.core.metadata import ArrayV2Metadata, ArrayV3Metadata
 from zarr.core.sync import sync
-from zarr.storage import StorePath
+from zarr.storage import StorePath, WrapperStore
 
 from ngff_resave.arrays.codecs import planned_array_metadata, v3_data_type
-from ngff_resave.arrays.readback import RecordingStore, file_digest
+from ngff_resave.arrays.readback import file_digest
 from ngff_resave.arrays.reencode import open_source, stored_keys
 from ngff_resave.arrays.resources import io_plan
 from ngff_resave.arrays.shards import (
     EMPTY,
     grid_of,
+    index_bytes,
+    index_entries,
     inner_chunk_coords,
     input_files,
-    shard_entries,
     shard_slices,
     unravel,
     v3_shard_key,
@@ -58,7 +60,7 @@ from ngff_resave.checks.spec_schemas import schema_view
 from ngff_resave.model.plan import Mode, Plan, PlannedArray
 from ngff_resave.source.listing import parse
 from ngff_resave.source.v05 import EncodedChunks
-from ngff_resave.storage import SERVER_CHECKSUM, Location
+from ngff_resave.storage import SERVER_CHECKSUM, Location, StoredChecksum
 
 LOG = logging.getLogger("ngff_resave.checks.validation")
 # From this many shards on, pixels are checked in worker processes (see _check_in_processes);
@@ -400,18 +402,11 @@ class _ArrayCheck:
             if self._shards_done == len(self.shard_indices()):
                 self._opened.clear()  # a plate has thousands of arrays: keep none open
 
-    def _output_bytes(self, key: str, stored: dict[str, bytes] | None) -> bytes | None:
-        """The output file ``key`` (below the array): as just read whole (``stored``, keys
-        below the root), or read now."""
-        path = join_path(self.path, key)
-        if stored is not None and path in stored:
-            return stored[path]
-        return self.target.read_bytes(path)
-
-    def _copied_bytes(self, index: int, stored: dict[str, bytes] | None = None) -> str:
+    def _copied_bytes(self, index: int, files: _OutputFiles | None = None) -> str:
         """Each inner chunk of the shard (the sampled ones in sample mode) is the input chunk
-        file byte for byte, and a missing input chunk is an empty index entry; the shard as
-        ``stored`` when it was just read whole (not downloaded twice)."""
+        file byte for byte, and a missing input chunk is an empty index entry; the shard's
+        bytes as ``files`` holds them (a proven sample check: those zarr-python just read),
+        else read whole."""
         array = self.array
         shape, shards = array.shape, array.output.shards
         coords = list(inner_chunk_coords(shape, array.output.chunks, shards, index))
@@ -422,12 +417,17 @@ class _ArrayCheck:
         ]
         if not wanted:
             return ""
-        key = v3_shard_key(shape, shards, index)
-        data = self._output_bytes(key, stored)
-        entries = None if data is None else shard_entries(data, len(coords), self._out(key))
         present = [c for i in wanted if (c := coords[i]) is not None]
         encoded = EncodedChunks(self.source, self.path, array.input, self.reads_in_flight)
         found = iter(encoded.read(present))
+        if files is None:
+            files = _OutputFiles(self.target, self.path)
+        key = v3_shard_key(shape, shards, index)
+        size = files.size(key)
+        entries = None
+        if size is not None:
+            tail = files.read(key, max(0, size - index_bytes(len(coords))), size)
+            entries = index_entries(tail, size, len(coords), self._out(key))
         for i in wanted:
             coord = coords[i]
             expected = None if coord is None else next(found)
@@ -446,15 +446,17 @@ class _ArrayCheck:
                     f"{where} holds {nbytes} bytes; the input has no chunk "
                     f"{'past the edge' if coord is None else chunk_key}"
                 )
-            # A bytes slice compares by memcmp; a memoryview compares item by item.
-            if data is None or data[offset : offset + nbytes] != expected:
+            # Bytes compare by memcmp; a memoryview compares item by item.
+            if nbytes != len(expected) or files.read(key, offset, offset + nbytes) != expected:
                 return f"{where} differs from {self.source.child(self.path)}/{chunk_key}"
         return ""
 
-    def _input_files(self, index: int, stored: dict[str, bytes] | None = None) -> str:
+    def _input_files(self, index: int, files: _OutputFiles | None = None) -> str:
         """Each input file of the block or shard (those holding sampled chunks in sample mode)
         is in the output as it is: the same file (a link; in place, trivially) or the same
-        bytes; and a file the input lacks is not there either."""
+        bytes (by ``files``: read whole, or of a proven array, the size and CRC32C the server
+        keeps with it, which its convert job recorded); and a file the input lacks is not
+        there either."""
         if self.target.url == self.source.url:
             return ""
         array = self.array
@@ -467,13 +469,15 @@ class _ArrayCheck:
         ]
         keys = input_files(array, index)
         # A shard file holds all the chunks; else one chunk file each.
-        files = (
+        held_files = (
             [(set(coords), keys[0])]
             if len(keys) == 1
             else [({c}, k) for c, k in zip(coords, keys, strict=True)]
         )
+        if files is None:
+            files = _OutputFiles(self.target, self.path)
         source_root, target_root = self.source.local_path, self.target.local_path
-        for held, name in files:
+        for held, name in held_files:
             if self.sampled is not None and not held & self.sampled:
                 continue
             key = join_path(self.path, name)
@@ -486,7 +490,7 @@ class _ArrayCheck:
                     )
                 if not found or os.path.samefile(f"{source_root}/{key}", f"{target_root}/{key}"):
                     continue
-            if self.source.read_bytes(key) != self._output_bytes(name, stored):
+            if not files.holds(name, self.source.read_bytes(key)):
                 return f"{self._out(key)} differs from {self.source.child(key)}"
         return ""
 
@@ -496,53 +500,58 @@ class _ArrayCheck:
         return compare(got) if compare is not None else ""
 
     def _proven_sample(self, index: int, region: tuple[slice, ...]) -> str:
-        """The sampled input chunks in this shard re-read from storage on both sides: the
-        output's decoded, each output file read the one its convert job recorded, and compared
-        with the input's as the full check does (bytes, files or values)."""
+        """The sampled input chunks in this shard re-read from storage on both sides: each
+        output file zarr-python reads first found the one its convert job recorded (see
+        :class:`_OutputFiles`: by the size and CRC32C the server keeps with it, then only the
+        ranges zarr-python asks for read, of that very object; else read whole, its own size
+        and CRC32C), the sampled chunks decoded, and compared with the input's as the full
+        check does (bytes, files or values). The reads of both sides are in flight together."""
         assert self.proof is not None
-        recording = RecordingStore(self.target_store)
-        metadata = self._open("output").metadata
-        output = zarr.Array(
-            zarr.AsyncArray(metadata=metadata, store_path=StorePath(recording, self.path))
-        )
         parts = self._sampled_parts(region)
         if not parts:
             return ""
-        # One read of the box around the sampled chunks: a small shard is read whole, once.
-        box = tuple(
-            slice(min(p[d].start for p in parts), max(p[d].stop for p in parts))
-            for d in range(len(region))
+        # zarr-python reads the shard's index, then each sampled chunk.
+        files = _OutputFiles(self.target, self.path, self.proof.files, 1 + len(parts))
+        output = zarr.AsyncArray(
+            metadata=self._open("output").metadata,
+            store_path=StorePath(_OutputStore(self.target_store, files), self.path),
         )
-        try:
-            got = np.asarray(output[box])
-        except Exception as err:  # noqa: BLE001 - reported after the files' own check
-            failed: Exception | None = err
-        else:
-            failed = None
-        prefix = f"{self.path}/"
-        # Each file whole as zarr-python decoded it (see RecordingStore), read once.
-        for key, data in sorted(recording.whole.items()):
-            name = key.removeprefix(prefix)
-            recorded = self.proof.files.get(name)
-            if recorded != file_digest(data):
-                return (
-                    f"{self._out(name)} is not the file its convert job wrote and read back "
-                    f"(size and CRC32C {list(file_digest(data))}; recorded "
-                    f"{None if recorded is None else list(recorded)})"
-                )
-        if failed is not None:
-            raise failed
+        compare: Callable[[], str] | None = None
         if self.array.output.as_input or self.array.mode == Mode.REFERENCE:
-            return self._input_files(index, recording.whole)
-        if self.array.mode == Mode.COPY:
-            return self._copied_bytes(index, recording.whole)
-        expected = np.asarray(self._open("input")[box])
+            compare = partial(self._input_files, index, files)
+        elif self.array.mode == Mode.COPY:
+            compare = partial(self._copied_bytes, index, files)
+        source: Any = self._open("input") if compare is None else None
+        # zarr-python's own reads of the input, where it is a zarr array (the view of a level
+        # a mend computes is read after).
+        reads_input = isinstance(source, zarr.Array)
+
+        async def read_all() -> list[Any]:
+            # Each sampled chunk on its own: a shard's other chunks are not read.
+            reads = [output.getitem(part) for part in parts]
+            if reads_input:
+                reads += [source._async_array.getitem(part) for part in parts]
+            return list(await asyncio.gather(*reads, return_exceptions=True))
+
+        with ThreadPoolExecutor(max_workers=1) as beside:
+            # The bytes or files compared meanwhile, in a thread of their own: they read
+            # through the storage layer, never through zarr-python's event loop.
+            compared = None if compare is None else beside.submit(compare)
+            results = sync(read_all())
+            problem = "" if compared is None else compared.exception() or compared.result()
+        # A file not as recorded is the problem, whatever zarr-python made of it.
+        if files.problem:
+            return files.problem
+        for result in [*results, problem]:
+            if isinstance(result, BaseException):
+                raise result
+        if compare is not None:
+            return str(problem)
+        got = results[: len(parts)]
+        expected = results[len(parts) :] or [np.asarray(source[part]) for part in parts]
         equal_nan = np.dtype(self.array.dtype).kind in "fc"
-        for part in parts:
-            local = tuple(
-                slice(p.start - b.start, p.stop - b.start) for p, b in zip(part, box, strict=True)
-            )
-            if not np.array_equal(expected[local], got[local], equal_nan=equal_nan):
+        for part, values, wanted in zip(parts, got, expected, strict=True):
+            if not np.array_equal(np.asarray(wanted), np.asarray(values), equal_nan=equal_nan):
                 return f"first difference in [{_spell(part)}]"
         return ""
 
@@ -638,6 +647,174 @@ class _ArrayCheck:
             f"{shards}{how}every file as its job recorded; {len(self.sampled or ())} "
             "sampled input chunks re-read on both sides, equal"
         )
+
+
+class _NotAsRecorded(Exception):
+    """An output file is not the one its convert job recorded (the message says how)."""
+
+
+class _OutputFiles:
+    """The output files of one array (keys below it) as one shard's check reads them: each
+    found once, then read in the byte ranges asked for.
+
+    With ``recorded`` (a proven array: the size and CRC32C of each file its convert jobs
+    wrote), each file is first found to be the one recorded. A file larger than ``requests``
+    reads of :attr:`REQUEST_BYTES` each, where the store tells an object's size and the CRC32C
+    it keeps with it without sending it (S3: a HEAD; see
+    :meth:`~ngff_resave.storage.Location.stored_checksum`): those are compared with the record
+    and only the ranges asked for are read, each of that very object (its ETag, sent as
+    If-Match). Else, or where the store keeps no CRC32C of it, the file is read whole once and
+    its own size and CRC32C compared; ranges are cut from those bytes. Without ``recorded``
+    every file is read whole. :attr:`problem` holds the first file found not as recorded
+    (:class:`_NotAsRecorded` is raised for it)."""
+
+    # A request costs about as much as moving this many bytes (its round trip; on moto, the
+    # copy of the whole object it makes to answer a range).
+    REQUEST_BYTES = 4 * 2**20
+
+    def __init__(
+        self,
+        target: Location,
+        path: str,
+        recorded: dict[str, tuple[int, int]] | None = None,
+        requests: int = 1,
+    ) -> None:
+        self.target = target
+        self.path = path
+        self.recorded = recorded
+        self.requests = requests
+        self.problem = ""
+        self._lock = threading.Lock()
+        self._keys: dict[str, threading.Lock] = {}
+        # Per file: None (absent), its bytes (read whole), or what the server told of it.
+        self._found: dict[str, bytes | StoredChecksum | None] = {}
+        self._ranges: dict[tuple[str, int, int], bytes] = {}
+        self._reading: dict[tuple[str, int, int], threading.Lock] = {}
+
+    def _find(self, name: str) -> bytes | StoredChecksum | None:
+        with self._lock:
+            if name in self._found:
+                return self._found[name]
+            lock = self._keys.setdefault(name, threading.Lock())
+        with lock:
+            if name not in self._found:
+                found = self._look(name)
+                with self._lock:
+                    self._found[name] = found
+        return self._found[name]
+
+    def _look(self, name: str) -> bytes | StoredChecksum | None:
+        path = join_path(self.path, name)
+        if self.recorded is None:
+            return self.target.read_bytes(path)
+        recorded = self.recorded.get(name)
+        found: tuple[int, int] | None = None
+        data: bytes | None = None
+        try:
+            # A file read in fewer bytes whole than in ranges: no need to ask for its checksum.
+            small = recorded is not None and recorded[0] <= self.requests * self.REQUEST_BYTES
+            stored = None if small else self.target.stored_checksum(path)
+        except FileNotFoundError:
+            stored = None
+        else:
+            if stored is not None and stored.crc32c is not None:
+                found, how = (stored.size, stored.crc32c), "stored with it on the server"
+            else:
+                # The store cannot tell, or keeps no CRC32C of it: read whole.
+                stored, data = None, self.target.read_bytes(path)
+                if data is not None:
+                    found, how = file_digest(data), "read whole"
+        if found is None:
+            if recorded is not None:
+                self._refuse(
+                    f"{self._out(name)} is missing; its convert job wrote and read back "
+                    f"{recorded[0]} bytes there"
+                )
+            return None
+        if found != recorded:
+            self._refuse(
+                f"{self._out(name)} is not the file its convert job wrote and read back "
+                f"(size and CRC32C {list(found)}, {how}; recorded "
+                f"{None if recorded is None else list(recorded)})"
+            )
+        return stored if stored is not None else data
+
+    def _refuse(self, problem: str) -> None:
+        with self._lock:
+            self.problem = self.problem or problem
+        raise _NotAsRecorded(problem)
+
+    def _out(self, name: str) -> str:
+        return self.target.child(join_path(self.path, name))
+
+    def size(self, name: str) -> int | None:
+        """The file's size; None when it is absent."""
+        found = self._find(name)
+        if found is None:
+            return None
+        return found.size if isinstance(found, StoredChecksum) else len(found)
+
+    def read(self, name: str, start: int, stop: int) -> bytes:
+        """Bytes ``start`` to ``stop`` of the file (after :meth:`size`: it is there)."""
+        found = self._find(name)
+        if found is None:
+            raise FileNotFoundError(self._out(name))
+        if not isinstance(found, StoredChecksum):
+            return found[start:stop]
+        place = (name, start, min(stop, found.size))
+        # zarr-python and the byte comparison ask for the same ranges: each read once.
+        with self._lock:
+            lock = self._reading.setdefault(place, threading.Lock())
+        with lock:
+            data = self._ranges.get(place)
+            if data is None:
+                path = join_path(self.path, name)
+                data = self.target.read_range(path, place[1], place[2], found.version)
+                with self._lock:
+                    self._ranges[place] = data
+        return data
+
+    def get(self, name: str, byte_range: Any) -> bytes | None:
+        """The file, or the part of it zarr-python asks for (a ``ByteRequest``)."""
+        size = self.size(name)
+        if size is None:
+            return None
+        start, stop = 0, size
+        if isinstance(byte_range, RangeByteRequest):
+            start, stop = byte_range.start, min(byte_range.end, size)
+        elif isinstance(byte_range, OffsetByteRequest):
+            start = byte_range.offset
+        elif isinstance(byte_range, SuffixByteRequest):
+            start = max(0, size - byte_range.suffix)
+        elif byte_range is not None:
+            raise TypeError(f"byte range {byte_range!r}")
+        return self.read(name, start, stop)
+
+    def holds(self, name: str, data: bytes | None) -> bool:
+        """Whether the file is ``data`` (None: absent): byte for byte where it was read whole,
+        else by size and the CRC32C the server keeps with it."""
+        found = self._find(name)
+        if found is None or data is None:
+            return found is None and data is None
+        if isinstance(found, StoredChecksum):
+            return (found.size, found.crc32c) == file_digest(data)
+        return found == data
+
+
+class _OutputStore(WrapperStore[Any]):
+    """The output's store, each file below the array served by :class:`_OutputFiles`."""
+
+    def __init__(self, store: Any, files: _OutputFiles) -> None:
+        super().__init__(store)
+        self.files = files
+        self.prefix = f"{files.path}/"
+
+    async def get(self, key: str, prototype: Any, byte_range: Any = None) -> Any:
+        if not key.startswith(self.prefix):
+            return await super().get(key, prototype, byte_range)
+        name = key.removeprefix(self.prefix)
+        data = await asyncio.to_thread(self.files.get, name, byte_range)
+        return None if data is None else prototype.buffer.from_bytes(data)
 
 
 def _sample(array: PlannedArray, rng: random.Random, sample: int) -> set[tuple[int, ...]]:

@@ -20,6 +20,7 @@ from ngff_resave.storage.base import (
     Capabilities,
     Location,
     StorageError,
+    StoredChecksum,
     StoredOtherwise,
     is_url,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "LocalLocation",
     "Location",
     "StorageError",
+    "StoredChecksum",
     "StoredOtherwise",
     "copy_json",
     "decode_json",

@@ -31,8 +31,20 @@ class StorageError(RuntimeError):
 
 
 class StoredOtherwise(StorageError):
-    """The server's checksum of an object just written is not the one of the bytes sent: the
-    message names the object and both checksums."""
+    """The server's checksum of an object just written is not the one of the bytes sent, or an
+    object changed between two reads that must see the same one: the message names it."""
+
+
+@dataclass(frozen=True)
+class StoredChecksum:
+    """What a store tells of an object without sending it (see
+    :meth:`Location.stored_checksum`): its size, the CRC32C the store keeps with it (S3's
+    additional checksum; None when it keeps another or none) and its version (S3's ETag), which
+    :meth:`Location.read_range` can insist on."""
+
+    size: int
+    crc32c: int | None
+    version: str | None = None
 
 
 # How a job knows that storage holds a file it wrote (see :meth:`Location.write_proven`).
@@ -110,12 +122,29 @@ class Location(ABC):
 
     def write_proven(self, path: str, parts: Iterable[bytes]) -> bytes | None:
         """``write_parts``, and the bytes written when the store itself vouches that the
-        object now at ``path`` holds exactly them (a server's checksum of it, asked after the
-        write, equal to the one of the bytes sent), so they need not be read back; None when
-        the store cannot say (read the file back to know). Raises :class:`StoredOtherwise`
-        when the store names another checksum. Here: None, reading back is cheap."""
+        object now at ``path`` holds exactly them (a digest the server computed of the object,
+        asked after the write, equal to the one of the bytes sent), so they need not be read
+        back; None when the store cannot say (read the file back to know). Raises
+        :class:`StoredOtherwise` when the store names another size or checksum. Here: None,
+        reading back is cheap."""
         self.write_parts(path, parts)
         return None
+
+    def stored_checksum(self, path: str) -> StoredChecksum | None:
+        """The size and stored checksum of the file at ``path``, asked of the store without
+        reading the file; None when the store cannot tell (read the file to know). Raises
+        :class:`FileNotFoundError` when no file is there. Here: None, reading is cheap."""
+        return None
+
+    def read_range(self, path: str, start: int, stop: int, version: str | None = None) -> bytes:
+        """Bytes ``start`` to ``stop`` (exclusive) of the file at ``path``; with ``version``
+        (:attr:`StoredChecksum.version`), of that version of it only: raises
+        :class:`StoredOtherwise` when another is there now. Raises :class:`FileNotFoundError`
+        when no file is there. Here: the file read whole, cut."""
+        data = self.read_bytes(path)
+        if data is None:
+            raise FileNotFoundError(self.child(path))
+        return data[start:stop]
 
     @property
     def io_concurrency(self) -> int:

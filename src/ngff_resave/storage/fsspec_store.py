@@ -6,8 +6,11 @@ every job does) stays fast.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import posixpath
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,9 +21,10 @@ from ngff_resave.storage.base import (
     Capabilities,
     Location,
     StorageError,
+    StoredChecksum,
     StoredOtherwise,
 )
-from ngff_resave.storage.retries import describe, with_retries
+from ngff_resave.storage.retries import describe, http_status, with_retries
 
 if TYPE_CHECKING:
     import fsspec
@@ -82,12 +86,81 @@ class FsspecLocation(Location):
 
     def read_bytes(self, path: str) -> bytes | None:
         fs, full = self._fs(path)
+        # s3fs asks an object's size first (a HEAD) to read a large one in parallel ranges,
+        # unless its folder was listed by that very client: one request, not two, per file.
+        whole = {"max_concurrency": 1} if _is_s3(fs) else {}
         try:
-            return bytes(self._retried(path, lambda: fs.cat_file(full)))
+            return bytes(self._retried(path, lambda: fs.cat_file(full, **whole)))
         except (FileNotFoundError, NotADirectoryError):
             return None
         except Exception as err:
             raise StorageError(f"cannot read {self.child(path)}: {describe(err)}") from err
+
+    def stored_checksum(self, path: str) -> StoredChecksum | None:
+        """On S3: a HEAD of the key asking for its stored checksum (S3's additional checksums);
+        elsewhere None."""
+        fs, full = self._fs(path)
+        if not _is_s3(fs):
+            return None
+        bucket, key, _ = fs.split_path(full)
+        try:
+            head = self._retried(
+                path,
+                lambda: fs.call_s3("head_object", Bucket=bucket, Key=key, ChecksumMode="ENABLED"),
+            )
+        except FileNotFoundError:
+            raise
+        except Exception as err:
+            raise StorageError(f"cannot look at {self.child(path)}: {describe(err)}") from err
+        return StoredChecksum(
+            int(head["ContentLength"]), _crc32c(head.get("ChecksumCRC32C")), head.get("ETag")
+        )
+
+    def read_range(self, path: str, start: int, stop: int, version: str | None = None) -> bytes:
+        """On S3 one ranged GET, with ``version`` (an ETag) sent as ``If-Match``: S3 answers 412
+        when the object there is another one."""
+        fs, full = self._fs(path)
+        if stop <= start:
+            return b""
+        if not _is_s3(fs) or version is None:
+            try:
+                return bytes(self._retried(path, lambda: fs.cat_file(full, start=start, end=stop)))
+            except FileNotFoundError:
+                raise
+            except Exception as err:
+                raise StorageError(f"cannot read {self.child(path)}: {describe(err)}") from err
+        bucket, key, _ = fs.split_path(full)
+
+        async def get() -> bytes:
+            response = await fs._call_s3(
+                "get_object",
+                Bucket=bucket,
+                Key=key,
+                Range=f"bytes={start}-{stop - 1}",
+                IfMatch=version,
+            )
+            try:
+                return bytes(await response["Body"].read())
+            finally:
+                response["Body"].close()
+
+        from fsspec.asyn import sync
+
+        try:
+            data = self._retried(path, lambda: sync(fs.loop, get))
+        except FileNotFoundError:
+            raise
+        except Exception as err:
+            if http_status(err) == 412:
+                raise StoredOtherwise(
+                    f"{self.child(path)} is no longer the object of ETag {version}"
+                ) from err
+            raise StorageError(f"cannot read {self.child(path)}: {describe(err)}") from err
+        if len(data) != stop - start:
+            raise StorageError(
+                f"cannot read {self.child(path)}: {len(data)} bytes of {start}-{stop} answered"
+            )
+        return data
 
     def write_parts(self, path: str, parts: Iterable[bytes]) -> None:
         # One put of the whole object: a reader sees the old object or the new one.
@@ -99,33 +172,37 @@ class FsspecLocation(Location):
             raise StorageError(f"cannot write {self.child(path)}: {describe(err)}") from err
 
     def write_proven(self, path: str, parts: Iterable[bytes]) -> bytes | None:
-        """On S3: one PUT sending the CRC32C of the bytes (S3's additional checksums; a server
-        keeping to the S3 API refuses a body that does not match it), then a HEAD of the key
-        asking for the checksum stored with the object there, which must be that CRC32C and
-        its size the bytes'. A server that answers with no checksum (not every S3-compatible
-        store keeps them) leaves the proof to a read-back (None)."""
+        """On S3: one PUT sending the CRC32C of the bytes (S3's additional checksums: S3 refuses
+        a body that does not match it, answering BadDigest), then a HEAD of the key. Proven
+        when the ETag there is the MD5 of the bytes sent: for an object of one PUT, S3 computes
+        its ETag itself, the MD5 of the body it stored (an object encrypted with SSE-KMS or
+        SSE-C has another ETag, and so have some S3-compatible stores: then the file is read
+        back, None). The checksum the server keeps is not taken as proof: a server may keep
+        the value sent without checking it against the body (moto does); it must still be the
+        one sent, and the size the bytes', or :class:`StoredOtherwise` is raised."""
         fs, full = self._fs(path)
         data = b"".join(parts)
-        if "s3" not in _protocols(fs) or len(data) >= _ONE_PUT:
+        if not _is_s3(fs) or len(data) >= _ONE_PUT:
             self.write_parts(path, [data])
             return None
-        import base64
-
         import google_crc32c
 
         sent = base64.b64encode(google_crc32c.value(data).to_bytes(4, "big")).decode()
         bucket, key, _ = fs.split_path(full)
-        try:
-            put = self._retried(
+        with ThreadPoolExecutor(max_workers=1) as uploading:
+            put = uploading.submit(
+                self._retried,
                 path,
                 lambda: fs.pipe_file(
                     full, data, chunksize=_ONE_PUT, ChecksumAlgorithm="CRC32C", ChecksumCRC32C=sent
                 ),
             )
-        except Exception as err:
-            raise StorageError(f"cannot write {self.child(path)}: {describe(err)}") from err
-        if not (put or {}).get("ChecksumCRC32C"):
-            return None
+            # The MD5 while the bytes go up (hashlib lets other threads run meanwhile).
+            digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+            try:
+                put.result()
+            except Exception as err:
+                raise StorageError(f"cannot write {self.child(path)}: {describe(err)}") from err
         try:
             head = self._retried(
                 path,
@@ -134,14 +211,14 @@ class FsspecLocation(Location):
         except Exception as err:
             raise StorageError(f"cannot look at {self.child(path)}: {describe(err)}") from err
         stored = head.get("ChecksumCRC32C")
-        if stored is None:
-            return None
         size = head.get("ContentLength")
-        if stored != sent or size != len(data):
+        if size != len(data) or stored not in (None, sent):
             raise StoredOtherwise(
                 f"{self.child(path)}: the server holds {size} bytes of CRC32C {stored} there, "
                 f"the job wrote {len(data)} bytes of CRC32C {sent}"
             )
+        if str(head.get("ETag") or "").strip('"') != digest:
+            return None
         return data
 
     def delete(self, path: str) -> None:
@@ -207,3 +284,19 @@ class FsspecLocation(Location):
 def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
     protocol = fs.protocol
     return (protocol,) if isinstance(protocol, str) else tuple(protocol)
+
+
+def _is_s3(fs: fsspec.AbstractFileSystem) -> bool:
+    return "s3" in _protocols(fs)
+
+
+def _crc32c(value: str | None) -> int | None:
+    """S3's base64 CRC32C of a whole object; None for none, or for the checksum of the parts of
+    a multipart upload (``...-N``), which is not the object's."""
+    if not value or "-" in value:
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        return None
+    return int.from_bytes(raw, "big") if len(raw) == 4 else None
