@@ -649,11 +649,14 @@ def report(
         "not the MB/s, are what carries over to a real store. ngff-resave's validation "
         f"(mode {validate}): in full mode each convert job proves every shard as it writes "
         "it, comparing it with the input it still holds, so the input is read once: to the "
-        "server, by the server's checksum of the object (a HEAD after the PUT, CRC32C) and the "
-        "bytes written, in memory, so no shard is downloaded again; to local disk, by reading "
-        "it back. The validate step then lists the output and re-reads a sample of chunks on "
-        "both sides (the convert records include the proof, the `pack record` figure includes "
-        "both). The challenge's tool compares 10 random pixels.",
+        "server, by the server's own digest of the object (a HEAD after the PUT: its ETag, the "
+        "MD5 the server computed, must be that of the bytes sent, its size and CRC32C those "
+        "sent) and the bytes written, in memory, so no shard is downloaded again; to local "
+        "disk, by reading it back. The validate step then lists the output and re-reads a "
+        "sample of chunks on both sides (on S3, each sampled shard's index and chunks, in "
+        "ranges of the object its HEAD found as recorded; the convert records include the "
+        "proof, the `pack record` figure includes both). The challenge's tool compares 10 "
+        "random pixels.",
     ]
     lines += [
         "",
