@@ -149,3 +149,25 @@ def test_the_shards_are_checked_while_the_groups_are(tmp_path, monkeypatch):
     assert all(n.startswith(("0.6 JSON schemas", "groups:")) for n in names[1:first_array])
     assert names[last_array + 1] == "sample seed"
     assert names[last_array + 2 :] and all(n.startswith("crate: ") for n in names[last_array + 2 :])
+
+
+def test_worker_processes_fail_what_threads_fail(tmp_path, monkeypatch):
+    """Where worker processes check the shards, they read the arrays' zarr.json themselves: a
+    damaged shard, a wrong document and a missing one fail the same checks as in threads,
+    the 0.6 schemas' included, in the same report."""
+    plan, source = upgraded(tmp_path)
+    damage(source / ARRAY / "c" / "0" / "0" / "0", "truncated", 0)
+    document = source / "B/1/0/1/zarr.json"
+    metadata = json.loads(document.read_text())
+    metadata["dimension_names"] = metadata["dimension_names"][::-1]
+    document.write_text(json.dumps(metadata))
+    (source / "B/2/0/0/zarr.json").unlink()
+    by_threads = validate_dataset(plan, "full", sample=8, seed=1, threads=1).to_json()
+    started = []
+    start = pixels._start_processes
+    monkeypatch.setattr(pixels, "_start_processes", lambda *a: started.append(a) or start(*a))
+    by_processes = validate_dataset(plan, "full", sample=8, seed=1, threads=2).to_json()
+    assert started
+    assert by_processes == by_threads
+    assert by_processes["failed_arrays"] == [ARRAY, "B/1/0/1", "B/2/0/0"]
+    assert by_processes["failed_groups"] == ["B/1/0"]

@@ -3,24 +3,27 @@ ome-zarr-models 1.8 is installed, which needs Python 3.12) and, for 0.6, the spe
 (:mod:`.spec_schemas`): for a written dataset (validation) and for the documents a plan would
 write (planning, before any pixel).
 
-Every group and array ``zarr.json`` is read once. Each OME group is then validated once by its
-class, built from those documents with the members its own ``from_zarr`` would collect; a
-group that holds other OME groups (a plate its wells, a well its images, an image its labels)
-takes their results from their own validation instead of loading and validating them again.
+Every group and array ``zarr.json`` is read once (where worker processes check a local
+dataset's shards, they read the arrays' themselves, and this process only those its models
+need; see :mod:`.pixels`). Each OME group is then validated once by its class, built from those
+documents with the members its own ``from_zarr`` would collect; a group that holds other OME
+groups (a plate its wells, a well its images, an image its labels) takes their results from
+their own validation instead of loading and validating them again.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from importlib.machinery import PathFinder
 from types import ModuleType
 from typing import Any
 
-from ome_zarr_models import v05
 from pydantic_zarr.v3 import ArraySpec, GroupSpec, from_flat_group
 
 from ngff_resave.arrays.codecs import planned_array_metadata
@@ -35,8 +38,8 @@ LOG = logging.getLogger(__name__)
 
 
 class Nodes:
-    """The output's ``zarr.json`` documents, each read once: the plan's paths up front (in
-    threads), any other path a model names on first use."""
+    """The output's ``zarr.json`` documents, each read once: those asked for up front (in
+    threads; more with :meth:`load`), any other path a model names on first use."""
 
     def __init__(
         self,
@@ -46,16 +49,22 @@ class Nodes:
         documents: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.target = target
+        self.threads = threads
         self.docs: dict[str, dict[str, Any] | None] = dict(documents or {})
         self.errors: dict[str, str] = {}
         self._arrays: dict[str, Any] = {}
+        self.load(paths)
+
+    def load(self, paths: Iterable[str]) -> None:
+        """The documents of ``paths`` not read yet, read now."""
         wanted = [p for p in dict.fromkeys(paths) if p not in self.docs]
-        if target is None or target.local_path is not None or threads <= 1:
+        target = self.target
+        if target is None or target.local_path is not None or self.threads <= 1:
             # Local files are read faster one after another than handed to threads.
             found = map(self._read, wanted)
             self._keep(wanted, found)
         else:
-            with ThreadPoolExecutor(max_workers=threads) as pool:
+            with ThreadPoolExecutor(max_workers=self.threads) as pool:
                 self._keep(wanted, pool.map(self._read, wanted))
 
     def _keep(self, paths: list[str], found: Iterable[tuple[dict[str, Any] | None, str]]) -> None:
@@ -140,11 +149,14 @@ class _NestedGroupError(ValueError):
 
 def model_module(version: str) -> ModuleType | None:
     """The ome-zarr-models classes of an OME-Zarr version, or None where they are not
-    installed (v06 comes with ome-zarr-models 1.8, for Python 3.12 and later)."""
-    if version == "0.5":
-        return v05
+    installed (v06 comes with ome-zarr-models 1.8, for Python 3.12 and later). Looked for
+    before importing: the package takes 0.2 s to import, for nothing where they are missing."""
+    name = f"v{version.replace('.', '')}"
+    package = importlib.util.find_spec("ome_zarr_models")
+    if package is None or PathFinder.find_spec(name, package.submodule_search_locations) is None:
+        return None
     try:
-        return importlib.import_module(f"ome_zarr_models.v{version.replace('.', '')}")
+        return importlib.import_module(f"ome_zarr_models.{name}")
     except ImportError:
         return None
 
@@ -160,7 +172,7 @@ class _Models:
     group's memoised result is used, so no group is loaded or validated twice.
     """
 
-    def __init__(self, nodes: Nodes, module: ModuleType = v05) -> None:
+    def __init__(self, nodes: Nodes, module: ModuleType) -> None:
         self.nodes = nodes
         self.ozm = module
         self.done: dict[tuple[str, str], tuple[Any, dict[str, Any], BaseException | None]] = {}
@@ -329,10 +341,12 @@ def _model_checks(plan: Plan) -> list[tuple[str, str, str]]:
     return list(dict.fromkeys(checks))
 
 
-def _schema_checks(plan: Plan, nodes: Nodes, report: Report) -> None:
+def _schema_checks(
+    plan: Plan, nodes: Nodes, report: Report, arrays: Callable[[], Mapping[str, Any]]
+) -> None:
     """Each OME group of a 0.6 dataset against the spec's schemas and the cross-document rules."""
-    paths = [""] + [p for p in plan.groups if p] + [a.path for a in plan.arrays]
-    problems = spec_schemas.hierarchy_problems({p: nodes.doc(p) for p in paths})
+    groups = {p: nodes.doc(p) for p in ["", *plan.groups]}
+    problems = spec_schemas.hierarchy_problems(groups, arrays)
     for path, found in problems.items():
         report.add(
             f"0.6 JSON schemas {path or '(root)'}",
@@ -342,8 +356,12 @@ def _schema_checks(plan: Plan, nodes: Nodes, report: Report) -> None:
         )
 
 
-def validate_models(plan: Plan, nodes: Nodes, report: Report) -> None:
-    """Every planned group present, and every OME group through the checks of its version."""
+def validate_models(
+    plan: Plan, nodes: Nodes, report: Report, arrays: Callable[[], Mapping[str, Any]]
+) -> None:
+    """Every planned group present, and every OME group through the checks of its version.
+    ``arrays``: the arrays' documents, at least as the 0.6 schemas read them (see
+    :func:`.spec_schemas.schema_view`); the models read theirs through ``nodes``."""
     missing = []
     for path in plan.groups:
         doc = nodes.doc(path)
@@ -358,7 +376,7 @@ def validate_models(plan: Plan, nodes: Nodes, report: Report) -> None:
     )
     report.blame(groups=missing)
     if plan.ngff_version == spec_schemas.VERSION:
-        _schema_checks(plan, nodes, report)
+        _schema_checks(plan, nodes, report, arrays)
     module = model_module(plan.ngff_version)
     if module is None:
         LOG.info(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -172,22 +172,57 @@ def _schema_key(attributes: dict[str, Any]) -> bytes:
     return content_key(attributes)
 
 
-def hierarchy_problems(documents: dict[str, dict[str, Any] | None]) -> dict[str, list[str]]:
-    """Per group path, what the 0.6 schemas and the rules between documents reject."""
-    found: dict[str, list[str]] = {}
-    schema_verdicts: dict[bytes, list[str]] = {}
-    for path, doc in documents.items():
-        if not doc or doc.get("node_type") != "group":
-            continue
+def schema_view(document: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What :func:`hierarchy_problems` reads of the document at an array's path: of an array
+    whose attributes hold no ``ome`` key (every array, as written), that it is there and its
+    ``dimension_names``; of any other, all of it. Small enough to hand between processes."""
+    if not document or document.get("node_type") != "array":
+        return document
+    attributes = document.get("attributes", {})
+    if not isinstance(attributes, dict) or "ome" in attributes:
+        return document
+    return {"node_type": "array", "dimension_names": document.get("dimension_names")}
+
+
+def _ome(document: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A group's ``ome`` attributes; None for any other node, or one without them."""
+    if not document or document.get("node_type") != "group":
+        return None
+    ome = document.get("attributes", {}).get("ome")
+    return ome if isinstance(ome, dict) else None
+
+
+def hierarchy_problems(
+    documents: dict[str, dict[str, Any] | None],
+    arrays: Callable[[], Mapping[str, dict[str, Any] | None]] | None = None,
+) -> dict[str, list[str]]:
+    """Per group path, what the 0.6 schemas and the rules between documents reject.
+    ``arrays``: the documents of the arrays' paths that ``documents`` lacks (at least as
+    :func:`schema_view` gives them), asked for once every group is checked against the
+    schemas, as they may still be being read meanwhile."""
+    verdicts: dict[bytes, list[str]] = {}
+
+    def verdict(doc: dict[str, Any]) -> list[str]:
         attributes = doc.get("attributes", {})
-        ome = attributes.get("ome")
-        if not isinstance(ome, dict):
-            continue
         key = _schema_key(attributes)
-        if key not in schema_verdicts:
-            schema_verdicts[key] = group_problems(attributes)
-        problems = list(schema_verdicts[key])
-        for multiscale in ome.get("multiscales", []) if isinstance(ome, dict) else []:
+        if key not in verdicts:
+            verdicts[key] = group_problems(attributes)
+        return verdicts[key]
+
+    checked = {
+        path: (doc, verdict(doc))
+        for path, doc in documents.items()
+        if doc is not None and _ome(doc) is not None
+    }
+    if arrays is not None:
+        documents = {**documents, **arrays()}
+    found: dict[str, list[str]] = {}
+    for path, doc in documents.items():
+        if doc is None or (ome := _ome(doc)) is None:
+            continue
+        known, problems = checked.get(path, (None, []))
+        problems = list(problems if known is doc else verdict(doc))
+        for multiscale in ome.get("multiscales", []):
             problems += _multiscale_problems(multiscale, path, documents)
         if "image-label" in ome and "multiscales" in ome:
             parent = documents.get(path.rsplit("/labels/", 1)[0] if "/labels/" in path else "")

@@ -32,8 +32,9 @@ def _check_extras(
     levels read back equal to the input."""
     from ngff_resave.arrays.extras import differences
 
+    ome_keys = frozenset(OME_KEYS)
     for path, attrs in plan.groups.items():
-        if set(attrs) & set(OME_KEYS) or not attrs:
+        if not attrs or not ome_keys.isdisjoint(attrs):
             continue
         doc = nodes.doc(path) or {}
         report.add(
@@ -86,7 +87,7 @@ def _validated(
     report = Report(plan.dataset)
     source = open_location(plan.input, plan.input_storage)
     target = open_location(plan.output, plan.output_storage)
-    nodes = Nodes(target, ["", *plan.groups, *(a.path for a in plan.arrays)], threads)
+    nodes = Nodes(target, [""], threads)
     root_json = nodes.doc("")
     version = ((root_json or {}).get("attributes", {}).get("ome", {}) or {}).get("version")
     if not report.add(
@@ -100,7 +101,8 @@ def _validated(
         seed = random.SystemRandom().randrange(2**32)
     # Begun first: a local dataset's shards are checked by worker processes meanwhile.
     arrays = ArrayComparison(plan, nodes, source, target, mode, sample, seed, threads, records)
-    validate_models(plan, nodes, report)
+    nodes.load(plan.groups)
+    validate_models(plan, nodes, report, arrays.documents)
     for path in copied_files(plan):
         report.add(f"file {path} copied", source.read_bytes(path) == target.read_bytes(path))
     _check_extras(plan, nodes, source, target, report)
