@@ -3,12 +3,12 @@ ome-zarr-models 1.8 is installed, which needs Python 3.12) and, for 0.6, the spe
 (:mod:`.spec_schemas`): for a written dataset (validation) and for the documents a plan would
 write (planning, before any pixel).
 
-Every group and array ``zarr.json`` is read once (in validation, the arrays' by the worker
-processes that check their shards, where there are such; see :mod:`.pixels`). Each OME group is
-then validated once by its class, built from those documents with the members its own
-``from_zarr`` would collect; a group that holds other OME groups (a plate its wells, a well its
-images, an image its labels) takes their results from their own validation instead of loading
-and validating them again.
+Every group and array ``zarr.json`` is read once (where worker processes check a local
+dataset's shards, they read the arrays' themselves, and this process only those its models
+need; see :mod:`.pixels`). Each OME group is then validated once by its class, built from those
+documents with the members its own ``from_zarr`` would collect; a group that holds other OME
+groups (a plate its wells, a well its images, an image its labels) takes their results from
+their own validation instead of loading and validating them again.
 """
 
 from __future__ import annotations

@@ -203,9 +203,10 @@ def hierarchy_problems(
     verdicts: dict[bytes, list[str]] = {}
 
     def verdict(doc: dict[str, Any]) -> list[str]:
-        key = _schema_key(doc.get("attributes", {}))
+        attributes = doc.get("attributes", {})
+        key = _schema_key(attributes)
         if key not in verdicts:
-            verdicts[key] = group_problems(doc.get("attributes", {}))
+            verdicts[key] = group_problems(attributes)
         return verdicts[key]
 
     checked = {
