@@ -75,9 +75,12 @@ class LocalLocation(Location):
             raise StorageError(f"cannot read {self.child(path)}: {err}") from err
         try:
             parts = []
-            size = os.fstat(descriptor).st_size
-            while part := os.read(descriptor, max(size, 65536)):
+            wanted = max(os.fstat(descriptor).st_size + 1, 65536)
+            # A short read of a regular file is its end: no second call to find it.
+            while part := os.read(descriptor, wanted):
                 parts.append(part)
+                if len(part) < wanted:
+                    break
             return parts[0] if len(parts) == 1 else b"".join(parts)
         except OSError as err:
             raise StorageError(f"cannot read {self.child(path)}: {err}") from err
