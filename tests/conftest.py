@@ -13,6 +13,7 @@ import pytest
 from ngff_resave.cli.examples import write_examples
 from ngff_resave.planning.dataset import PlanSettings
 from ngff_resave.steps.pack import DatasetRun
+from ngff_resave.storage import LocalLocation
 
 REPO = Path(__file__).resolve().parents[1]
 CHALLENGE_FIXTURES = REPO.parent / "shared" / "fixtures" / "ome2024-ngff-challenge"
@@ -31,6 +32,25 @@ def challenge_fixtures() -> Path:
     if not CHALLENGE_FIXTURES.is_dir():
         pytest.skip(f"{CHALLENGE_FIXTURES} not present (only in the project's CI checkout)")
     return CHALLENGE_FIXTURES
+
+
+@pytest.fixture
+def flip_written_byte(monkeypatch: pytest.MonkeyPatch):
+    """Damage on the way to the disk: ``flip(suffix, offset)`` makes every local write of a
+    file whose key ends with ``suffix`` store byte ``offset`` inverted, as a bad disk or
+    transfer would, while the writer believes it wrote what it meant to."""
+    write_parts = LocalLocation.write_parts
+
+    def flip(suffix: str, offset: int) -> None:
+        def flipping(self: LocalLocation, path: str, parts: Any) -> None:
+            data = bytearray(b"".join(parts))
+            if path.endswith(suffix):
+                data[offset] ^= 0xFF
+            write_parts(self, path, [bytes(data)])
+
+        monkeypatch.setattr(LocalLocation, "write_parts", flipping)
+
+    return flip
 
 
 @pytest.fixture

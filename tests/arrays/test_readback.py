@@ -207,7 +207,9 @@ def _transcoded_proof(tmp_path):
     return entry["proof"]
 
 
-def test_a_transcoded_shard_at_another_key_or_corrupted_fails(tmp_path, monkeypatch):
+def test_a_transcoded_shard_at_another_key_or_corrupted_fails(
+    tmp_path, monkeypatch, flip_written_byte
+):
     from ngff_resave.arrays import convert
 
     key = convert.v3_shard_key
@@ -216,15 +218,7 @@ def test_a_transcoded_shard_at_another_key_or_corrupted_fails(tmp_path, monkeypa
     assert proof["shards_differing"] == 4 and "read back differs" in proof["problem"]
 
     monkeypatch.setattr(convert, "v3_shard_key", key)
-    write_parts = LocalLocation.write_parts
-
-    def flipping(self, path, parts):
-        data = bytearray(b"".join(parts))
-        if path.endswith("c/0/0/0/0/0"):
-            data[100] ^= 0xFF
-        write_parts(self, path, [bytes(data)])
-
-    monkeypatch.setattr(LocalLocation, "write_parts", flipping)
+    flip_written_byte("c/0/0/0/0/0", 100)
     proof = _transcoded_proof(tmp_path / "flipped")
     assert proof["shards_differing"] == 1
     assert "[0:1,0:1,0:1,0:128,0:128]" in proof["problem"], proof

@@ -110,16 +110,8 @@ def test_a_shard_written_into_the_wrong_place_fails(tmp_path, monkeypatch):
     assert "zarr-python finds no shard there" in detail or "not the input chunk's bytes" in detail
 
 
-def test_a_shard_corrupted_as_it_is_written_fails(tmp_path, monkeypatch):
-    write_parts = LocalLocation.write_parts
-
-    def flipping(self, path, parts):
-        data = bytearray(b"".join(parts))
-        if path.endswith("c/0/0/0/1/1"):
-            data[10] ^= 0xFF
-        write_parts(self, path, [bytes(data)])
-
-    monkeypatch.setattr(LocalLocation, "write_parts", flipping)
+def test_a_shard_corrupted_as_it_is_written_fails(tmp_path, flip_written_byte):
+    flip_written_byte("c/0/0/0/1/1", 10)
     run, _ = convert_image(tmp_path)
     assert not run.report.valid
     assert proof_of(run.records)["problem"].endswith(
