@@ -67,3 +67,20 @@ def test_a_plan_keeps_its_bytes_and_digests(
     read = Plan.model_validate_json(data)
     assert read.to_bytes() == data
     assert read.pixels_digest() == plan.pixels_digest()
+
+
+def test_arrays_planned_from_one_document_share_its_codecs(
+    examples: dict[str, Path], tmp_path: Path
+) -> None:
+    # Shared, a plan is written with a look-up of each array's codecs by identity, not a JSON
+    # dump of each (a plate's thousands).
+    plan = _made("v3 plate in place", examples, tmp_path)
+    codecs = {id(array.output.codecs) for array in plan.arrays}
+    documents = {id(array.input.document) for array in plan.arrays}
+    assert len(plan.arrays) == 8 and len(codecs) == len(documents) == 2
+    # A list that is not valid as it is, is still validated into one that is.
+    given = [{"name": "bytes", "configuration": {"endian": "little"}}]
+    output = plan.arrays[0].output
+    assert type(output).model_validate({**output.model_dump(), "codecs": given}).codecs is given
+    with pytest.raises(ValueError, match="codecs"):
+        type(output).model_validate({**output.model_dump(), "codecs": [("name", "bytes")]})
