@@ -6,15 +6,18 @@ It is the fastest way, and keeps short convert jobs from paying for importing fs
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
 import shutil
-import uuid
-from collections.abc import Iterable
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ngff_resave.storage.base import Capabilities, Location, StorageError
 
@@ -23,17 +26,141 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Temporary names of atomic local writes: ``.{name}.{uuid hex}.tmp`` next to the target. Other
-# modules recognise leftovers of killed writers by this pattern, so it lives only here.
+# Temporary names of atomic local writes: ``.{name}.{32 hex digits}.tmp`` next to the target.
+# Other modules recognise leftovers of killed writers by this pattern, so it lives only here.
 TEMPORARY_NAME = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")
+
+# The 32 digits: 16 random ones drawn once per process (again in a forked child), then a
+# counter; unique across processes and threads without a system call per name (a uuid4 each
+# read the system's random source, thousands of times per metadata pack).
+_process_digits = os.urandom(8).hex()
+_names = itertools.count()
+
+
+def _new_process_digits() -> None:
+    global _process_digits
+    _process_digits = os.urandom(8).hex()
+
+
+os.register_at_fork(after_in_child=_new_process_digits)
 
 
 def temporary_name(name: str) -> str:
     """A fresh temporary name for writing ``name`` (it matches :data:`TEMPORARY_NAME`)."""
-    return f".{name}.{uuid.uuid4().hex}.tmp"
+    # next() of a count is atomic under the interpreter lock: no two threads get one number.
+    return f".{name}.{_process_digits}{next(_names):016x}.tmp"
 
 
 _CAPABILITIES = Capabilities(can_list=True, atomic_put=False)
+
+# The walk of a listing, as source: this process runs it, and so do the helper processes that
+# walk shares of a large listing (they start without the package, see _HelperWalk). Names only,
+# keys built as the walk goes: no stat of each file and no path arithmetic per folder (nested
+# chunk keys make a folder per chunk row; a terabyte dataset holds millions of files). Like
+# os.walk, links to folders are not followed. With ``until``, breadth first and only until that
+# many folders are pending, which it returns unwalked: alike subtrees, to be shared out.
+_WALK = """
+def walk(folders, separator, keys, until=None):
+    while folders and (until is None or len(folders) < until):
+        prefix, folder = folders.pop(-1 if until is None else 0)
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if not entry.is_dir():
+                        keys.append(prefix + entry.name)
+                    elif not entry.is_symlink():
+                        folders.append((prefix + entry.name + separator, entry.path))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+    return folders
+"""
+_namespace: dict[str, Any] = {"os": os}
+exec(_WALK, _namespace)
+_walk = cast(
+    Callable[[list[tuple[str, str]], str, list[str], int | None], list[tuple[str, str]]],
+    _namespace["walk"],
+)
+
+# A helper process: its share of folders in on stdin, its keys out on stdout, as bytes
+# separated by NUL (no name holds one), so names the file system encoding cannot decode come
+# back as this process's own walk would see them.
+_HELPER = (
+    _WALK
+    + """
+import os
+import sys
+given = sys.stdin.buffer.read().split(b"\\0")
+keys = []
+walk(list(zip(given[0::2], given[1::2])), b"/", keys)
+sys.stdout.buffer.write(b"\\0".join(keys))
+"""
+)
+
+# A listing is shared out once this many folders are pending at the top of its walk: smaller
+# trees are walked here (a helper takes about 10 ms to start). The kernel's work dominates a
+# listing (opening and reading each folder) and threads do not share it out: os.scandir gives
+# up the interpreter lock around every call, so two threads trade it back and forth. Processes
+# do: a 1,536-well plate's 81,441 folders, about 0.7 s walked here alone, about 0.4 s with one
+# helper when the second core is idle (no faster when it is busy).
+_SHARED_FROM = 256
+_MOST_HELPERS = 3
+
+
+def _helpers() -> int:
+    """Helper processes worth starting for a large listing: one per other core."""
+    if not sys.executable:
+        return 0
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return min(cores - 1, _MOST_HELPERS)
+
+
+class _HelperWalk:
+    """A share of a listing's folders walked by a helper process, while this one walks its
+    own; should the helper fail (a folder it may not read, say), the share is walked here, so
+    that the same error is raised as without helpers."""
+
+    def __init__(self, share: list[tuple[str, str]]) -> None:
+        self.share = share
+        self.output: bytes | None = None
+        self.thread: threading.Thread | None = None
+        try:
+            self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _HELPER],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError as err:
+            logger.debug("no helper process for a listing (%s): walked here", err)
+            self.process = None
+            return
+        # Its pipes are served by a thread: the share and the keys exceed a pipe's buffer.
+        self.thread = threading.Thread(target=self._talk, daemon=True)
+        self.thread.start()
+
+    def _talk(self) -> None:
+        assert self.process is not None
+        given = b"\0".join(os.fsencode(p) + b"\0" + os.fsencode(f) for p, f in self.share)
+        output, _ = self.process.communicate(given)
+        self.output = output if self.process.returncode == 0 else None
+
+    def keys(self) -> list[str]:
+        if self.thread is not None:
+            self.thread.join()
+        if self.output is None:
+            keys: list[str] = []
+            _walk(self.share, "/", keys, None)
+            return keys
+        return [os.fsdecode(key) for key in self.output.split(b"\0")] if self.output else []
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        if self.thread is not None:
+            self.thread.join()
 
 
 @dataclass(frozen=True)
@@ -135,22 +262,22 @@ class LocalLocation(Location):
             return []
 
     def list_files(self, path: str = "") -> list[str]:
-        # Names only, keys built as the walk goes: no stat of each file and no path arithmetic
-        # per folder (nested chunk keys make a folder per chunk row; a terabyte dataset holds
-        # millions of files). Like os.walk, links to folders are not followed.
-        keys = []
+        keys: list[str] = []
         folders = [("", self.child(path))]
-        while folders:
-            prefix, folder = folders.pop()
-            try:
-                with os.scandir(folder) as entries:
-                    for entry in entries:
-                        if not entry.is_dir():
-                            keys.append(prefix + entry.name)
-                        elif not entry.is_symlink():
-                            folders.append((f"{prefix}{entry.name}/", entry.path))
-            except (FileNotFoundError, NotADirectoryError):
-                continue
+        helpers = _helpers()
+        if helpers:
+            folders = _walk(folders, "/", keys, _SHARED_FROM)
+        if not folders:
+            return sorted(keys)
+        shares = [folders[i :: helpers + 1] for i in range(helpers + 1)]
+        walks = [_HelperWalk(share) for share in shares[1:]]
+        try:
+            _walk(shares[0], "/", keys, None)
+            for helper in walks:
+                keys += helper.keys()
+        finally:
+            for helper in walks:
+                helper.stop()
         return sorted(keys)
 
     def file_sizes(self, path: str = "") -> dict[str, int]:
