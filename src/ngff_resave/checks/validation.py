@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from ngff_resave.arrays.resources import collector_paused
@@ -65,18 +65,15 @@ def validate_dataset(
     seed: int | None = None,
     threads: int = 2,
     records: Iterable[dict[str, Any]] = (),
-    meanwhile: Callable[[], None] | None = None,
 ) -> Report:
     """Check the converted dataset of a plan against its input and the ``records`` of its
     convert jobs (see :class:`~ngff_resave.checks.pixels.ArrayComparison` for what each mode
-    reads); never raises for an invalid dataset. ``meanwhile`` is called once the arrays'
-    checks have begun (after their worker processes were forked, so it may start a thread),
-    unless the root is not the version planned."""
+    reads); never raises for an invalid dataset."""
     # The cycle collector would walk the documents read and the checks made again and again as
     # they grow (0.4 s of a plate's pixel comparison alone); once off, it walks what is left
     # when it is on again, and the documents are gone by then.
     with collector_paused():
-        return _validated(plan, mode, sample, seed, threads, records, meanwhile)
+        return _validated(plan, mode, sample, seed, threads, records)
 
 
 def _validated(
@@ -86,7 +83,6 @@ def _validated(
     seed: int | None,
     threads: int,
     records: Iterable[dict[str, Any]],
-    meanwhile: Callable[[], None] | None,
 ) -> Report:
     report = Report(plan.dataset)
     source = open_location(plan.input, plan.input_storage)
@@ -105,8 +101,6 @@ def _validated(
         seed = random.SystemRandom().randrange(2**32)
     # Begun first: a local dataset's shards are checked by worker processes meanwhile.
     arrays = ArrayComparison(plan, nodes, source, target, mode, sample, seed, threads, records)
-    if meanwhile is not None:
-        meanwhile()
     nodes.load(plan.groups)
     validate_models(plan, nodes, report, arrays.documents)
     for path in copied_files(plan):

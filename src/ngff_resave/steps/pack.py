@@ -25,7 +25,7 @@ from ngff_resave.records.ownership import Run, claim_plan_output
 from ngff_resave.report.thumbnails import THUMBNAIL_FILE
 from ngff_resave.sheet.plan import plan_row
 from ngff_resave.steps import plan_of_step
-from ngff_resave.steps.validate import validate_plan
+from ngff_resave.steps.validate import record_thumbnail, validate_plan
 from ngff_resave.storage import (
     delete_local,
     open_location,
@@ -100,8 +100,9 @@ def run_dataset(
             write_local_json(results / dataset / "metadata.json", metadata)
             step = "validate"
             outcome = validate_plan(
-                plan, plan_digest, mode, sample_chunks, threads, rule, log, records, results
+                plan, plan_digest, mode, sample_chunks, threads, rule, log, records
             )
+            record_thumbnail(plan, outcome, results)
             return outcome
     except Exception as err:  # noqa: BLE001 - one dataset's failure must not stop the others
         LOG.error("dataset '%s': %s failed", dataset, step, exc_info=err)
@@ -252,16 +253,9 @@ def convert_one(
             write_local_json(results / plan.dataset / "metadata.json", metadata)
             step = "validate"
             outcome = validate_plan(
-                plan,
-                plan_digest,
-                mode,
-                sample_chunks,
-                threads,
-                "convert",
-                str(log),
-                records,
-                results,
+                plan, plan_digest, mode, sample_chunks, threads, "convert", str(log), records
             )
+            record_thumbnail(plan, outcome, results)
         except Exception as err:  # noqa: BLE001 - recorded as the dataset's outcome
             LOG.error("dataset '%s': %s failed", plan.dataset, step, exc_info=err)
             delete_local(results / plan.dataset / THUMBNAIL_FILE)

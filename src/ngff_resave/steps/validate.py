@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -51,34 +50,6 @@ def outcome_of_validation(
     return outcome
 
 
-class _Drawing:
-    """A dataset's thumbnail drawn in a thread while the dataset is validated, kept only if it
-    is valid: the worker processes and the parent leave a core idle for much of validation (a
-    1,536-well plate's: over half a second), and drawing is mostly decoding and compressing,
-    which numpy, the codecs and zlib do without the interpreter."""
-
-    def __init__(self, plan: Plan) -> None:
-        self.plan = plan
-        self.thread: threading.Thread | None = None
-        self.thumbnail: tuple[bytes, str] | None = None
-        self.error: Exception | None = None
-
-    def start(self) -> None:
-        self.thread = threading.Thread(target=self.draw, name="thumbnail", daemon=True)
-        self.thread.start()
-
-    def draw(self) -> None:
-        try:
-            drawn = render_dataset(open_location(self.plan.output, self.plan.output_storage))
-            self.thumbnail = (drawn.png(), drawn.shows)
-        except Exception as err:  # noqa: BLE001 - said only of a valid dataset (record_thumbnail)
-            self.error = err
-
-    def join(self) -> None:
-        if self.thread is not None:
-            self.thread.join()
-
-
 def validate_plan(
     plan: Plan,
     plan_digest: str,
@@ -88,19 +59,8 @@ def validate_plan(
     rule: str,
     log: str,
     records: Iterable[dict[str, Any]] = (),
-    results: Path | None = None,
 ) -> Outcome:
-    """The dataset validated, its outcome; with ``results``, its thumbnail recorded there too
-    (see :func:`record_thumbnail`), drawn while it is validated."""
-    drawing = _Drawing(plan) if results is not None else None
-    meanwhile = None if drawing is None else drawing.start
-    try:
-        report = validate_dataset(plan, mode, sample_chunks, None, threads, records, meanwhile)
-    finally:
-        if drawing is not None:
-            # Before anything of an invalid output is put back, and before any failure is
-            # reported: nothing reads the output after this function.
-            drawing.join()
+    report = validate_dataset(plan, mode, sample_chunks, None, threads, records)
     report.log_summary()
     outcome = outcome_of_validation(report, plan_digest, mode, rule, log)
     outcome.summary = PlanSummary.of(plan).model_dump(mode="json")
@@ -110,8 +70,6 @@ def validate_plan(
         LOG.error("%s", outcome.error)
     else:
         LOG.info("dataset '%s' is valid (%d checks)", plan.dataset, len(outcome.checks))
-    if results is not None:
-        record_thumbnail(plan, outcome, results, drawing)
     return outcome
 
 
@@ -124,26 +82,21 @@ def convert_records(plan: Plan, results: Path) -> list[dict[str, Any]]:
     return [record for record in found if record]
 
 
-def record_thumbnail(
-    plan: Plan, outcome: Outcome, results: Path, drawing: _Drawing | None = None
-) -> None:
+def record_thumbnail(plan: Plan, outcome: Outcome, results: Path) -> None:
     """A valid dataset's thumbnail beside its outcome; an older one goes when the dataset is
     not valid (it would show what is no longer there). A thumbnail that cannot be drawn is a
-    warning, not a failure of the dataset. ``drawing``: the thumbnail drawn while the dataset
-    was validated (none was when the root was not the version planned), not drawn again."""
+    warning, not a failure of the dataset."""
     path = results / plan.dataset / THUMBNAIL_FILE
     delete_local(path)
     if not outcome.valid:
         return
-    if drawing is None or drawing.thread is None:
-        drawing = _Drawing(plan)
-        drawing.draw()
-    if drawing.thumbnail is None:
-        err = drawing.error
+    try:
+        thumbnail = render_dataset(open_location(plan.output, plan.output_storage))
+    except Exception as err:  # noqa: BLE001 - the data is valid; only the picture is missing
         LOG.warning("dataset '%s': no thumbnail: %s: %s", plan.dataset, type(err).__name__, err)
         return
-    png, outcome.thumbnail = drawing.thumbnail
-    write_local_bytes(path, png)
+    write_local_bytes(path, thumbnail.png())
+    outcome.thumbnail = thumbnail.shows
 
 
 def validate_step(
@@ -183,8 +136,8 @@ def validate_step(
                     "validate",
                     str(logs / plan.dataset / f"validate-{record.stem}.log"),
                     convert_records(plan, results),
-                    results,
                 )
+                record_thumbnail(plan, outcome, results)
             except Exception as err:  # noqa: BLE001 - recorded as the dataset's outcome
                 LOG.error("dataset '%s': validation failed", plan.dataset, exc_info=err)
                 outcome = Outcome.failed_with(
