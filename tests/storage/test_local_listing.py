@@ -78,7 +78,9 @@ def test_a_helper_that_fails_leaves_its_share_to_this_process(
     monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
     assert location.list_files() == expected
     monkeypatch.setattr(sys, "executable", python)
-    monkeypatch.setattr(local_module, "_HELPER", "import sys; sys.exit(1)")
+    monkeypatch.setattr(
+        local_module, "_helper_command", lambda: [python, "-c", "import sys; sys.exit(1)"]
+    )
     assert location.list_files() == expected
 
 

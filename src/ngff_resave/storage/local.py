@@ -14,12 +14,14 @@ import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
+from ngff_resave.storage import walk as walk_script
 from ngff_resave.storage.base import Capabilities, Location, StorageError
+from ngff_resave.storage.walk import walk
 
 if TYPE_CHECKING:
     from zarr.abc.store import Store
@@ -53,49 +55,6 @@ def temporary_name(name: str) -> str:
 
 _CAPABILITIES = Capabilities(can_list=True, atomic_put=False)
 
-# The walk of a listing, as source: this process runs it, and so do the helper processes that
-# walk shares of a large listing (they start without the package, see _HelperWalk). Names only,
-# keys built as the walk goes: no stat of each file and no path arithmetic per folder (nested
-# chunk keys make a folder per chunk row; a terabyte dataset holds millions of files). Like
-# os.walk, links to folders are not followed. With ``until``, breadth first and only until that
-# many folders are pending, which it returns unwalked: alike subtrees, to be shared out.
-_WALK = """
-def walk(folders, separator, keys, until=None):
-    while folders and (until is None or len(folders) < until):
-        prefix, folder = folders.pop(-1 if until is None else 0)
-        try:
-            with os.scandir(folder) as entries:
-                for entry in entries:
-                    if not entry.is_dir():
-                        keys.append(prefix + entry.name)
-                    elif not entry.is_symlink():
-                        folders.append((prefix + entry.name + separator, entry.path))
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-    return folders
-"""
-_namespace: dict[str, Any] = {"os": os}
-exec(_WALK, _namespace)
-_walk = cast(
-    Callable[[list[tuple[str, str]], str, list[str], int | None], list[tuple[str, str]]],
-    _namespace["walk"],
-)
-
-# A helper process: its share of folders in on stdin, its keys out on stdout, as bytes
-# separated by NUL (no name holds one), so names the file system encoding cannot decode come
-# back as this process's own walk would see them.
-_HELPER = (
-    _WALK
-    + """
-import os
-import sys
-given = sys.stdin.buffer.read().split(b"\\0")
-keys = []
-walk(list(zip(given[0::2], given[1::2])), b"/", keys)
-sys.stdout.buffer.write(b"\\0".join(keys))
-"""
-)
-
 # A listing is shared out once this many folders are pending at the top of its walk: smaller
 # trees are walked here (a helper takes about 10 ms to start). The kernel's work dominates a
 # listing (opening and reading each folder) and threads do not share it out: os.scandir gives
@@ -117,6 +76,11 @@ def _helpers() -> int:
     return min(cores - 1, _MOST_HELPERS)
 
 
+def _helper_command() -> list[str]:
+    """A helper process: walk.py run as a script, without the package or site packages."""
+    return [sys.executable, "-I", "-S", str(walk_script.__file__)]
+
+
 class _HelperWalk:
     """A share of a listing's folders walked by a helper process, while this one walks its
     own; should the helper fail (a folder it may not read, say), the share is walked here, so
@@ -128,7 +92,7 @@ class _HelperWalk:
         self.thread: threading.Thread | None = None
         try:
             self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", _HELPER],
+                _helper_command(),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -152,7 +116,7 @@ class _HelperWalk:
             self.thread.join()
         if self.output is None:
             keys: list[str] = []
-            _walk(self.share, "/", keys, None)
+            walk(self.share, "/", keys, None)
             return keys
         return [os.fsdecode(key) for key in self.output.split(b"\0")] if self.output else []
 
@@ -266,13 +230,13 @@ class LocalLocation(Location):
         folders = [("", self.child(path))]
         helpers = _helpers()
         if helpers:
-            folders = _walk(folders, "/", keys, _SHARED_FROM)
+            folders = walk(folders, "/", keys, _SHARED_FROM)
         if not folders:
             return sorted(keys)
         shares = [folders[i :: helpers + 1] for i in range(helpers + 1)]
         walks = [_HelperWalk(share) for share in shares[1:]]
         try:
-            _walk(shares[0], "/", keys, None)
+            walk(shares[0], "/", keys, None)
             for helper in walks:
                 keys += helper.keys()
         finally:
