@@ -40,7 +40,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import google_crc32c
@@ -225,13 +225,7 @@ class ShardDecoder:
         self.chunks_per_shard = tuple(
             s // c for s, c in zip(self.shard_shape, self.chunk_shape, strict=True)
         )
-        spec = ArraySpec(
-            shape=self.chunk_shape,
-            dtype=shard_spec.dtype,
-            fill_value=shard_spec.fill_value,
-            config=shard_spec.config,
-            prototype=shard_spec.prototype,
-        )
+        spec = replace(shard_spec, shape=self.chunk_shape)
         # Each codec with the spec of what it decodes to, as zarr's codec pipeline resolves
         # them (array to array codecs first, in order).
         self.array_array: list[tuple[Any, ArraySpec]] = []

@@ -17,7 +17,7 @@ import itertools
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from functools import partial
 from typing import Any, cast
@@ -735,14 +735,7 @@ class _ChunkReader:
             for index_codec in codec.index_codecs:
                 self.index_size = index_codec.compute_encoded_size(self.index_size, index_spec)
                 index_spec = index_codec.resolve_metadata(index_spec)
-            inner_spec = ArraySpec(
-                shape=codec.chunk_shape,
-                dtype=spec.dtype,
-                fill_value=spec.fill_value,
-                config=spec.config,
-                prototype=spec.prototype,
-            )
-            self.inner = _ChunkReader(codec.codecs, inner_spec)
+            self.inner = _ChunkReader(codec.codecs, replace(spec, shape=codec.chunk_shape))
             return
         array_codecs, bytes_codec, bytes_codecs = codecs_from_list(codecs)
         for stage in (*array_codecs, bytes_codec, *bytes_codecs):
