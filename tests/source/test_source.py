@@ -53,6 +53,9 @@ def test_series_without_ome_zattrs_are_found_by_number(example_copy):
         (lambda r: (r / ".zgroup").unlink(), r"no Zarr v2 group here"),
         (lambda r: _set_version(r, "0.5"), r"version 0.5 in Zarr v2; versions 0.1 to 0.4"),
         (lambda r: _set_dtype(r / "0", "|S4"), "not a plain numeric type"),
+        (lambda r: _set_field(r / "1", "shape", [1, 2, 3, 38.5, 33]), r"/1: .zarray shape \["),
+        (lambda r: _set_field(r / "1", "shape", [1, 2, 3, 38.0, 33]), "list of integers"),
+        (lambda r: _set_field(r / "0", "chunks", [1, 2, 3, 0, 64]), r".zarray chunks .*least 1"),
     ],
 )
 def test_bad_inputs_name_dataset_and_path(example_copy, damage, message):
@@ -71,8 +74,12 @@ def _set_version(root, version):
 
 
 def _set_dtype(array, dtype):
+    _set_field(array, "dtype", dtype)
+
+
+def _set_field(array, key, value):
     meta = json.loads((array / ".zarray").read_text())
-    meta["dtype"] = dtype
+    meta[key] = value
     (array / ".zarray").write_text(json.dumps(meta))
 
 
