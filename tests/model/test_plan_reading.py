@@ -7,7 +7,13 @@ import json
 
 from conftest import settings_for
 
-from ngff_resave.model.plan import Plan, PlanSummary, read_plan, read_plan_summary
+from ngff_resave.model.plan import (
+    InventoryItem,
+    Plan,
+    PlanSummary,
+    read_plan,
+    read_plan_summary,
+)
 from ngff_resave.records.ownership import Run
 from ngff_resave.sheet.plan import plan_row
 
@@ -39,13 +45,19 @@ def test_the_pixels_digest_follows_every_change_of_the_plan(examples, tmp_path):
 
 def test_the_summary_reads_what_the_catalog_needs_of_the_plan(examples, tmp_path):
     plan = _plan(examples, tmp_path)
+    plan.inventory = [
+        *plan.inventory,
+        InventoryItem(path="notes.txt", kind="file", action="skip", reason="not OME-Zarr"),
+    ]
     path = tmp_path / "plan.json"
     path.write_bytes(plan.to_bytes())
     whole, summary = read_plan(path), read_plan_summary(path)
     assert whole is not None and summary is not None
     for name in ("dataset", "input", "output", "kind", "name", "wells", "images", "mends"):
         assert getattr(summary, name) == getattr(whole, name), name
-    assert summary.skipped == whole.skipped
+    assert summary.skipped == whole.skipped == [plan.inventory[-1]]
+    # Of the inventory only what the catalog names: not every converted node.
+    assert summary.inventory == summary.skipped and len(whole.inventory) > 1
     first = next(a for a in whole.arrays if a.image == whole.images[0] and a.level == 0)
     mine = summary.first_level
     assert (mine.path, mine.image, mine.level, mine.shape, mine.dtype, mine.mode) == (

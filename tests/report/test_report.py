@@ -25,9 +25,9 @@ from PIL import Image
 
 from ngff_resave.cli.examples import write_examples
 from ngff_resave.ome.challenge_stats import STATS_KEY
+from ngff_resave.report.pictures import placeholder
 from ngff_resave.report.thumbnails import (
     GREY_PERCENTILES,
-    placeholder,
     render_dataset,
     render_image,
 )

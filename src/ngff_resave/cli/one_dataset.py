@@ -22,7 +22,7 @@ import pandas as pd
 from ngff_resave.model.patterns import DATASET_ID
 from ngff_resave.model.plan import Plan
 from ngff_resave.planning.dataset import PlanSettings
-from ngff_resave.records.outcomes import Outcome
+from ngff_resave.records.outcomes import Outcome, check_counts
 from ngff_resave.records.ownership import Run
 from ngff_resave.sheet.settings import (
     SheetError,
@@ -315,6 +315,6 @@ def result_line(outcome: Outcome, output: str, results: Path) -> str:
     return (
         f"{outcome.dataset}: valid OME-Zarr {plan.get('ngff_version', '0.5')} at {where}: "
         f"{human_bytes(written)} written, "
-        f"{len(outcome.checks)} checks passed, records in {folder}"
+        f"{check_counts(outcome.checks)[0]} checks passed, records in {folder}"
         + (f", {written / 1e6 / seconds:.1f} MB/s" if seconds else "")
     )

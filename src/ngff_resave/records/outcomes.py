@@ -104,6 +104,17 @@ def outcome_json(value: dict[str, Any]) -> bytes:
     return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
 
 
+def check_counts(checks: list[dict[str, Any]]) -> tuple[int, int]:
+    """How many of a record's checks passed, and how many there are: an entry that stands
+    for many passed checks of one kind counts as its ``count``."""
+    passed = total = 0
+    for check in checks:
+        count = int(check.get("count", 1))
+        total += count
+        passed += count if check.get("ok") else 0
+    return passed, total
+
+
 def outcome_path(results: Path, dataset: str) -> Path:
     return results / dataset / OUTCOME_FILE
 

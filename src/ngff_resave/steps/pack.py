@@ -22,7 +22,7 @@ from ngff_resave.records import outcomes
 from ngff_resave.records.originals import withdraw_root
 from ngff_resave.records.outcomes import Outcome
 from ngff_resave.records.ownership import Run, claim_plan_output
-from ngff_resave.report.thumbnails import THUMBNAIL_FILE
+from ngff_resave.report.pictures import THUMBNAIL_FILE
 from ngff_resave.sheet.plan import plan_row
 from ngff_resave.steps import plan_of_step
 from ngff_resave.steps.validate import record_thumbnail, validate_plan

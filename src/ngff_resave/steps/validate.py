@@ -13,7 +13,8 @@ from ngff_resave.checks.validation import validate_dataset
 from ngff_resave.model.plan import Failure, Plan, PlanSummary
 from ngff_resave.records.originals import withdraw_root
 from ngff_resave.records.outcomes import Outcome
-from ngff_resave.report.thumbnails import THUMBNAIL_FILE, render_dataset
+from ngff_resave.report.pictures import THUMBNAIL_FILE
+from ngff_resave.report.thumbnails import render_dataset
 from ngff_resave.steps import plan_of_step
 from ngff_resave.storage import (
     delete_local,
@@ -38,7 +39,7 @@ def outcome_of_validation(
         log=log,
         failed=report.failed,
         failed_arrays=report.failed_arrays,
-        checks=list(report.checks),
+        checks=report.recorded_checks(),
     )
     if not outcome.valid:
         first = next((c for c in outcome.checks if not c["ok"]), {})
@@ -69,7 +70,7 @@ def validate_plan(
         withdraw_root(plan, open_location(plan.output, plan.output_storage))
         LOG.error("%s", outcome.error)
     else:
-        LOG.info("dataset '%s' is valid (%d checks)", plan.dataset, len(outcome.checks))
+        LOG.info("dataset '%s' is valid (%d checks)", plan.dataset, len(report.checks))
     return outcome
 
 
