@@ -43,6 +43,8 @@ from ngff_resave.records.ownership import ORIGINALS, ORIGINALS_ARCHIVE
 from ngff_resave.source import v05
 from ngff_resave.storage import open_location
 
+# The challenge tool's own 0.5 output of the shared fixtures (see its README there).
+CHALLENGE_05 = Path(__file__).parents[1] / "data" / "challenge-0.5"
 KINDS = {
     "image": v05_inputs.image,
     "unsharded": lambda root: v05_inputs.image(root, sharded=False),
@@ -301,6 +303,21 @@ def test_v3_array_documents_are_read_or_refused_saying_why():
         ("data_type", "complex64", "not a plain numeric type"),
         ("chunk_grid", {"name": "rectilinear"}, "only 'regular'"),
         ("storage_transformers", [{"name": "x"}], "storage_transformers"),
+        # Integers by the spec: 4.0 would convert and then fail validation; 4.5 crashed planning.
+        ("shape", [4, 4.0], r"shape \[4, 4.0\]: not a list of integers of at least 0"),
+        ("shape", [4, 4.5], r"shape \[4, 4.5\]"),
+        ("shape", [4, True], "shape"),
+        ("shape", "4", "shape"),
+        (
+            "chunk_grid",
+            {"name": "regular", "configuration": {"chunk_shape": [2, 0]}},
+            r"chunk_grid chunk_shape \[2, 0\]: not a list of integers of at least 1",
+        ),
+        (
+            "codecs",
+            [{"name": "sharding_indexed", "configuration": {"chunk_shape": [1, 1.0]}}],
+            r"sharding_indexed chunk_shape \[1, 1.0\]",
+        ),
     ]:
         with pytest.raises(ValueError, match=problem):
             v05.read_array({**meta, key: value})
@@ -504,3 +521,26 @@ def test_shards_with_their_index_at_the_start_are_read_and_resharded(tmp_path):
     assert row["valid"] == "True", row["error"]
     assert engines(tmp_path) == {"shard copy"}
     assert_same_pixels(source, output)
+
+
+@pytest.mark.parametrize("field", ["shape", "chunk_shape"])
+def test_a_v3_array_of_float_sizes_is_refused_at_planning_naming_dataset_and_path(
+    tmp_path, capsys, field
+):
+    """The challenge tool's own 0.5 image, one level's size written as 64.0: refused before any
+    work, naming the dataset and the array (it converted, then failed validation)."""
+    source = tmp_path / "in.zarr"
+    shutil.copytree(CHALLENGE_05 / "2d.zarr", source)
+    document = source / "0" / "zarr.json"
+    meta = json.loads(document.read_text())
+    sizes = meta["shape"] if field == "shape" else meta["chunk_grid"]["configuration"][field]
+    sizes[-1] = float(sizes[-1])
+    document.write_text(json.dumps(meta))
+    output = tmp_path / "out.zarr"
+    results = tmp_path / "results"
+    argv = ["convert", str(source), str(output), "--cc-by", "--no-progress", "--dataset", "d"]
+    assert main([*argv, "--results", str(results), "--logs", str(tmp_path / "logs")]) != 0
+    error = capsys.readouterr().err
+    assert "dataset 'd'" in error and f"{source}/0" in error, error
+    assert "not a list of integers" in error and "this is a bug" not in error
+    assert not output.exists()

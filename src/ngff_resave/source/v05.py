@@ -5,6 +5,7 @@ into other shards."""
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 import threading
@@ -146,9 +147,9 @@ def read_array(meta: dict[str, Any]) -> V3Array:
     grid = meta.get("chunk_grid") or {}
     if grid.get("name") != "regular":
         raise ValueError(f"chunk grid {grid.get('name')!r}; only 'regular' is read")
-    outer = list(grid["configuration"]["chunk_shape"])
+    ndim = len(_integers(meta.get("shape"), "shape", 0))
+    outer = _integers(grid["configuration"].get("chunk_shape"), "chunk_grid chunk_shape", 1)
     codecs = list(meta["codecs"])
-    ndim = len(meta["shape"])
     shards = None
     chunks = outer
     problem = ""
@@ -156,7 +157,8 @@ def read_array(meta: dict[str, Any]) -> V3Array:
         if len(codecs) > 1:
             raise ValueError("codecs after sharding_indexed are not read")
         configuration = codecs[0]["configuration"]
-        shards, chunks = outer, list(configuration["chunk_shape"])
+        shards = outer
+        chunks = _integers(configuration.get("chunk_shape"), "sharding_indexed chunk_shape", 1)
         index = [c.get("name") for c in configuration.get("index_codecs", [])]
         little = (configuration.get("index_codecs", [{}])[0].get("configuration") or {}).get(
             "endian", "little"
@@ -184,6 +186,14 @@ def read_array(meta: dict[str, Any]) -> V3Array:
         separator=separator,
         document={key: value for key, value in meta.items() if key != "attributes"},
     )
+
+
+def _integers(values: Any, key: str, least: int) -> list[int]:
+    """``values`` when a list of integers of at least ``least``: the spec's type, where a
+    float (even 64.0) would size the work and the grid wrongly, or fail only at validation."""
+    if not isinstance(values, list) or not all(type(v) is int and v >= least for v in values):
+        raise ValueError(f"{key} {json.dumps(values)}: not a list of integers of at least {least}")
+    return list(values)
 
 
 def input_file_key(array: InputArray, coord: tuple[int, ...]) -> str:
