@@ -517,16 +517,10 @@ class _Reader:
         if not isinstance(dtype, str) or np.dtype(dtype).kind not in "biuf":
             raise self.fail(path, f"dtype {dtype!r} is not a plain numeric type")
         for key, least in (("shape", 0), ("chunks", 1)):
-            # Integers by the spec: a float here would size the work and the grid wrongly.
-            values = meta.get(key)
-            if not isinstance(values, list) or not all(
-                type(v) is int and v >= least for v in values
-            ):
-                raise self.fail(
-                    path,
-                    f".zarray {key} {json.dumps(values)}: a Zarr v2 array's {key} must be a "
-                    f"list of integers of at least {least}",
-                )
+            try:
+                v05.integer_sizes(meta.get(key), f".zarray {key}", least)
+            except ValueError as err:
+                raise self.fail(path, str(err)) from err
         if 0 in meta["shape"]:
             raise self.fail(
                 path,

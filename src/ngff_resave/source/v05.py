@@ -147,8 +147,8 @@ def read_array(meta: dict[str, Any]) -> V3Array:
     grid = meta.get("chunk_grid") or {}
     if grid.get("name") != "regular":
         raise ValueError(f"chunk grid {grid.get('name')!r}; only 'regular' is read")
-    ndim = len(_integers(meta.get("shape"), "shape", 0))
-    outer = _integers(grid["configuration"].get("chunk_shape"), "chunk_grid chunk_shape", 1)
+    ndim = len(integer_sizes(meta.get("shape"), "shape", 0))
+    outer = integer_sizes(grid["configuration"].get("chunk_shape"), "chunk_grid chunk_shape", 1)
     codecs = list(meta["codecs"])
     shards = None
     chunks = outer
@@ -158,7 +158,7 @@ def read_array(meta: dict[str, Any]) -> V3Array:
             raise ValueError("codecs after sharding_indexed are not read")
         configuration = codecs[0]["configuration"]
         shards = outer
-        chunks = _integers(configuration.get("chunk_shape"), "sharding_indexed chunk_shape", 1)
+        chunks = integer_sizes(configuration.get("chunk_shape"), "sharding_indexed chunk_shape", 1)
         index = [c.get("name") for c in configuration.get("index_codecs", [])]
         little = (configuration.get("index_codecs", [{}])[0].get("configuration") or {}).get(
             "endian", "little"
@@ -188,9 +188,10 @@ def read_array(meta: dict[str, Any]) -> V3Array:
     )
 
 
-def _integers(values: Any, key: str, least: int) -> list[int]:
-    """``values`` when a list of integers of at least ``least``: the spec's type, where a
-    float (even 64.0) would size the work and the grid wrongly, or fail only at validation."""
+def integer_sizes(values: Any, key: str, least: int) -> list[int]:
+    """``values`` when a list of integers of at least ``least``, as both Zarr formats have
+    shapes and chunk shapes; else a ValueError naming ``key``. A float (even 64.0) would size
+    the work and the grid wrongly, or fail only at validation."""
     if not isinstance(values, list) or not all(type(v) is int and v >= least for v in values):
         raise ValueError(f"{key} {json.dumps(values)}: not a list of integers of at least {least}")
     return list(values)
